@@ -1,0 +1,64 @@
+# geogrid: the two README commands (`make demo`, `make test`) and their helpers.
+# Every target does its own set-up and is safe to re-run on a fresh Debian/Ubuntu machine.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+GEOGRID_HOME ?= $(CURDIR)/var
+export GEOGRID_HOME
+
+.PHONY: demo test setup venv postgis db-up db-down lint clean
+
+## make demo: set everything up, start the database, load the demo grid, serve the app
+demo: setup
+	$(BIN)/geogrid db up
+	$(BIN)/geogrid demo --serve
+
+## make test: set everything up and run the whole test suite
+test: setup
+	$(BIN)/python -m pytest
+
+setup: venv postgis
+
+venv: $(VENV)/.installed
+
+# Re-installs when pyproject.toml changes. Debian's system Python lacks `venv`
+# until python3-venv is installed, so that is installed on demand too.
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  $(call apt_install,python3-venv) && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# PostGIS from the OS packages when missing: match the newest installed PostgreSQL
+# major version; with no PostgreSQL at all, install `postgresql` first.
+postgis:
+	@if ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "geogrid: PostGIS is not installed and this machine has no apt-get; install PostGIS 3 for PostgreSQL, or set GEOGRID_DATABASE_URL to an existing PostGIS" >&2; exit 1; fi; \
+	major=$$(ls /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$$' | sort -n | tail -n 1); \
+	if [ -z "$$major" ]; then \
+	  $(call apt_install,postgresql) || exit 1; \
+	  major=$$(ls /usr/lib/postgresql | grep -E '^[0-9]+$$' | sort -n | tail -n 1); fi; \
+	$(call apt_install,postgresql-$$major-postgis-3)
+
+db-up: setup
+	$(BIN)/geogrid db up
+
+db-down:
+	$(BIN)/geogrid db down
+
+lint: venv
+	$(BIN)/ruff check geogrid tests bench
+
+clean:
+	-$(BIN)/geogrid db down
+	rm -rf $(VENV) var
+
+# $(call apt_install,PACKAGES): apt-get update + install, through sudo only when not root.
+define apt_install
+{ sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+  echo "geogrid: installing $(1) from the OS packages"; \
+  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(1) >/dev/null; }
+endef

@@ -1,0 +1,57 @@
+"""Every error leaves the API as ``application/problem+json`` (RFC 9457) with a clear detail."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from geogrid.errors import GeogridError
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, detail: str, title: str | None = None, **extra) -> Response:
+    """A problem+json response."""
+    from http import HTTPStatus
+
+    body = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+        **extra,
+    }
+    return Response(json.dumps(body), status=status, mimetype=PROBLEM)
+
+
+def install(app: Flask) -> None:
+    """Map geogrid errors, HTTP errors and anything unexpected to problem responses."""
+
+    @app.errorhandler(GeogridError)
+    def _geogrid(err: GeogridError):
+        response = problem(err.http_status, str(err), err.title, **err.extra)
+        if err.http_status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="geogrid"'
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):
+        detail = {
+            404: f"no such resource: {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: f"request body is larger than the limit of "
+            f"{app.config['MAX_CONTENT_LENGTH']} bytes",
+        }.get(err.code, err.description)
+        response = problem(err.code or 500, detail)
+        if err.code == 405 and err.valid_methods:
+            response.headers["Allow"] = ", ".join(err.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "internal error; the server log has the details")

@@ -1,0 +1,43 @@
+"""Parse and validate request input at the edge; bad input becomes a 422 with a clear detail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from geogrid.errors import InvalidInput
+
+
+def json_body() -> dict:
+    """The request's JSON object; refuses other content types, bad JSON and non-objects."""
+    if not request.is_json:
+        raise InvalidInput("send the request body as JSON (Content-Type: application/json)")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise InvalidInput("the request body is not valid JSON")
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return body
+
+
+def required(body: dict, name: str, kind: type) -> Any:
+    """A member that must be present and of *kind*."""
+    if name not in body or body[name] is None:
+        raise InvalidInput(f"missing required field {name!r}")
+    return _typed(body, name, kind)
+
+
+def optional(body: dict, name: str, kind: type) -> Any:
+    """A member that may be absent or null."""
+    if body.get(name) is None:
+        return None
+    return _typed(body, name, kind)
+
+
+def _typed(body: dict, name: str, kind: type) -> Any:
+    value = body[name]
+    # bool is an int in Python; JSON true is not a number.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InvalidInput(f"field {name!r} must be a {kind.__name__}")
+    return value

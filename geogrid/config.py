@@ -1,0 +1,105 @@
+"""Settings, read once from ``GEOGRID_*`` environment variables and validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from geogrid.errors import ConfigError
+
+DEFAULT_LEVELS = ("township", "village", "grid", "cell")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything geogrid can be configured with.
+
+    Build it with :meth:`from_env` (the CLI and the server do) or directly in tests;
+    nothing reads the environment after that.
+    """
+
+    #: Folder for the embedded cluster (``pg/``), its socket and the app's secret key.
+    home: Path = Path("var")
+    #: Any PostGIS to use instead of the embedded cluster; then nothing is started.
+    database_url: str | None = None
+    #: Grid level names, from the top of the hierarchy down.
+    levels: tuple[str, ...] = DEFAULT_LEVELS
+    #: Signs session cookies; generated once under ``home`` when not given.
+    secret_key: str | None = None
+    #: Largest request body the API accepts (bytes); larger gets 413.
+    max_upload_bytes: int = 50 * 1024 * 1024
+    #: Abort any single SQL statement after this long (ms); 0 disables.
+    statement_timeout_ms: int = 60_000
+    #: Zone for naive timestamps.
+    timezone: str = "Asia/Shanghai"
+    #: Where `geogrid serve` listens.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    threads: int = 8
+
+    def __post_init__(self) -> None:
+        levels = tuple(level.strip() for level in self.levels)
+        if not levels or any(not level for level in levels):
+            raise ConfigError("GEOGRID_LEVELS must name at least one level, e.g. 'township,village'")
+        if len(set(levels)) != len(levels):
+            raise ConfigError(f"GEOGRID_LEVELS names a level twice: {','.join(levels)}")
+        object.__setattr__(self, "levels", levels)
+        object.__setattr__(self, "home", Path(self.home).absolute())
+        if self.max_upload_bytes <= 0:
+            raise ConfigError("GEOGRID_MAX_UPLOAD_BYTES must be positive")
+        if self.statement_timeout_ms < 0:
+            raise ConfigError("GEOGRID_STATEMENT_TIMEOUT_MS must be 0 or more")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"GEOGRID_PORT must be a TCP port, not {self.port}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        """Read ``GEOGRID_*`` variables from *environ* (default: ``os.environ``)."""
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        if "GEOGRID_HOME" in env:
+            values["home"] = Path(env["GEOGRID_HOME"])
+        if env.get("GEOGRID_DATABASE_URL"):
+            values["database_url"] = env["GEOGRID_DATABASE_URL"]
+        if "GEOGRID_LEVELS" in env:
+            values["levels"] = tuple(env["GEOGRID_LEVELS"].split(","))
+        if env.get("GEOGRID_SECRET_KEY"):
+            values["secret_key"] = env["GEOGRID_SECRET_KEY"]
+        if "GEOGRID_TIMEZONE" in env:
+            values["timezone"] = env["GEOGRID_TIMEZONE"]
+        if "GEOGRID_HOST" in env:
+            values["host"] = env["GEOGRID_HOST"]
+        for key, name in [
+            ("max_upload_bytes", "GEOGRID_MAX_UPLOAD_BYTES"),
+            ("statement_timeout_ms", "GEOGRID_STATEMENT_TIMEOUT_MS"),
+            ("port", "GEOGRID_PORT"),
+            ("threads", "GEOGRID_THREADS"),
+        ]:
+            if name in env:
+                values[key] = _int(name, env[name])
+        values.update(overrides)
+        return cls(**values)
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret key, or one generated once and kept in ``home``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.home / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.home.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None

@@ -1,0 +1,1 @@
+"""Planners' domain: grid boundaries and their hierarchy."""

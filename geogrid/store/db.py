@@ -1,0 +1,74 @@
+"""Engines and units of work: the only place geogrid opens database connections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+from geogrid.config import Settings
+from geogrid.errors import DatabaseUnavailable
+from geogrid.store.embedded import EmbeddedCluster
+
+#: What a unit of work can be bound to: an engine, or (in tests) an open connection.
+Bind = Engine | Connection
+
+
+def database_url(settings: Settings, start: bool = False, database: str | None = None) -> URL:
+    """The SQLAlchemy URL geogrid connects to.
+
+    ``GEOGRID_DATABASE_URL`` when set; else the embedded cluster, started first when
+    *start* is true. *database* names another database on the same server.
+    """
+    if settings.database_url:
+        url = make_url(settings.database_url)
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+    else:
+        cluster = EmbeddedCluster(settings.home)
+        status = cluster.up() if start else cluster.status()
+        url = make_url(status.sqlalchemy_url())
+    return url.set(database=database) if database else url
+
+
+def make_engine(settings: Settings, start: bool = False, database: str | None = None) -> Engine:
+    """One engine per process and database, with the statement timeout applied."""
+    url = database_url(settings, start=start, database=database)
+    options = "-c timezone=UTC"
+    if settings.statement_timeout_ms:
+        options += f" -c statement_timeout={settings.statement_timeout_ms}"
+    return sa.create_engine(
+        url, pool_pre_ping=True, connect_args={"options": options}, future=True
+    )
+
+
+@contextmanager
+def unit_of_work(bind: Bind) -> Iterator[Connection]:
+    """One transaction: commits when the block ends, rolls back on any error.
+
+    Given an engine, a connection is checked out for the block. Given a connection
+    already in a transaction (the test fixtures do this), the block runs in a
+    savepoint inside it, so the caller's rollback undoes everything.
+    """
+    if isinstance(bind, Engine):
+        try:
+            conn = bind.connect()
+        except sa.exc.OperationalError as exc:
+            raise DatabaseUnavailable(f"cannot reach the database: {exc.orig}") from exc
+        with conn, conn.begin():
+            yield conn
+    else:
+        with bind.begin_nested():
+            yield bind
+
+
+def server_versions(conn: Connection) -> dict[str, str]:
+    """PostgreSQL and PostGIS versions of the connected server."""
+    pg = conn.execute(sa.text("SHOW server_version")).scalar_one()
+    postgis = conn.execute(
+        sa.text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+    ).scalar()
+    full = conn.execute(sa.text("SELECT postgis_full_version()")).scalar() if postgis else None
+    return {"postgresql": pg, "postgis": postgis or "not installed", "postgis_full": full or ""}
