@@ -14,8 +14,9 @@ demo: setup
 	$(BIN)/geogrid db up
 	$(BIN)/geogrid demo --serve
 
-## make test: set everything up and run the whole test suite
+## make test: set everything up, lint, and run the whole test suite
 test: setup
+	$(BIN)/ruff check geogrid tests
 	$(BIN)/python -m pytest
 
 setup: venv postgis
@@ -50,7 +51,8 @@ db-down:
 	$(BIN)/geogrid db down
 
 lint: venv
-	$(BIN)/ruff check geogrid tests bench
+	$(BIN)/ruff check geogrid tests
+	$(BIN)/ruff format --check geogrid tests
 
 clean:
 	-$(BIN)/geogrid db down

@@ -145,8 +145,9 @@ def check_password(conn: Connection, name: str, password: str) -> Principal | No
 def list_users(conn: Connection) -> list[dict]:
     """Every user, without secrets."""
     rows = conn.execute(
-        sa.select(User.id, User.name, User.role, User.person_id, User.active, User.created_at)
-        .order_by(User.name)
+        sa.select(
+            User.id, User.name, User.role, User.person_id, User.active, User.created_at
+        ).order_by(User.name)
     ).mappings()
     return [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
 

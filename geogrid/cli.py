@@ -67,7 +67,9 @@ def db_up(ctx: click.Context) -> None:
         status = EmbeddedCluster(settings.home).up()
         click.echo(f"database running: {status.url}")
     before, after = upgrade(make_engine(settings))
-    click.echo(f"schema at {after}" + (f" (migrated from {before or 'empty'})" if before != after else ""))
+    click.echo(
+        f"schema at {after}" + (f" (migrated from {before or 'empty'})" if before != after else "")
+    )
 
 
 @db.command("down")
@@ -78,7 +80,9 @@ def db_down(ctx: click.Context) -> None:
 
     settings = _settings(ctx)
     if settings.database_url:
-        click.echo("GEOGRID_DATABASE_URL is set: geogrid did not start that database, so it leaves it be")
+        click.echo(
+            "GEOGRID_DATABASE_URL is set: geogrid did not start that database, so it leaves it be"
+        )
         return
     stopped = EmbeddedCluster(settings.home).down()
     click.echo("database stopped" if stopped else "database was not running")
@@ -101,7 +105,9 @@ def db_status(ctx: click.Context) -> None:
         status = EmbeddedCluster(settings.home).status()
         if not status.running:
             state = "stopped" if status.initialized else "not created yet"
-            click.echo(f"embedded database in {settings.home / 'pg'}: {state} (start it: geogrid db up)")
+            click.echo(
+                f"embedded database in {settings.home / 'pg'}: {state} (start it: geogrid db up)"
+            )
             sys.exit(3)
         click.echo(f"url: {status.url}")
         click.echo(f"socket: {status.socket_dir}  pid: {status.pid}")
@@ -121,7 +127,11 @@ def db_migrate(ctx: click.Context) -> None:
     from geogrid.store.migrate import upgrade
 
     before, after = upgrade(make_engine(_settings(ctx)))
-    click.echo(f"schema at {after}" if before == after else f"schema migrated {before or 'empty'} -> {after}")
+    click.echo(
+        f"schema at {after}"
+        if before == after
+        else f"schema migrated {before or 'empty'} -> {after}"
+    )
 
 
 # -- users ------------------------------------------------------------------------
@@ -134,12 +144,25 @@ def users() -> None:
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(["admin", "planner", "supervisor", "operator", "worker"]))
-@click.option("--password", is_flag=False, flag_value="", default=None,
-              help="Also set a password for the map pages (asked for when no value is given).")
-@click.option("--person-id", type=int, help="Link the user to this person (workers get one made otherwise).")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "planner", "supervisor", "operator", "worker"]),
+)
+@click.option(
+    "--password",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Also set a password for the map pages (asked for when no value is given).",
+)
+@click.option(
+    "--person-id", type=int, help="Link the user to this person (workers get one made otherwise)."
+)
 @click.pass_context
-def users_add(ctx: click.Context, name: str, role: str, password: str | None, person_id: int | None) -> None:
+def users_add(
+    ctx: click.Context, name: str, role: str, password: str | None, person_id: int | None
+) -> None:
     """Create a user and print their API token (shown this once)."""
     from geogrid import accounts
     from geogrid.store.db import unit_of_work

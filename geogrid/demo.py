@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from shapely import MultiPolygon, Polygon, affinity
-from shapely.ops import split
 from shapely.geometry import LineString
+from shapely.ops import split
 from sqlalchemy.engine import Connection
 
 from geogrid import accounts
@@ -29,8 +29,10 @@ def township_grids() -> list[dict]:
     )
     township = affinity.translate(township, x0, y0)
     # A crooked village border, like a canal, and two lanes that cut each village in two.
-    villages = split(township, LineString([(x0 + 0.017, y0 - 0.01), (x0 + 0.015, y0 + 0.013),
-                                           (x0 + 0.019, y0 + 0.04)])).geoms
+    villages = split(
+        township,
+        LineString([(x0 + 0.017, y0 - 0.01), (x0 + 0.015, y0 + 0.013), (x0 + 0.019, y0 + 0.04)]),
+    ).geoms
     villages = sorted(villages, key=lambda g: g.centroid.x)
     rows = [_row("XWZ", "西王庄乡 (demo)", "township", None, township)]
     for v, village in enumerate(villages, start=1):

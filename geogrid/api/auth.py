@@ -46,6 +46,12 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
+def csrf_ok(sent: str | None) -> bool:
+    """True when *sent* is this session's CSRF token (never for an empty one)."""
+    expected = session.get("csrf", "")
+    return bool(sent) and bool(expected) and hmac.compare_digest(sent, expected)
+
+
 def login(principal: accounts.Principal) -> None:
     """Start a page session for *principal* (a fresh session: no fixation)."""
     session.clear()
@@ -77,9 +83,7 @@ def install(app: Flask) -> None:
                 return redirect(f"/login?next={quote(request.full_path.rstrip('?'))}")
             raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
         if g.principal.role not in allowed:
-            raise Forbidden(
-                f"role {g.principal.role!r} may not {request.method} {request.path}"
-            )
+            raise Forbidden(f"role {g.principal.role!r} may not {request.method} {request.path}")
         return None
 
 
@@ -100,8 +104,7 @@ def _identify() -> accounts.Principal | None:
         return None
     if request.method in _UNSAFE and request.path.startswith("/api/"):
         # A cookie rides along on cross-site requests; the CSRF header does not.
-        sent = request.headers.get("X-CSRF-Token", "")
-        if not hmac.compare_digest(sent, session.get("csrf", "")):
+        if not csrf_ok(request.headers.get("X-CSRF-Token")):
             raise Forbidden("missing or wrong X-CSRF-Token header for a session request")
     with db() as conn:
         who = accounts.principal_by_id(conn, user_id)

@@ -100,9 +100,17 @@ def _operation(rule, view: Callable, method: str) -> dict:
     success = {"description": "OK"}
     if info["response"] is not None:
         success["content"] = {info["media_type"]: {"schema": info["response"]}}
-    problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    problem = {
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
+    }
     responses = {str(info["status"]): success}
-    for code, text in [("400", "Bad request"), ("422", "Invalid input"), ("503", "Database unavailable")]:
+    for code, text in [
+        ("400", "Bad request"),
+        ("422", "Invalid input"),
+        ("503", "Database unavailable"),
+    ]:
         responses[code] = {"description": text, **problem}
     op = {
         "operationId": f"{method.lower()}_{rule.endpoint.replace('.', '_')}",
@@ -118,7 +126,10 @@ def _operation(rule, view: Callable, method: str) -> dict:
     else:
         op["security"] = [{"bearer": []}, {"session": []}]
         responses["401"] = {"description": "Not authenticated", **problem}
-        responses["403"] = {"description": "Role not allowed: " + ", ".join(sorted(allowed)), **problem}
+        responses["403"] = {
+            "description": "Role not allowed: " + ", ".join(sorted(allowed)),
+            **problem,
+        }
         op["x-roles"] = sorted(allowed)
     if method in ("POST", "PUT", "PATCH"):
         responses["413"] = {"description": "Request body too large", **problem}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session
 
 from geogrid import accounts
-from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_token, login
+from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_ok, csrf_token, login
 from geogrid.api.context import db, principal
 
 bp = Blueprint("pages", __name__)
@@ -28,8 +27,7 @@ def login_page():
     next_url = _safe_next(request.values.get("next", "/"))
     error = None
     if request.method == "POST":
-        sent = request.form.get("csrf", "")
-        if not hmac.compare_digest(sent, session.get("csrf", "")):
+        if not csrf_ok(request.form.get("csrf")):
             error = "The form expired; please sign in again."
         else:
             with db() as conn:
@@ -48,7 +46,7 @@ def login_page():
 @access(*ANY_ROLE)
 def logout():
     """End the page session."""
-    if hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf", "")):
+    if csrf_ok(request.form.get("csrf")):
         session.clear()
     return redirect("/login")
 

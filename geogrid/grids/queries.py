@@ -39,10 +39,14 @@ def current_grid(conn: Connection, code: str, *, codes: set[str] | None = None) 
     """One current grid as a GeoJSON Feature; NotFound when absent or outside *codes*."""
     if codes is not None and code not in codes:
         raise NotFound(f"no current grid with code {code!r}")
-    row = conn.execute(
-        sa.text(_FEATURES.replace("ORDER BY code", "AND code = :code")),
-        {"level": None, "all_codes": True, "codes": [], "code": code},
-    ).mappings().first()
+    row = (
+        conn.execute(
+            sa.text(_FEATURES.replace("ORDER BY code", "AND code = :code")),
+            {"level": None, "all_codes": True, "codes": [], "code": code},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no current grid with code {code!r}")
     return _feature(row)

@@ -1,0 +1,1 @@
+"""The database: embedded PostGIS, schema, migrations; the only place that opens connections."""

@@ -39,9 +39,7 @@ def make_engine(settings: Settings, start: bool = False, database: str | None = 
     options = "-c timezone=UTC"
     if settings.statement_timeout_ms:
         options += f" -c statement_timeout={settings.statement_timeout_ms}"
-    return sa.create_engine(
-        url, pool_pre_ping=True, connect_args={"options": options}, future=True
-    )
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": options}, future=True)
 
 
 @contextmanager

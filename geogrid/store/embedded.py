@@ -78,10 +78,7 @@ class ClusterStatus:
             raise DatabaseUnavailable(
                 "the embedded database is not running: start it with `geogrid db up`"
             )
-        return (
-            f"postgresql+psycopg://{DB_USER}@/{database}"
-            f"?host={self.socket_dir}&port={self.port}"
-        )
+        return f"postgresql+psycopg://{DB_USER}@/{database}?host={self.socket_dir}&port={self.port}"
 
 
 def find_installs() -> list[PgInstall]:
@@ -142,9 +139,7 @@ def choose_install(wanted_major: int | None = None) -> PgInstall:
     with_postgis = [i for i in installs if i.has_postgis]
     if not with_postgis:
         versions = ", ".join(str(i.major) for i in installs)
-        raise PostGISMissing(
-            f"PostGIS is not installed for PostgreSQL {versions}: {_SETUP_HINT}"
-        )
+        raise PostGISMissing(f"PostGIS is not installed for PostgreSQL {versions}: {_SETUP_HINT}")
     return with_postgis[0]
 
 

@@ -39,3 +39,18 @@ def head_revision() -> str:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """What autogenerate compares: not the day partitions of ``gps_fixes`` (made at run time)."""
+    from geoalchemy2 import alembic_helpers
+
+    table = obj if type_ == "table" else getattr(obj, "table", None)
+    if (
+        reflected
+        and compare_to is None
+        and table is not None
+        and table.name.startswith("gps_fixes_")
+    ):
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)

@@ -67,9 +67,7 @@ class Grid(Base):
     name: Mapped[str] = mapped_column(sa.Text)
     level: Mapped[str] = mapped_column(sa.Text)
     parent_code: Mapped[str | None] = mapped_column(sa.Text)
-    geom = mapped_column(
-        Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True), nullable=False
-    )
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True), nullable=False)
     version: Mapped[int] = mapped_column(sa.Integer, server_default="1")
     valid_from: Mapped[datetime] = _tstz(server_default=sa.func.now())
     valid_to: Mapped[datetime | None] = _tstz()

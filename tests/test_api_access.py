@@ -1,0 +1,161 @@
+"""Who may call what: every route x every role, anonymous and a revoked token."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from geogrid import accounts
+from geogrid.store.models import ROLES
+from tests.conftest import bearer
+
+ANON, REVOKED = "anonymous", "revoked"
+CALLERS = (ANON, REVOKED, *ROLES)
+ALL_ROLES_OK = {ANON: 401, REVOKED: 401, **{r: 200 for r in ROLES}}
+ADMIN_ONLY = {ANON: 401, REVOKED: 401, **{r: 403 for r in ROLES}}
+
+# (method, URL rule, concrete path, JSON body as pairs) -> expected status per caller.
+MATRIX = {
+    ("GET", "/api/health", "/api/health", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
+    ("GET", "/api/openapi.json", "/api/openapi.json", None): {c: 200 for c in CALLERS}
+    | {REVOKED: 401},
+    ("GET", "/api/me", "/api/me", None): ALL_ROLES_OK,
+    ("GET", "/api/users", "/api/users", None): ADMIN_ONLY | {"admin": 200},
+    ("POST", "/api/users", "/api/users", (("name", "newplanner"), ("role", "planner"))): ADMIN_ONLY
+    | {"admin": 201},
+    ("GET", "/api/grids", "/api/grids", None): ALL_ROLES_OK,
+    # The worker is assigned to village XWZ-01: its own cell is visible, the other village's is not.
+    ("GET", "/api/grids/<code>", "/api/grids/XWZ-01-01", None): ALL_ROLES_OK,
+    ("GET", "/api/grids/<code>", "/api/grids/XWZ-02-01", None): ALL_ROLES_OK | {"worker": 404},
+    ("GET", "/", "/", None): {ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
+    ("GET", "/login", "/login", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
+    ("POST", "/login", "/login", None): {c: 401 for c in CALLERS},
+    ("POST", "/logout", "/logout", None): {ANON: 302, REVOKED: 401, **{r: 302 for r in ROLES}},
+}
+
+
+@pytest.fixture
+def tokens(conn, make_user, demo_grids):
+    out = {}
+    for role in ROLES:
+        who, out[role] = make_user(role)
+        if role == "worker":
+            conn.execute(
+                sa.text(
+                    "INSERT INTO assignments (person_id, grid_code, duty) "
+                    "VALUES (:p, 'XWZ-01', 'grid_helper')"
+                ),
+                {"p": who.person_id},
+            )
+    _, revoked = make_user("admin")
+    accounts.revoke_token(conn, revoked)
+    out[REVOKED] = revoked
+    return out
+
+
+def test_matrix_covers_every_route(app):
+    routes = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert routes == {(method, rule) for method, rule, _, _ in MATRIX}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("route", list(MATRIX), ids=lambda r: f"{r[0]} {r[2]}")
+def test_route_access(client, tokens, route, caller):
+    method, _, path, body = route
+    headers = bearer(tokens[caller]) if caller != ANON else {}
+    response = client.open(path, method=method, json=dict(body) if body else None, headers=headers)
+    assert response.status_code == MATRIX[route][caller], response.get_data(as_text=True)[:300]
+    if response.status_code >= 400 and path.startswith("/api/"):
+        assert response.mimetype == "application/problem+json"
+
+
+def test_wrong_role_gets_403_with_a_reason(client, tokens):
+    response = client.get("/api/users", headers=bearer(tokens["worker"]))
+    assert response.status_code == 403
+    assert "worker" in response.json["detail"]
+
+
+def test_worker_lists_only_assigned_grids(client, tokens, demo_grids):
+    response = client.get("/api/grids", headers=bearer(tokens["worker"]))
+    codes = {f["properties"]["code"] for f in response.json["features"]}
+    assert codes == {"XWZ-01", "XWZ-01-01", "XWZ-01-02"}
+    everyone = client.get("/api/grids", headers=bearer(tokens["planner"])).json["features"]
+    assert {f["id"] for f in everyone} == {g["code"] for g in demo_grids}
+
+
+def test_worker_with_no_assignment_sees_nothing(client, make_user, demo_grids):
+    _, token = make_user("worker")
+    assert client.get("/api/grids", headers=bearer(token)).json["features"] == []
+
+
+def test_malformed_authorization_header_is_401(client):
+    response = client.get("/api/me", headers={"Authorization": "Basic dXNlcjpwdw=="})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_created_user_token_works_once_shown(client, tokens):
+    created = client.post("/api/users", json={"name": "op2", "role": "operator"},
+                          headers=bearer(tokens["admin"]))  # fmt: skip
+    assert created.status_code == 201
+    me = client.get("/api/me", headers=bearer(created.json["token"]))
+    assert me.json["name"] == "op2" and me.json["role"] == "operator"
+    listed = client.get("/api/users", headers=bearer(tokens["admin"])).json
+    assert "op2" in {u["name"] for u in listed}
+    assert all("token" not in u and "password_hash" not in u for u in listed)
+
+
+def test_tokens_are_stored_hashed(conn, make_user):
+    _, token = make_user("planner")
+    stored = conn.execute(sa.text("SELECT token_sha256 FROM api_tokens")).scalars().all()
+    assert token not in stored
+    assert accounts.hash_token(token) in stored
+
+
+class TestSessionLogin:
+    def _csrf(self, client):
+        client.get("/login")
+        with client.session_transaction() as s:
+            return s["csrf"]
+
+    def test_login_then_pages_and_api_with_csrf(self, client, make_user):
+        make_user("admin", name="alice", password="correct horse")
+        csrf = self._csrf(client)
+        bad = client.post("/login", data={"name": "alice", "password": "wrong", "csrf": csrf})
+        assert bad.status_code == 401 and b"Wrong user name or password" in bad.data
+        good = client.post("/login", data={"name": "alice", "password": "correct horse",
+                                           "csrf": csrf, "next": "/"})  # fmt: skip
+        assert good.status_code == 302 and good.location == "/"
+        assert client.get("/").status_code == 200
+        assert client.get("/api/me").json["name"] == "alice"
+        with client.session_transaction() as s:
+            session_csrf = s["csrf"]
+        # A cookie alone cannot change anything: the CSRF header is required.
+        refused = client.post("/api/users", json={"name": "x1", "role": "planner"})
+        assert refused.status_code == 403
+        accepted = client.post("/api/users", json={"name": "x1", "role": "planner"},
+                               headers={"X-CSRF-Token": session_csrf})  # fmt: skip
+        assert accepted.status_code == 201
+        client.post("/logout", data={"csrf": session_csrf})
+        assert client.get("/api/me").status_code == 401
+
+    def test_login_form_without_csrf_is_refused(self, client, make_user):
+        make_user("admin", name="bob", password="correct horse")
+        response = client.post("/login", data={"name": "bob", "password": "correct horse"})
+        assert response.status_code == 401 and b"expired" in response.data
+
+    def test_next_cannot_leave_the_site(self, client, make_user):
+        make_user("admin", name="carol", password="correct horse")
+        csrf = self._csrf(client)
+        form = {"name": "carol", "password": "correct horse", "csrf": csrf}
+        response = client.post("/login", data={**form, "next": "//evil.example/"})
+        assert response.location == "/"
+
+    def test_anonymous_page_redirects_to_login(self, client):
+        response = client.get("/")
+        assert response.status_code == 302 and response.location.startswith("/login?next=")
