@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from geogrid import accounts
 from geogrid.config import Settings
 from geogrid.store.db import database_url, make_engine
+from geogrid.store.embedded import EmbeddedCluster
 from geogrid.store.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +34,9 @@ class Databases:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Reuse a running embedded cluster; stop it at the end only if this run started it.
+        cluster = None if settings.database_url else EmbeddedCluster(settings.home)
+        self.started = cluster if cluster and not cluster.status().running else None
         self.admin = sa.create_engine(
             database_url(settings, start=True, database="postgres"), isolation_level="AUTOCOMMIT"
         )
@@ -61,6 +65,8 @@ class Databases:
             for name in reversed(self.made):
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         self.admin.dispose()
+        if self.started is not None:
+            self.started.down()
 
 
 @pytest.fixture(scope="session")
