@@ -35,6 +35,15 @@ class Settings:
     statement_timeout_ms: int = 60_000
     #: Zone for naive timestamps.
     timezone: str = "Asia/Shanghai"
+    #: Projected CRS for metres (areas, buffers, tolerances); None picks the UTM zone
+    #: of the data. E.g. 4547 for CGCS2000 / 3-degree Gauss-Kruger CM 114E.
+    metric_srid: int | None = None
+    #: Gaps and overlaps smaller than this are slivers, not problems (m²).
+    sliver_m2: float = 1.0
+    #: Digits a grid adds to its parent's code (130102001 -> 130102001003).
+    code_width: int = 3
+    #: Largest number of vertices one boundary may have (bounds work before GEOS sees it).
+    max_vertices: int = 200_000
     #: Where `geogrid serve` listens.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -54,6 +63,10 @@ class Settings:
             raise ConfigError("GEOGRID_MAX_UPLOAD_BYTES must be positive")
         if self.statement_timeout_ms < 0:
             raise ConfigError("GEOGRID_STATEMENT_TIMEOUT_MS must be 0 or more")
+        if self.sliver_m2 < 0:
+            raise ConfigError("GEOGRID_SLIVER_M2 must be 0 or more")
+        if not 1 <= self.code_width <= 6:
+            raise ConfigError("GEOGRID_CODE_WIDTH must be between 1 and 6")
         if not 0 < self.port < 65536:
             raise ConfigError(f"GEOGRID_PORT must be a TCP port, not {self.port}")
 
@@ -79,9 +92,14 @@ class Settings:
             ("statement_timeout_ms", "GEOGRID_STATEMENT_TIMEOUT_MS"),
             ("port", "GEOGRID_PORT"),
             ("threads", "GEOGRID_THREADS"),
+            ("code_width", "GEOGRID_CODE_WIDTH"),
+            ("max_vertices", "GEOGRID_MAX_VERTICES"),
+            ("metric_srid", "GEOGRID_METRIC_SRID"),
         ]:
             if name in env:
                 values[key] = _int(name, env[name])
+        if "GEOGRID_SLIVER_M2" in env:
+            values["sliver_m2"] = _float("GEOGRID_SLIVER_M2", env["GEOGRID_SLIVER_M2"])
         values.update(overrides)
         return cls(**values)
 
@@ -98,6 +116,13 @@ class Settings:
         with os.fdopen(fd, "w") as f:
             f.write(key)
         return key
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
 
 
 def _int(name: str, raw: str) -> int:

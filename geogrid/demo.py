@@ -22,7 +22,7 @@ _ORIGIN = (115.25, 37.75)
 
 
 def township_grids() -> list[dict]:
-    """The demo hierarchy: 1 township, 2 villages, 4 cells, each level tiling its parent."""
+    """The demo hierarchy: 1 township, 2 villages, 4 grids, each level tiling its parent."""
     x0, y0 = _ORIGIN
     township = Polygon(
         [(0, 0), (0.031, -0.002), (0.036, 0.017), (0.029, 0.028), (0.004, 0.026), (-0.003, 0.012)]
@@ -36,12 +36,12 @@ def township_grids() -> list[dict]:
     villages = sorted(villages, key=lambda g: g.centroid.x)
     rows = [_row("XWZ", "西王庄乡 (demo)", "township", None, township)]
     for v, village in enumerate(villages, start=1):
-        vcode = f"XWZ-{v:02d}"
+        vcode = f"XWZ{v:03d}"
         rows.append(_row(vcode, f"第{v}村", "village", "XWZ", village))
         lane = LineString([(x0 - 0.01, y0 + 0.011 + 0.003 * v), (x0 + 0.05, y0 + 0.012)])
         cells = sorted(split(village, lane).geoms, key=lambda g: g.centroid.y)
         for c, cell in enumerate(cells, start=1):
-            rows.append(_row(f"{vcode}-{c:02d}", f"第{v}村 单元{c}", "cell", vcode, cell))
+            rows.append(_row(f"{vcode}{c:03d}", f"第{v}村 网格{c}", "grid", vcode, cell))
     return rows
 
 

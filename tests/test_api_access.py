@@ -24,9 +24,9 @@ MATRIX = {
     ("POST", "/api/users", "/api/users", (("name", "newplanner"), ("role", "planner"))): ADMIN_ONLY
     | {"admin": 201},
     ("GET", "/api/grids", "/api/grids", None): ALL_ROLES_OK,
-    # The worker is assigned to village XWZ-01: its own cell is visible, the other village's is not.
-    ("GET", "/api/grids/<code>", "/api/grids/XWZ-01-01", None): ALL_ROLES_OK,
-    ("GET", "/api/grids/<code>", "/api/grids/XWZ-02-01", None): ALL_ROLES_OK | {"worker": 404},
+    # The worker is assigned to village XWZ001: its own cell is visible, the other village's is not.
+    ("GET", "/api/grids/<code>", "/api/grids/XWZ001001", None): ALL_ROLES_OK,
+    ("GET", "/api/grids/<code>", "/api/grids/XWZ002001", None): ALL_ROLES_OK | {"worker": 404},
     ("GET", "/", "/", None): {ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
     ("GET", "/login", "/login", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
     ("POST", "/login", "/login", None): {c: 401 for c in CALLERS},
@@ -43,7 +43,7 @@ def tokens(conn, make_user, demo_grids):
             conn.execute(
                 sa.text(
                     "INSERT INTO assignments (person_id, grid_code, duty) "
-                    "VALUES (:p, 'XWZ-01', 'grid_helper')"
+                    "VALUES (:p, 'XWZ001', 'grid_helper')"
                 ),
                 {"p": who.person_id},
             )
@@ -83,7 +83,7 @@ def test_wrong_role_gets_403_with_a_reason(client, tokens):
 def test_worker_lists_only_assigned_grids(client, tokens, demo_grids):
     response = client.get("/api/grids", headers=bearer(tokens["worker"]))
     codes = {f["properties"]["code"] for f in response.json["features"]}
-    assert codes == {"XWZ-01", "XWZ-01-01", "XWZ-01-02"}
+    assert codes == {"XWZ001", "XWZ001001", "XWZ001002"}
     everyone = client.get("/api/grids", headers=bearer(tokens["planner"])).json["features"]
     assert {f["id"] for f in everyone} == {g["code"] for g in demo_grids}
 

@@ -64,7 +64,7 @@ def test_demo_loads_a_tiling_hierarchy_idempotently(scratch_url):
         levels = dict(
             conn.execute(sa.text("SELECT level, count(*) FROM grids GROUP BY level")).all()
         )
-        assert levels == {"township": 1, "village": 2, "cell": 4}
+        assert levels == {"township": 1, "village": 2, "grid": 4}
         # Children cover their parent: the symmetric difference is (numerically) nothing.
         # Compared in the storage CRS, where a vertex the split put on an edge is exactly
         # collinear; projected or cast to geography, that edge bends and the degenerate

@@ -1,0 +1,208 @@
+"""Generate unit cells inside a grid: a regular tessellation, or K cells of balanced weight.
+
+Shapes are laid out in metres (the grid's projected CRS) and applied to the grid in
+EPSG:4326 by intersection, so the parent's own boundary is kept vertex for vertex
+and the cells tile it. Pieces smaller than a fraction of the target area are merged
+into the neighbour they share the longest border with.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import shapely
+import sqlalchemy as sa
+from shapely import Polygon, box
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy.engine import Connection
+
+from geogrid.config import Settings
+from geogrid.errors import InvalidInput
+from geogrid.grids.codes import next_codes
+from geogrid.grids.edit import EditResult, _insert, lock_current
+from geogrid.grids.metric import area_m2, from_metric, metric_srid, to_metric
+
+#: Generating more cells than this in one go is refused (a typo in --area, not a plan).
+MAX_CELLS = 20_000
+
+
+def generate_cells(
+    conn: Connection,
+    settings: Settings,
+    code: str,
+    *,
+    shape: str = "square",
+    area_m2_target: float | None = None,
+    balanced: int | None = None,
+    weights: list[tuple[float, float, float]] | None = None,
+    sliver_fraction: float = 0.3,
+) -> EditResult:
+    """Create the children of grid *code* on the level below it.
+
+    Either a regular tessellation (*shape* ``square`` or ``hex`` of *area_m2_target*
+    m² each, slivers under *sliver_fraction* of it merged into a neighbour), or
+    *balanced* cells of near-equal total weight, from (lon, lat, weight) *weights*
+    (equal area when there are none). The grid must not have children yet.
+    """
+    parent = lock_current(conn, code)
+    levels = settings.levels
+    if parent.level not in levels or levels.index(parent.level) == len(levels) - 1:
+        raise InvalidInput(f"{code} is on the lowest level ({parent.level}); it has no cells")
+    child_level = levels[levels.index(parent.level) + 1]
+    existing = conn.execute(
+        sa.text("SELECT count(*) FROM grids WHERE parent_code = :code AND valid_to IS NULL"),
+        {"code": code},
+    ).scalar_one()
+    if existing:
+        raise InvalidInput(f"{code} already has {existing} child grids; merge or retire them first")
+    srid = metric_srid(parent.geom, settings)
+    if balanced is not None:
+        if not 1 <= balanced <= MAX_CELLS:
+            raise InvalidInput(f"--balanced must be between 1 and {MAX_CELLS}")
+        cells = _balanced(parent.geom, srid, balanced, weights or [])
+    else:
+        if shape not in ("square", "hex"):
+            raise InvalidInput(f"shape must be square or hex, not {shape!r}")
+        if area_m2_target is None or not area_m2_target > 0:
+            raise InvalidInput("give the target cell area in m² (--area)")
+        expected = area_m2(parent.geom, srid) / area_m2_target
+        if expected > MAX_CELLS:
+            raise InvalidInput(
+                f"{area_m2_target:g} m² cells would make about {expected:,.0f} cells "
+                f"(limit {MAX_CELLS:,}); choose a larger area"
+            )
+        cells = _regular(parent.geom, srid, shape, area_m2_target)
+        cells = _merge_slivers(cells, srid, sliver_fraction * area_m2_target)
+    cells.sort(key=lambda g: (-round(g.centroid.y, 6), g.centroid.x))
+    codes = next_codes(conn, code, len(cells), settings.code_width)
+    result = EditResult()
+    for n, (cell_code, cell) in enumerate(zip(codes, cells, strict=True), start=1):
+        _insert(conn, cell_code, f"{parent.name} {n}", child_level, code, cell,
+                {"generated": balanced and "balanced" or shape})  # fmt: skip
+        result.created[cell_code] = area_m2(cell, srid)
+    return result
+
+
+def _regular(parent: BaseGeometry, srid: int, shape: str, target: float) -> list[Polygon]:
+    minx, miny, maxx, maxy = to_metric(parent, srid).bounds
+    if shape == "square":
+        side = math.sqrt(target)
+        xs = np.arange(minx, maxx + side, side)
+        ys = np.arange(miny, maxy + side, side)
+        tiles = [box(x, y, x + side, y + side) for x in xs[:-1] for y in ys[:-1]] or [
+            box(minx, miny, minx + side, miny + side)
+        ]
+    else:
+        # Pointy-top hexagons: area = 3*sqrt(3)/2 * r².
+        r = math.sqrt(2 * target / (3 * math.sqrt(3)))
+        w, h = math.sqrt(3) * r, 1.5 * r
+        tiles = []
+        for row, y in enumerate(np.arange(miny - r, maxy + 2 * r, h)):
+            offset = w / 2 if row % 2 else 0.0
+            for x in np.arange(minx - w + offset, maxx + w, w):
+                tiles.append(
+                    Polygon([(x + r * math.cos(math.radians(a)), y + r * math.sin(math.radians(a)))
+                             for a in range(30, 390, 60)])  # fmt: skip
+                )
+    # Vertices only are transformed: an edge shared by two tiles stays the same segment.
+    tiles_ll = from_metric(np.array(tiles), srid)
+    tree = shapely.STRtree(tiles_ll)
+    cells = []
+    for index in tree.query(parent, predicate="intersects"):
+        cells += _polygons(shapely.intersection(tiles_ll[index], parent))
+    return cells
+
+
+def _balanced(parent, srid: int, k: int, weights: list[tuple[float, float, float]]) -> list[Polygon]:
+    pts = np.array([(x, y) for x, y, _ in weights], dtype=float).reshape(-1, 2)
+    w = np.array([wt for _, _, wt in weights], dtype=float)
+    if pts.size:
+        inside = shapely.contains_xy(parent, pts[:, 0], pts[:, 1])
+        pts, w = pts[inside], w[inside]
+        if (w < 0).any() or not np.isfinite(w).all():
+            raise InvalidInput("weights must be finite and not negative")
+    metric_pts = to_metric(shapely.MultiPoint(pts), srid, densify=False) if len(pts) else None
+    xy = shapely.get_coordinates(metric_pts) if metric_pts is not None else np.empty((0, 2))
+    return _bisect(parent, srid, xy, w, k)
+
+
+def _bisect(poly, srid, xy: np.ndarray, w: np.ndarray, k: int) -> list[Polygon]:
+    """Recursive weighted bisection across the longer side: compact, near-equal pieces."""
+    if k == 1:
+        return [poly]
+    k1 = k // 2
+    poly_m = to_metric(poly, srid)
+    minx, miny, maxx, maxy = poly_m.bounds
+    axis = 0 if maxx - minx >= maxy - miny else 1
+    lo, hi = (minx, maxx) if axis == 0 else (miny, maxy)
+    if w.sum() > 0:
+        order = np.argsort(xy[:, axis])
+        cum = np.cumsum(w[order])
+        i = int(np.searchsorted(cum, cum[-1] * k1 / k))
+        i = min(max(i, 0), len(order) - 1)
+        cut = xy[order[i], axis] if i + 1 >= len(order) else (xy[order[i], axis] + xy[order[i + 1], axis]) / 2
+    else:
+        cut = _area_cut(poly_m, axis, lo, hi, k1 / k)
+    pad = (hi - lo) + (maxy - miny if axis == 0 else maxx - minx)
+    half = box(minx - pad, miny - pad, cut, maxy + pad) if axis == 0 else box(minx - pad, miny - pad, maxx + pad, cut)
+    half_ll = from_metric(shapely.segmentize(half, max(pad / 200, 5.0)), srid)
+    first, second = poly.intersection(half_ll), poly.difference(half_ll)
+    if first.is_empty or second.is_empty:
+        raise InvalidInput("cannot balance this many cells in this grid; ask for fewer")
+    side = xy[:, axis] <= cut
+    return _bisect(first, srid, xy[side], w[side], k1) + _bisect(
+        second, srid, xy[~side], w[~side], k - k1
+    )
+
+
+def _area_cut(poly_m, axis: int, lo: float, hi: float, fraction: float) -> float:
+    """The coordinate along *axis* that leaves *fraction* of the area on the low side."""
+    minx, miny, maxx, maxy = poly_m.bounds
+    total = poly_m.area
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        part = box(minx, miny, mid, maxy) if axis == 0 else box(minx, miny, maxx, mid)
+        if poly_m.intersection(part).area < fraction * total:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def _merge_slivers(cells: list[Polygon], srid: int, min_area: float) -> list[Polygon]:
+    """Merge pieces under *min_area* m² into the neighbour sharing the longest border."""
+    cells = list(cells)
+    while True:
+        areas = [area_m2(c, srid) for c in cells]
+        small = [i for i in np.argsort(areas) if areas[i] < min_area]
+        if not small or len(cells) == 1:
+            return cells
+        tree = shapely.STRtree(cells)
+        merged = False
+        for i in small:
+            neighbours = [j for j in tree.query(cells[i], predicate="touches") if j != i]
+            shared = [(_shared_m(cells[i], cells[j], srid), j) for j in neighbours]
+            shared = [(length, j) for length, j in shared if length > 0]
+            if not shared:
+                continue
+            _, j = max(shared)
+            union = shapely.union_all([cells[i], cells[j]])
+            cells[j] = union if union.geom_type == "Polygon" else cells[j]
+            if union.geom_type == "Polygon":
+                del cells[i]
+                merged = True
+                break
+        if not merged:
+            return cells
+
+
+def _shared_m(a: Polygon, b: Polygon, srid: int) -> float:
+    """Length in metres of the border two cells share."""
+    border = a.boundary.intersection(b.boundary)
+    return to_metric(border, srid).length if not border.is_empty else 0.0
+
+
+def _polygons(geom: BaseGeometry) -> list[Polygon]:
+    return [g for g in getattr(geom, "geoms", [geom]) if g.geom_type == "Polygon" and g.area > 0]
+

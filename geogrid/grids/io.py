@@ -1,0 +1,87 @@
+"""Read boundary files (GeoJSON, Shapefile, GeoPackage) and write them back, in EPSG:4326.
+
+Files are read with GeoPandas/pyogrio in whatever CRS they declare and reprojected;
+a file with no CRS is refused unless one is given. Only polygons and multipolygons
+are grid boundaries.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+
+from geogrid.errors import InvalidInput
+
+SUFFIXES = {".geojson", ".json", ".shp", ".zip", ".gpkg"}
+EXPORT_DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
+
+
+def read_boundaries(
+    path: str | Path, *, crs: str | None = None, layer: str | None = None, max_vertices: int
+) -> gpd.GeoDataFrame:
+    """The features of *path* in EPSG:4326, checked to be bounded, finite (multi)polygons.
+
+    *crs* is used only when the file declares none. A feature's position in the file
+    (from 1) is kept in the ``feature`` column for error messages.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in SUFFIXES:
+        raise InvalidInput(
+            f"{path.name}: unsupported file type; use GeoJSON, Shapefile (.shp/.zip) or GeoPackage"
+        )
+    if not path.exists():
+        raise InvalidInput(f"{path}: no such file")
+    try:
+        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InvalidInput(f"{path.name}: cannot be read as a boundary file: {exc}") from exc
+    if frame.empty:
+        raise InvalidInput(f"{path.name}: has no features")
+    if frame.crs is None:
+        if crs is None:
+            raise InvalidInput(f"{path.name}: declares no CRS; say which with --crs, e.g. --crs EPSG:4547")
+        try:
+            frame = frame.set_crs(pyproj.CRS.from_user_input(crs))
+        except pyproj.exceptions.CRSError as exc:
+            raise InvalidInput(f"unknown CRS {crs!r}: {exc}") from exc
+    frame = frame.reset_index(drop=True)
+    frame["feature"] = np.arange(1, len(frame) + 1)
+    _check_shapes(frame, path.name, max_vertices)
+    if not frame.crs.equals(pyproj.CRS.from_epsg(4326)):
+        frame = frame.to_crs(4326)
+    frame["geometry"] = shapely.force_2d(frame.geometry.values)
+    return frame
+
+
+def _check_shapes(frame: gpd.GeoDataFrame, name: str, max_vertices: int) -> None:
+    problems = []
+    for feature, geom in zip(frame["feature"], frame.geometry, strict=True):
+        if geom is None or geom.is_empty:
+            problems.append(f"feature {feature}: has no geometry")
+        elif geom.geom_type not in ("Polygon", "MultiPolygon"):
+            problems.append(f"feature {feature}: is a {geom.geom_type}; grids are polygons")
+        elif shapely.get_num_coordinates(geom) > max_vertices:
+            problems.append(
+                f"feature {feature}: has {shapely.get_num_coordinates(geom)} vertices, "
+                f"over the limit of {max_vertices}"
+            )
+        elif not all(math.isfinite(v) for v in shapely.get_coordinates(geom).ravel()):
+            problems.append(f"feature {feature}: has a NaN or infinite coordinate")
+    if problems:
+        raise InvalidInput(f"{name}: " + "; ".join(problems[:20]), problems=problems)
+
+
+def write_boundaries(frame: gpd.GeoDataFrame, path: str | Path) -> None:
+    """Write grids to GeoJSON or GeoPackage, chosen by the file's suffix."""
+    path = Path(path)
+    driver = EXPORT_DRIVERS.get(path.suffix.lower())
+    if driver is None:
+        raise InvalidInput(f"{path.name}: export writes .geojson or .gpkg")
+    if path.exists():
+        path.unlink()
+    frame.to_file(path, driver=driver, engine="pyogrio", layer="grids" if driver == "GPKG" else None)
