@@ -66,9 +66,7 @@ def create_user(
         if conn.execute(sa.select(Person.id).where(Person.id == person_id)).first() is None:
             raise NotFound(f"no person with id {person_id}")
     elif role == "worker":
-        person_id = conn.execute(
-            sa.insert(Person).values(name=name).returning(Person.id)
-        ).scalar_one()
+        person_id = conn.execute(sa.insert(Person).values(name=name).returning(Person.id)).scalar_one()
     user_id = conn.execute(
         sa.insert(User)
         .values(
@@ -86,9 +84,7 @@ def create_user(
 def issue_token(conn: Connection, user_id: int, label: str = "") -> str:
     """A new API token for a user; the caller shows it once, geogrid keeps its hash."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    conn.execute(
-        sa.insert(ApiToken).values(user_id=user_id, token_sha256=hash_token(token), label=label)
-    )
+    conn.execute(sa.insert(ApiToken).values(user_id=user_id, token_sha256=hash_token(token), label=label))
     return token
 
 
@@ -119,9 +115,7 @@ def principal_for_token(conn: Connection, token: str) -> Principal | None:
 def principal_by_id(conn: Connection, user_id: int) -> Principal | None:
     """The active user with this id (a page session stores it), or None."""
     row = conn.execute(
-        sa.select(User.id, User.name, User.role, User.person_id).where(
-            User.id == user_id, User.active
-        )
+        sa.select(User.id, User.name, User.role, User.person_id).where(User.id == user_id, User.active)
     ).first()
     return Principal(*row) if row else None
 
@@ -145,9 +139,7 @@ def check_password(conn: Connection, name: str, password: str) -> Principal | No
 def list_users(conn: Connection) -> list[dict]:
     """Every user, without secrets."""
     rows = conn.execute(
-        sa.select(
-            User.id, User.name, User.role, User.person_id, User.active, User.created_at
-        ).order_by(User.name)
+        sa.select(User.id, User.name, User.role, User.person_id, User.active, User.created_at).order_by(User.name)
     ).mappings()
     return [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -67,9 +68,7 @@ def db_up(ctx: click.Context) -> None:
         status = EmbeddedCluster(settings.home).up()
         click.echo(f"database running: {status.url}")
     before, after = upgrade(make_engine(settings))
-    click.echo(
-        f"schema at {after}" + (f" (migrated from {before or 'empty'})" if before != after else "")
-    )
+    click.echo(f"schema at {after}" + (f" (migrated from {before or 'empty'})" if before != after else ""))
 
 
 @db.command("down")
@@ -80,9 +79,7 @@ def db_down(ctx: click.Context) -> None:
 
     settings = _settings(ctx)
     if settings.database_url:
-        click.echo(
-            "GEOGRID_DATABASE_URL is set: geogrid did not start that database, so it leaves it be"
-        )
+        click.echo("GEOGRID_DATABASE_URL is set: geogrid did not start that database, so it leaves it be")
         return
     stopped = EmbeddedCluster(settings.home).down()
     click.echo("database stopped" if stopped else "database was not running")
@@ -105,9 +102,7 @@ def db_status(ctx: click.Context) -> None:
         status = EmbeddedCluster(settings.home).status()
         if not status.running:
             state = "stopped" if status.initialized else "not created yet"
-            click.echo(
-                f"embedded database in {settings.home / 'pg'}: {state} (start it: geogrid db up)"
-            )
+            click.echo(f"embedded database in {settings.home / 'pg'}: {state} (start it: geogrid db up)")
             sys.exit(3)
         click.echo(f"url: {status.url}")
         click.echo(f"socket: {status.socket_dir}  pid: {status.pid}")
@@ -127,11 +122,7 @@ def db_migrate(ctx: click.Context) -> None:
     from geogrid.store.migrate import upgrade
 
     before, after = upgrade(make_engine(_settings(ctx)))
-    click.echo(
-        f"schema at {after}"
-        if before == after
-        else f"schema migrated {before or 'empty'} -> {after}"
-    )
+    click.echo(f"schema at {after}" if before == after else f"schema migrated {before or 'empty'} -> {after}")
 
 
 # -- users ------------------------------------------------------------------------
@@ -156,13 +147,9 @@ def users() -> None:
     default=None,
     help="Also set a password for the map pages (asked for when no value is given).",
 )
-@click.option(
-    "--person-id", type=int, help="Link the user to this person (workers get one made otherwise)."
-)
+@click.option("--person-id", type=int, help="Link the user to this person (workers get one made otherwise).")
 @click.pass_context
-def users_add(
-    ctx: click.Context, name: str, role: str, password: str | None, person_id: int | None
-) -> None:
+def users_add(ctx: click.Context, name: str, role: str, password: str | None, person_id: int | None) -> None:
     """Create a user and print their API token (shown this once)."""
     from geogrid import accounts
     from geogrid.store.db import unit_of_work
@@ -187,6 +174,172 @@ def users_revoke(ctx: click.Context, token: str) -> None:
         if not accounts.revoke_token(conn, token):
             raise GeogridError("no such live token")
     click.echo("token revoked")
+
+
+# -- grids ------------------------------------------------------------------------
+
+
+@main.group(cls=_Group)
+def grids() -> None:
+    """Planners: import, check, split, merge and generate grid boundaries."""
+
+
+@grids.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--level", required=True, help="Level of the grids in the file (e.g. village).")
+@click.option("--code-field", help="Field holding each grid's code (else made from the parent's).")
+@click.option("--name-field", help="Field holding each grid's name.")
+@click.option("--parent-field", help="Field holding the parent's code (else found by containment).")
+@click.option("--parent", "parent_code", help="Code of the parent of every grid in the file.")
+@click.option("--crs", help="CRS of a file that declares none, e.g. EPSG:4547.")
+@click.option("--layer", help="Layer of a GeoPackage.")
+@click.option("--make-valid", is_flag=True, help="Repair invalid geometries (and say how).")
+@click.pass_context
+def grids_import(ctx, file, level, code_field, name_field, parent_field, parent_code, crs, layer, make_valid):
+    """Import boundaries from GeoJSON, Shapefile (.shp/.zip) or GeoPackage, in one transaction."""
+    from geogrid.grids.importer import import_grids
+    from geogrid.grids.io import read_boundaries
+    from geogrid.store.db import unit_of_work
+
+    settings = _settings(ctx)
+    frame = read_boundaries(file, crs=crs, layer=layer, max_vertices=settings.max_vertices)
+    click.echo(f"read {len(frame)} features from {file}", err=True)
+    with unit_of_work(_engine(ctx)) as conn:
+        report = import_grids(
+            conn, frame, level=level, settings=settings, code_field=code_field,
+            name_field=name_field, parent_field=parent_field, parent_code=parent_code,
+            make_valid=make_valid,
+        )  # fmt: skip
+    for line in report.repaired + report.warnings:
+        click.echo(f"  {line}")
+    click.echo(report.summary())
+
+
+@grids.command("export")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--level", help="Only this level.")
+@click.option("--at", help="Boundaries as they were at this ISO date or date-time.")
+@click.pass_context
+def grids_export(ctx, file, level, at):
+    """Write grids to GeoJSON (.geojson) or GeoPackage (.gpkg)."""
+    import geopandas as gpd
+
+    from geogrid.grids.io import write_boundaries
+    from geogrid.grids.queries import grids_geojson, parse_at
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        collection = grids_geojson(conn, level=level, at=parse_at(at))
+    features = collection["features"]
+    for feature in features:
+        feature["properties"]["attributes"] = json.dumps(feature["properties"]["attributes"], ensure_ascii=False)
+    frame = gpd.GeoDataFrame.from_features(features, crs="EPSG:4326")
+    write_boundaries(frame, file)
+    click.echo(f"wrote {len(frame)} grids to {file}")
+
+
+@grids.command("validate")
+@click.argument("code", required=False)
+@click.option(
+    "--tolerance",
+    type=float,
+    help="Ignore gaps and overlaps under this many m² (default GEOGRID_SLIVER_M2).",
+)
+@click.option(
+    "--geojson",
+    "geojson_out",
+    type=click.Path(dir_okay=False),
+    help="Also write the problems here.",
+)
+@click.pass_context
+def grids_validate(ctx, code, tolerance, geojson_out):
+    """Check that children tile their parents; exit 1 when they do not."""
+    from geogrid.grids.topology import check_topology
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        problems = check_topology(conn, _settings(ctx), code, tolerance_m2=tolerance)
+    for problem in problems:
+        click.echo(problem.describe())
+    if geojson_out:
+        with open(geojson_out, "w") as out:
+            json.dump({"type": "FeatureCollection", "features": [p.to_json() for p in problems]},
+                      out, ensure_ascii=False)  # fmt: skip
+    if problems:
+        click.echo(f"{len(problems)} tiling problems", err=True)
+        sys.exit(1)
+    click.echo("the hierarchy tiles: no gaps, overlaps or parts outside a parent")
+
+
+@grids.command("split")
+@click.argument("code")
+@click.option("--line", required=True, help="The cut as WKT or GeoJSON, in lon/lat (EPSG:4326).")
+@click.option("--cascade", is_flag=True, help="Also split child grids the line cuts.")
+@click.pass_context
+def grids_split(ctx, code, line, cascade):
+    """Split a grid by a line drawn across it."""
+    from geogrid.grids import edit
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        result = edit.split_grid(conn, _settings(ctx), code, edit.parse_geometry(line), cascade=cascade)
+    _print_edit(result)
+
+
+@grids.command("merge")
+@click.argument("codes", nargs=-1, required=True)
+@click.option("--name", help="Name of the merged grid.")
+@click.pass_context
+def grids_merge(ctx, codes, name):
+    """Merge adjacent sibling grids into one."""
+    from geogrid.grids import edit
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        result = edit.merge_grids(conn, _settings(ctx), list(codes), name=name)
+    _print_edit(result)
+
+
+@grids.command("generate")
+@click.argument("code")
+@click.option("--shape", type=click.Choice(["square", "hex"]), default="square", show_default=True)
+@click.option("--area", "area", type=float, help="Target cell area in m².")
+@click.option("--balanced", type=int, help="Make K cells of balanced weight instead.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Point file whose points weigh the cells.")
+@click.option("--weight-field", help="Field of --weights holding each point's weight (default 1 each).")
+@click.pass_context
+def grids_generate(ctx, code, shape, area, balanced, weights, weight_field):
+    """Generate the unit cells of a grid, tiling it exactly."""
+    from geogrid.grids.generate import generate_cells
+    from geogrid.store.db import unit_of_work
+
+    points = _read_weights(weights, weight_field) if weights else None
+    with unit_of_work(_engine(ctx)) as conn:
+        result = generate_cells(conn, _settings(ctx), code, shape=shape, area_m2_target=area,
+                                balanced=balanced, weights=points)  # fmt: skip
+    _print_edit(result)
+
+
+def _read_weights(path: str, field: str | None) -> list[tuple[float, float, float]]:
+    import geopandas as gpd
+
+    frame = gpd.read_file(path, engine="pyogrio")
+    if frame.crs is not None:
+        frame = frame.to_crs(4326)
+    if field is not None and field not in frame.columns:
+        raise GeogridError(f"{path} has no field {field!r}")
+    points = frame[frame.geometry.geom_type == "Point"]
+    weights = points[field].fillna(0).astype(float) if field else [1.0] * len(points)
+    return [(g.x, g.y, float(w)) for g, w in zip(points.geometry, weights, strict=True)]
+
+
+def _print_edit(result) -> None:
+    for code, area in result.created.items():
+        click.echo(f"created {code}  {area:,.0f} m²")
+    if result.retired:
+        click.echo(f"retired {', '.join(result.retired)}")
+    for child, parent in result.reparented.items():
+        click.echo(f"moved {child} under {parent}")
 
 
 # -- serve and demo -----------------------------------------------------------------

@@ -52,9 +52,7 @@ class Settings:
     def __post_init__(self) -> None:
         levels = tuple(level.strip() for level in self.levels)
         if not levels or any(not level for level in levels):
-            raise ConfigError(
-                "GEOGRID_LEVELS must name at least one level, e.g. 'township,village'"
-            )
+            raise ConfigError("GEOGRID_LEVELS must name at least one level, e.g. 'township,village'")
         if len(set(levels)) != len(levels):
             raise ConfigError(f"GEOGRID_LEVELS names a level twice: {','.join(levels)}")
         object.__setattr__(self, "levels", levels)

@@ -24,9 +24,7 @@ _ORIGIN = (115.25, 37.75)
 def township_grids() -> list[dict]:
     """The demo hierarchy: 1 township, 2 villages, 4 grids, each level tiling its parent."""
     x0, y0 = _ORIGIN
-    township = Polygon(
-        [(0, 0), (0.031, -0.002), (0.036, 0.017), (0.029, 0.028), (0.004, 0.026), (-0.003, 0.012)]
-    )
+    township = Polygon([(0, 0), (0.031, -0.002), (0.036, 0.017), (0.029, 0.028), (0.004, 0.026), (-0.003, 0.012)])
     township = affinity.translate(township, x0, y0)
     # A crooked village border, like a canal, and two lanes that cut each village in two.
     villages = split(

@@ -13,20 +13,40 @@ ANON, REVOKED = "anonymous", "revoked"
 CALLERS = (ANON, REVOKED, *ROLES)
 ALL_ROLES_OK = {ANON: 401, REVOKED: 401, **{r: 200 for r in ROLES}}
 ADMIN_ONLY = {ANON: 401, REVOKED: 401, **{r: 403 for r in ROLES}}
+EDIT_OK = ADMIN_ONLY | {"admin": 200, "planner": 200}
 
-# (method, URL rule, concrete path, JSON body as pairs) -> expected status per caller.
+# (method, URL rule, concrete path, JSON body text) -> expected status per caller.
 MATRIX = {
     ("GET", "/api/health", "/api/health", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
-    ("GET", "/api/openapi.json", "/api/openapi.json", None): {c: 200 for c in CALLERS}
-    | {REVOKED: 401},
+    ("GET", "/api/openapi.json", "/api/openapi.json", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
     ("GET", "/api/me", "/api/me", None): ALL_ROLES_OK,
     ("GET", "/api/users", "/api/users", None): ADMIN_ONLY | {"admin": 200},
-    ("POST", "/api/users", "/api/users", (("name", "newplanner"), ("role", "planner"))): ADMIN_ONLY
-    | {"admin": 201},
+    ("POST", "/api/users", "/api/users", '{"name": "newplanner", "role": "planner"}'): ADMIN_ONLY | {"admin": 201},
     ("GET", "/api/grids", "/api/grids", None): ALL_ROLES_OK,
     # The worker is assigned to village XWZ001: its own cell is visible, the other village's is not.
     ("GET", "/api/grids/<code>", "/api/grids/XWZ001001", None): ALL_ROLES_OK,
     ("GET", "/api/grids/<code>", "/api/grids/XWZ002001", None): ALL_ROLES_OK | {"worker": 404},
+    ("GET", "/api/grids/<code>/topology", "/api/grids/XWZ001/topology", None): ALL_ROLES_OK,
+    ("GET", "/api/grids/<code>/topology", "/api/grids/XWZ/topology", None): ALL_ROLES_OK | {"worker": 404},
+    (
+        "POST",
+        "/api/grids/<code>/split",
+        "/api/grids/XWZ001002/split",
+        '{"line": "LINESTRING(115.257 37.76, 115.258 37.79)"}',
+    ): EDIT_OK,
+    ("POST", "/api/grids/merge", "/api/grids/merge", '{"codes": ["XWZ001001", "XWZ001002"]}'): EDIT_OK,
+    (
+        "PUT",
+        "/api/grids/<code>",
+        "/api/grids/XWZ001001",
+        '{"version": 99, "geometry": {"type": "Point", "coordinates": [115.25, 37.75]}}',
+    ): EDIT_OK | {"admin": 409, "planner": 409},
+    (
+        "POST",
+        "/api/grids/<code>/generate",
+        "/api/grids/XWZ001001/generate",
+        '{"shape": "hex", "area_m2": 200000}',
+    ): EDIT_OK | {"admin": 201, "planner": 201},
     ("GET", "/", "/", None): {ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
     ("GET", "/login", "/login", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
     ("POST", "/login", "/login", None): {c: 401 for c in CALLERS},
@@ -41,10 +61,7 @@ def tokens(conn, make_user, demo_grids):
         who, out[role] = make_user(role)
         if role == "worker":
             conn.execute(
-                sa.text(
-                    "INSERT INTO assignments (person_id, grid_code, duty) "
-                    "VALUES (:p, 'XWZ001', 'grid_helper')"
-                ),
+                sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, 'XWZ001', 'grid_helper')"),
                 {"p": who.person_id},
             )
     _, revoked = make_user("admin")
@@ -68,7 +85,7 @@ def test_matrix_covers_every_route(app):
 def test_route_access(client, tokens, route, caller):
     method, _, path, body = route
     headers = bearer(tokens[caller]) if caller != ANON else {}
-    response = client.open(path, method=method, json=dict(body) if body else None, headers=headers)
+    response = client.open(path, method=method, data=body, content_type="application/json", headers=headers)
     assert response.status_code == MATRIX[route][caller], response.get_data(as_text=True)[:300]
     if response.status_code >= 400 and path.startswith("/api/"):
         assert response.mimetype == "application/problem+json"

@@ -31,9 +31,7 @@ def test_401_403_404_405(client, make_user, admin_token):
     assert_problem(client.get("/api/me", headers=bearer("gg_nonsense")), 401, "unknown or revoked")
     _, worker = make_user("worker")
     assert_problem(client.get("/api/users", headers=bearer(worker)), 403, "worker")
-    assert_problem(
-        client.get("/api/nothing-here", headers=bearer(admin_token)), 404, "/api/nothing-here"
-    )
+    assert_problem(client.get("/api/nothing-here", headers=bearer(admin_token)), 404, "/api/nothing-here")
     assert_problem(client.get("/api/grids/NOPE", headers=bearer(admin_token)), 404, "NOPE")
     response = client.delete("/api/users", headers=bearer(admin_token))
     assert_problem(response, 405, "DELETE")
@@ -60,21 +58,15 @@ def test_422_on_bad_input(client, admin_token, kwargs, detail):
 def test_409_on_duplicate(client, admin_token):
     body = {"name": "dup", "role": "planner"}
     assert client.post("/api/users", json=body, headers=bearer(admin_token)).status_code == 201
-    assert_problem(
-        client.post("/api/users", json=body, headers=bearer(admin_token)), 409, "already exists"
-    )
+    assert_problem(client.post("/api/users", json=body, headers=bearer(admin_token)), 409, "already exists")
 
 
 def test_422_on_unknown_level(client, admin_token):
-    assert_problem(
-        client.get("/api/grids?level=galaxy", headers=bearer(admin_token)), 422, "township"
-    )
+    assert_problem(client.get("/api/grids?level=galaxy", headers=bearer(admin_token)), 422, "township")
 
 
 def test_413_over_the_size_limit(settings, conn, make_user):
-    small = create_app(
-        settings.__class__(**{**settings.__dict__, "max_upload_bytes": 1024}), bind=conn
-    )
+    small = create_app(settings.__class__(**{**settings.__dict__, "max_upload_bytes": 1024}), bind=conn)
     token = make_user("admin")[1]
     response = small.test_client().post(
         "/api/users", data="x" * 4096, content_type="application/json", headers=bearer(token)

@@ -61,9 +61,7 @@ def test_demo_loads_a_tiling_hierarchy_idempotently(scratch_url):
     assert "7 grids (0 new)" in run(scratch_url, "demo").output
     engine = sa.create_engine(scratch_url)
     with engine.connect() as conn:
-        levels = dict(
-            conn.execute(sa.text("SELECT level, count(*) FROM grids GROUP BY level")).all()
-        )
+        levels = dict(conn.execute(sa.text("SELECT level, count(*) FROM grids GROUP BY level")).all())
         assert levels == {"township": 1, "village": 2, "grid": 4}
         # Children cover their parent: the symmetric difference is (numerically) nothing.
         # Compared in the storage CRS, where a vertex the split put on an edge is exactly

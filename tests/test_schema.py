@@ -34,9 +34,7 @@ def test_migrations_create_every_table_at_head(conn):
 
 
 def test_models_and_migrations_agree(conn):
-    context = MigrationContext.configure(
-        conn, opts={"include_object": include_object, "compare_type": True}
-    )
+    context = MigrationContext.configure(conn, opts={"include_object": include_object, "compare_type": True})
     diffs = compare_metadata(context, Base.metadata)
     assert diffs == []
 
@@ -81,17 +79,12 @@ def test_geometry_columns_are_typed_wgs84(conn):
 
 def test_gps_fixes_is_partitioned_by_time_with_a_default_partition(conn):
     strategy = conn.execute(
-        sa.text(
-            "SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'gps_fixes'::regclass"
-        )
+        sa.text("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'gps_fixes'::regclass")
     ).scalar_one()
     assert strategy == "r"
     partitions = (
         conn.execute(
-            sa.text(
-                "SELECT inhrelid::regclass::text FROM pg_inherits "
-                "WHERE inhparent = 'gps_fixes'::regclass"
-            )
+            sa.text("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'gps_fixes'::regclass")
         )
         .scalars()
         .all()
@@ -101,9 +94,7 @@ def test_gps_fixes_is_partitioned_by_time_with_a_default_partition(conn):
 
 def test_one_current_version_per_code(conn):
     _insert_grid(conn)
-    with pytest.raises(
-        sa.exc.IntegrityError, match="uq_grids_current_code|ex_grids_one_version_at_a_time"
-    ):
+    with pytest.raises(sa.exc.IntegrityError, match="uq_grids_current_code|ex_grids_one_version_at_a_time"):
         with conn.begin_nested():
             _insert_grid(conn, version=2)
 
@@ -152,10 +143,7 @@ def _incident(conn, **extra):
 def test_incident_events_are_append_only(conn):
     incident = _incident(conn)
     conn.execute(
-        sa.text(
-            "INSERT INTO incident_events (incident_id, actor, to_status) "
-            "VALUES (:i, 'op', 'reported')"
-        ),
+        sa.text("INSERT INTO incident_events (incident_id, actor, to_status) VALUES (:i, 'op', 'reported')"),
         {"i": incident},
     )
     for statement in ["UPDATE incident_events SET note = 'changed'", "DELETE FROM incident_events",
@@ -176,15 +164,11 @@ def test_incident_rules(conn):
     # A cell assignment names its grid version; "unassigned" has none.
     with pytest.raises(sa.exc.IntegrityError, match="assignment_matches_grid"):
         with conn.begin_nested():
-            conn.execute(
-                sa.text("UPDATE incidents SET assignment = 'inside' WHERE id = :i"), {"i": incident}
-            )
+            conn.execute(sa.text("UPDATE incidents SET assignment = 'inside' WHERE id = :i"), {"i": incident})
 
 
 def test_gps_fix_stored_once_per_person_and_time(conn):
-    person = conn.execute(
-        sa.text("INSERT INTO people (name) VALUES ('张三') RETURNING id")
-    ).scalar_one()
+    person = conn.execute(sa.text("INSERT INTO people (name) VALUES ('张三') RETURNING id")).scalar_one()
     fix = sa.text(
         "INSERT INTO gps_fixes (person_id, fixed_at, geom) "
         "VALUES (:p, '2026-11-01 08:00+08', ST_SetSRID(ST_MakePoint(115, 37), 4326))"

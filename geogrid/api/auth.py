@@ -63,9 +63,7 @@ def login(principal: accounts.Principal) -> None:
 def install(app: Flask) -> None:
     """Check every view has an access declaration, and enforce it on every request."""
     undeclared = [
-        name
-        for name, view in app.view_functions.items()
-        if name != "static" and not hasattr(view, "geogrid_access")
+        name for name, view in app.view_functions.items() if name != "static" and not hasattr(view, "geogrid_access")
     ]
     if undeclared:
         raise RuntimeError(f"views without an access declaration: {undeclared}")

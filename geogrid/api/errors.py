@@ -43,8 +43,7 @@ def install(app: Flask) -> None:
         detail = {
             404: f"no such resource: {request.path}",
             405: f"{request.method} is not allowed on {request.path}",
-            413: f"request body is larger than the limit of "
-            f"{app.config['MAX_CONTENT_LENGTH']} bytes",
+            413: f"request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes",
         }.get(err.code, err.description)
         response = problem(err.code or 500, detail)
         if err.code == 405 and err.valid_methods:

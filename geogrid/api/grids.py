@@ -1,4 +1,7 @@
-"""Grid boundaries as GeoJSON; workers see only the grids assigned to them."""
+"""Grid boundaries: read (GeoJSON, at a date), topology, split, merge, reshape, generate.
+
+Workers see only the grids assigned to them; edits are for planners and admins.
+"""
 
 from __future__ import annotations
 
@@ -8,39 +11,244 @@ from geogrid import accounts
 from geogrid.api import openapi
 from geogrid.api.auth import ANY_ROLE, access
 from geogrid.api.context import db, principal, state
-from geogrid.errors import InvalidInput
-from geogrid.grids.queries import current_grid, current_grids
+from geogrid.api.params import json_body, optional, required
+from geogrid.errors import InvalidInput, NotFound
+from geogrid.grids import edit
+from geogrid.grids.generate import generate_cells
+from geogrid.grids.queries import grid_detail, grids_geojson, parse_at, parse_bbox
+from geogrid.grids.topology import check_topology
 
 bp = Blueprint("grids", __name__, url_prefix="/api")
 
+EDITORS = ("admin", "planner")
+GEOJSON = "application/geo+json"
+_GEOMETRY = {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}}
+_COLLECTION = {"type": "object", "properties": {"type": {"const": "FeatureCollection"}}}
 _FEATURE = {"type": "object", "properties": {"type": {"const": "Feature"}}}
+_EDIT_RESULT = {
+    "type": "object",
+    "properties": {"created": {"type": "array"}, "retired": {"type": "array"}},
+}
 
 
 @bp.get("/grids")
 @access(*ANY_ROLE)
 @openapi.doc(
-    query={"level": {"type": "string"}},
-    response={"type": "object", "properties": {"type": {"const": "FeatureCollection"}}},
-    media_type="application/geo+json",
+    query={
+        "level": {"type": "string"},
+        "parent": {"type": "string"},
+        "bbox": {"type": "string", "description": "minlon,minlat,maxlon,maxlat"},
+        "at": {"type": "string", "description": "ISO date or date-time: boundaries as they were"},
+    },
+    response=_COLLECTION,
+    media_type=GEOJSON,
 )
 def list_grids():
-    """Current grids as a GeoJSON FeatureCollection, optionally of one level."""
+    """Grids as a GeoJSON FeatureCollection: current, or as they were at a date."""
     level = request.args.get("level")
     levels = state().settings.levels
     if level is not None and level not in levels:
         raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(levels)}")
     with db() as conn:
-        scope = accounts.visible_grid_codes(conn, principal())
-        body = current_grids(conn, level=level, codes=scope)
-    return jsonify(body), 200, {"Content-Type": "application/geo+json"}
+        body = grids_geojson(
+            conn,
+            level=level,
+            parent=request.args.get("parent"),
+            bbox=parse_bbox(request.args.get("bbox")),
+            at=parse_at(request.args.get("at")),
+            codes=accounts.visible_grid_codes(conn, principal()),
+            srid=state().settings.metric_srid,
+        )
+    return jsonify(body), 200, {"Content-Type": GEOJSON}
 
 
 @bp.get("/grids/<code>")
 @access(*ANY_ROLE)
-@openapi.doc(response=_FEATURE, media_type="application/geo+json")
+@openapi.doc(query={"at": {"type": "string"}}, response=_FEATURE, media_type=GEOJSON)
 def get_grid(code: str):
-    """One current grid as a GeoJSON Feature."""
+    """One grid with its parent chain, children count, assigned people and area (m²)."""
+    with db() as conn:
+        body = grid_detail(
+            conn,
+            code,
+            at=parse_at(request.args.get("at")),
+            codes=accounts.visible_grid_codes(conn, principal()),
+            srid=state().settings.metric_srid,
+        )
+    return jsonify(body), 200, {"Content-Type": GEOJSON}
+
+
+@bp.get("/grids/<code>/topology")
+@access(*ANY_ROLE)
+@openapi.doc(query={"tolerance_m2": {"type": "number"}}, response=_COLLECTION, media_type=GEOJSON)
+def topology(code: str):
+    """Gaps, sibling overlaps and parts outside the parent, under this grid (areas in m²)."""
+    tolerance = request.args.get("tolerance_m2")
+    try:
+        tolerance_m2 = float(tolerance) if tolerance is not None else None
+    except ValueError:
+        raise InvalidInput(f"tolerance_m2 must be a number, not {tolerance!r}") from None
+    if tolerance_m2 is not None and not tolerance_m2 >= 0:
+        raise InvalidInput("tolerance_m2 must be 0 or more")
     with db() as conn:
         scope = accounts.visible_grid_codes(conn, principal())
-        body = current_grid(conn, code, codes=scope)
-    return jsonify(body), 200, {"Content-Type": "application/geo+json"}
+        if scope is not None and code not in scope:
+            raise NotFound(f"no current grid with code {code!r}")
+        problems = check_topology(conn, state().settings, code, tolerance_m2=tolerance_m2)
+    body = {
+        "type": "FeatureCollection",
+        "valid": not problems,
+        "features": [p.to_json() for p in problems],
+    }
+    return jsonify(body), 200, {"Content-Type": GEOJSON}
+
+
+@bp.post("/grids/<code>/split")
+@access(*EDITORS)
+@openapi.doc(
+    body={
+        "type": "object",
+        "required": ["line"],
+        "properties": {
+            "line": {"description": "LineString as GeoJSON geometry or WKT, EPSG:4326"},
+            "cascade": {"type": "boolean"},
+        },
+    },
+    response=_EDIT_RESULT,
+)
+def split(code: str):
+    """Split a grid by a line drawn across it; the pieces get new codes."""
+    body = json_body()
+    line = body.get("line")
+    if not isinstance(line, dict | str):
+        raise InvalidInput("'line' must be a GeoJSON LineString or WKT text")
+    geometry = edit.parse_geometry(line)
+    with db() as conn:
+        result = edit.split_grid(conn, state().settings, code, geometry, cascade=bool(optional(body, "cascade", bool)))
+    return jsonify(result.to_json())
+
+
+@bp.post("/grids/merge")
+@access(*EDITORS)
+@openapi.doc(
+    body={
+        "type": "object",
+        "required": ["codes"],
+        "properties": {
+            "codes": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+            "name": {"type": "string"},
+        },
+    },
+    response=_EDIT_RESULT,
+)
+def merge():
+    """Merge adjacent sibling grids into one new grid."""
+    body = json_body()
+    codes = required(body, "codes", list)
+    if not all(isinstance(c, str) for c in codes):
+        raise InvalidInput("'codes' must be a list of grid codes")
+    with db() as conn:
+        result = edit.merge_grids(conn, state().settings, codes, name=optional(body, "name", str))
+    return jsonify(result.to_json())
+
+
+@bp.put("/grids/<code>")
+@access(*EDITORS)
+@openapi.doc(
+    body={
+        "type": "object",
+        "required": ["geometry", "version"],
+        "properties": {
+            "geometry": _GEOMETRY,
+            "version": {"type": "integer"},
+            "also": {
+                "type": "array",
+                "description": "neighbours reshaped in the same edit",
+                "items": {
+                    "type": "object",
+                    "required": ["code", "geometry", "version"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "geometry": _GEOMETRY,
+                        "version": {"type": "integer"},
+                    },
+                },
+            },
+        },
+    },
+    response={"type": "object", "properties": {"versions": {"type": "object"}}},
+)
+def reshape(code: str):
+    """New boundary for a grid (and optionally its neighbours), from the version read.
+
+    409 when someone else changed the grid since; 422 when the tiling would break.
+    """
+    body = json_body()
+    edits = [_reshape(code, body)]
+    also = optional(body, "also", list) or []
+    for item in also:
+        if not isinstance(item, dict):
+            raise InvalidInput("each item of 'also' must be an object with code, geometry, version")
+        edits.append(_reshape(required(item, "code", str), item))
+    with db() as conn:
+        versions = edit.reshape_grids(conn, state().settings, edits)
+    return jsonify({"versions": versions})
+
+
+def _reshape(code: str, body: dict) -> edit.Reshape:
+    return edit.Reshape(
+        code=code,
+        version=required(body, "version", int),
+        geometry=edit.parse_geometry(required(body, "geometry", dict)),
+    )
+
+
+@bp.post("/grids/<code>/generate")
+@access(*EDITORS)
+@openapi.doc(
+    body={
+        "type": "object",
+        "properties": {
+            "shape": {"type": "string", "enum": ["square", "hex"]},
+            "area_m2": {"type": "number", "exclusiveMinimum": 0},
+            "balanced": {"type": "integer", "minimum": 1},
+            "weights": {"description": "GeoJSON FeatureCollection of points"},
+            "weight_field": {"type": "string"},
+        },
+    },
+    response=_EDIT_RESULT,
+)
+def generate(code: str):
+    """Generate the cells of a grid: squares or hexagons of an area, or K balanced cells."""
+    body = json_body()
+    balanced = optional(body, "balanced", int)
+    weights = None
+    if balanced is not None and body.get("weights") is not None:
+        weights = points_from_geojson(body["weights"], optional(body, "weight_field", str))
+    area = body.get("area_m2")
+    if area is not None and (isinstance(area, bool) or not isinstance(area, int | float)):
+        raise InvalidInput("'area_m2' must be a number")
+    with db() as conn:
+        result = generate_cells(
+            conn, state().settings, code,
+            shape=optional(body, "shape", str) or "square", area_m2_target=area,
+            balanced=balanced, weights=weights,
+        )  # fmt: skip
+    return jsonify(result.to_json()), 201
+
+
+def points_from_geojson(collection, weight_field: str | None) -> list[tuple[float, float, float]]:
+    """(lon, lat, weight) from a GeoJSON FeatureCollection of points."""
+    if not isinstance(collection, dict) or not isinstance(collection.get("features"), list):
+        raise InvalidInput("'weights' must be a GeoJSON FeatureCollection")
+    out = []
+    for n, feature in enumerate(collection["features"], start=1):
+        geometry = (feature or {}).get("geometry") or {}
+        coords = geometry.get("coordinates")
+        if geometry.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:
+            raise InvalidInput(f"weights feature {n} is not a Point")
+        weight = ((feature.get("properties") or {}).get(weight_field) if weight_field else 1) or 0
+        if not all(isinstance(v, int | float) for v in (*coords[:2], weight)):
+            raise InvalidInput(f"weights feature {n} has a non-numeric coordinate or weight")
+        out.append((float(coords[0]), float(coords[1]), float(weight)))
+    return out

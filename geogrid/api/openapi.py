@@ -94,17 +94,12 @@ def _operation(rule, view: Callable, method: str) -> dict:
         for conv, name in _RULE_ARG.findall(rule.rule)
     ]  # fmt: skip
     params += [
-        {"name": name, "in": "query", "required": False, "schema": schema}
-        for name, schema in info["query"].items()
+        {"name": name, "in": "query", "required": False, "schema": schema} for name, schema in info["query"].items()
     ]
     success = {"description": "OK"}
     if info["response"] is not None:
         success["content"] = {info["media_type"]: {"schema": info["response"]}}
-    problem = {
-        "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-        }
-    }
+    problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     responses = {str(info["status"]): success}
     for code, text in [
         ("400", "Bad request"),

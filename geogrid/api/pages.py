@@ -31,9 +31,7 @@ def login_page():
             error = "The form expired; please sign in again."
         else:
             with db() as conn:
-                who = accounts.check_password(
-                    conn, request.form.get("name", ""), request.form.get("password", "")
-                )
+                who = accounts.check_password(conn, request.form.get("name", ""), request.form.get("password", ""))
             if who is not None:
                 login(who)
                 return redirect(next_url)

@@ -21,8 +21,7 @@ def check_code(code: str) -> str:
     """*code* when well-formed; InvalidInput otherwise."""
     if not isinstance(code, str) or not CODE_PATTERN.match(code):
         raise InvalidInput(
-            f"grid code {code!r} must be 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            f"grid code {code!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     return code
 
@@ -31,15 +30,12 @@ def next_codes(conn: Connection, parent_code: str, count: int, width: int) -> li
     """The next *count* free codes under *parent_code* (never reusing a retired one)."""
     pattern = f"^{re.escape(parent_code)}[0-9]{{{width}}}$"
     used = conn.execute(
-        sa.text(
-            "SELECT max(right(code, :width)::integer) FROM grids WHERE code ~ :pattern"
-        ),
+        sa.text("SELECT max(right(code, :width)::integer) FROM grids WHERE code ~ :pattern"),
         {"width": width, "pattern": pattern},
     ).scalar()
     start = (used or 0) + 1
     if start + count - 1 >= 10**width:
         raise Conflict(
-            f"grid {parent_code} has no free {width}-digit child codes left "
-            f"(needs {count}, next is {start})"
+            f"grid {parent_code} has no free {width}-digit child codes left (needs {count}, next is {start})"
         )
     return [check_code(f"{parent_code}{n:0{width}d}") for n in range(start, start + count)]

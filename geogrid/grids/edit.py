@@ -114,7 +114,7 @@ def _split(conn, settings, grid: GridRow, line, cascade: bool, parent_of: Callab
     if cut:
         raise InvalidInput(
             f"the line cuts the child grids {', '.join(cut)} of {grid.code}; "
-            "split them too with --cascade (API: \"cascade\": true)",
+            'split them too with --cascade (API: "cascade": true)',
             cut_children=cut,
         )
 
@@ -122,9 +122,7 @@ def _split(conn, settings, grid: GridRow, line, cascade: bool, parent_of: Callab
 # -- merge ---------------------------------------------------------------------------
 
 
-def merge_grids(
-    conn: Connection, settings: Settings, codes: list[str], *, name: str | None = None
-) -> EditResult:
+def merge_grids(conn: Connection, settings: Settings, codes: list[str], *, name: str | None = None) -> EditResult:
     """Merge adjacent sibling grids into one new grid; their children move to it."""
     codes = list(dict.fromkeys(codes))
     if len(codes) < 2:
@@ -141,9 +139,7 @@ def merge_grids(
     merged = shapely.union_all([g.geom for g in grids])
     if merged.geom_type != "Polygon":
         parts = list(getattr(merged, "geoms", [merged]))
-        groups = [
-            sorted(g.code for g in grids if g.geom.intersection(part).area > 0) for part in parts
-        ]
+        groups = [sorted(g.code for g in grids if g.geom.intersection(part).area > 0) for part in parts]
         raise InvalidInput(
             "the grids are not all adjacent (they must share an edge): separate groups "
             + " | ".join(", ".join(group) for group in groups)
@@ -230,8 +226,7 @@ def _check_polygon(conn, code: str, geom: BaseGeometry) -> None:
         raise InvalidInput(f"the new boundary of {code} must be a Polygon or MultiPolygon")
     detail = conn.execute(
         sa.text(
-            "SELECT valid, reason, ST_X(location), ST_Y(location) "
-            "FROM ST_IsValidDetail(ST_GeomFromWKB(:wkb, 4326))"
+            "SELECT valid, reason, ST_X(location), ST_Y(location) FROM ST_IsValidDetail(ST_GeomFromWKB(:wkb, 4326))"
         ),
         {"wkb": shapely.to_wkb(geom)},
     ).one()
@@ -264,9 +259,7 @@ def lock_current(conn: Connection, code: str) -> GridRow:
 
 
 def _children(conn: Connection, code: str) -> list[GridRow]:
-    rows = conn.execute(
-        sa.text(f"{_SELECT} AND parent_code = :code ORDER BY code FOR UPDATE"), {"code": code}
-    )
+    rows = conn.execute(sa.text(f"{_SELECT} AND parent_code = :code ORDER BY code FOR UPDATE"), {"code": code})
     return [_row(r) for r in rows]
 
 

@@ -102,8 +102,12 @@ def _regular(parent: BaseGeometry, srid: int, shape: str, target: float) -> list
             offset = w / 2 if row % 2 else 0.0
             for x in np.arange(minx - w + offset, maxx + w, w):
                 tiles.append(
-                    Polygon([(x + r * math.cos(math.radians(a)), y + r * math.sin(math.radians(a)))
-                             for a in range(30, 390, 60)])  # fmt: skip
+                    Polygon(
+                        [
+                            (x + r * math.cos(math.radians(a)), y + r * math.sin(math.radians(a)))
+                            for a in range(30, 390, 60)
+                        ]
+                    )  # fmt: skip
                 )
     # Vertices only are transformed: an edge shared by two tiles stays the same segment.
     tiles_ll = from_metric(np.array(tiles), srid)
@@ -151,9 +155,7 @@ def _bisect(poly, srid, xy: np.ndarray, w: np.ndarray, k: int) -> list[Polygon]:
     if first.is_empty or second.is_empty:
         raise InvalidInput("cannot balance this many cells in this grid; ask for fewer")
     side = xy[:, axis] <= cut
-    return _bisect(first, srid, xy[side], w[side], k1) + _bisect(
-        second, srid, xy[~side], w[~side], k - k1
-    )
+    return _bisect(first, srid, xy[side], w[side], k1) + _bisect(second, srid, xy[~side], w[~side], k - k1)
 
 
 def _area_cut(poly_m, axis: int, lo: float, hi: float, fraction: float) -> float:
@@ -205,4 +207,3 @@ def _shared_m(a: Polygon, b: Polygon, srid: int) -> float:
 
 def _polygons(geom: BaseGeometry) -> list[Polygon]:
     return [g for g in getattr(geom, "geoms", [geom]) if g.geom_type == "Polygon" and g.area > 0]
-

@@ -148,8 +148,7 @@ def _check_validity(conn, stage, make_valid: bool, report: ImportReport) -> None
             f"{len(invalid)} invalid geometr{'y' if len(invalid) == 1 else 'ies'}, nothing imported "
             f"(--make-valid repairs them): " + "; ".join(described[:10]),
             invalid=[
-                {"feature": r.feature, "code": r.code, "reason": r.reason, "location": [r.x, r.y]}
-                for r in invalid
+                {"feature": r.feature, "code": r.code, "reason": r.reason, "location": [r.x, r.y]} for r in invalid
             ],
         )
     if invalid:
@@ -159,16 +158,18 @@ def _check_validity(conn, stage, make_valid: bool, report: ImportReport) -> None
                 "'method=structure'), 3) WHERE NOT ST_IsValid(geom)"
             )
         )
-        empty = conn.execute(
-            sa.text(f"SELECT feature FROM {stage} WHERE ST_IsEmpty(geom) ORDER BY feature")
-        ).scalars().all()
+        empty = (
+            conn.execute(sa.text(f"SELECT feature FROM {stage} WHERE ST_IsEmpty(geom) ORDER BY feature"))
+            .scalars()
+            .all()
+        )
         if empty:
             raise InvalidInput(f"features {empty} have no area left once repaired; fix them by hand")
         report.repaired = [f"{text}: repaired with ST_MakeValid" for text in described]
     conn.execute(sa.text(f"UPDATE {stage} SET geom = ST_Multi(geom)"))
-    not_polygons = conn.execute(
-        sa.text(f"SELECT feature FROM {stage} WHERE GeometryType(geom) <> 'MULTIPOLYGON'")
-    ).scalars().all()
+    not_polygons = (
+        conn.execute(sa.text(f"SELECT feature FROM {stage} WHERE GeometryType(geom) <> 'MULTIPOLYGON'")).scalars().all()
+    )
     if not_polygons:
         raise InvalidInput(f"features {not_polygons} are not polygons")
 
@@ -200,20 +201,26 @@ def _resolve_parents(conn, stage, above, settings, report, *, by_containment: bo
             ),
             {"above": above, "srid": settings.metric_srid},
         )
-        orphans = conn.execute(
-            sa.text(f"SELECT feature FROM {stage} WHERE parent_code IS NULL ORDER BY feature")
-        ).scalars().all()
+        orphans = (
+            conn.execute(sa.text(f"SELECT feature FROM {stage} WHERE parent_code IS NULL ORDER BY feature"))
+            .scalars()
+            .all()
+        )
         if orphans:
             raise InvalidInput(f"features {orphans[:20]} lie outside every current {above} grid")
         return
-    missing = conn.execute(
-        sa.text(
-            f"SELECT DISTINCT s.parent_code FROM {stage} s LEFT JOIN grids g "
-            "ON g.code = s.parent_code AND g.valid_to IS NULL AND g.level = :above "
-            "WHERE g.id IS NULL ORDER BY 1"
-        ),
-        {"above": above},
-    ).scalars().all()
+    missing = (
+        conn.execute(
+            sa.text(
+                f"SELECT DISTINCT s.parent_code FROM {stage} s LEFT JOIN grids g "
+                "ON g.code = s.parent_code AND g.valid_to IS NULL AND g.level = :above "
+                "WHERE g.id IS NULL ORDER BY 1"
+            ),
+            {"above": above},
+        )
+        .scalars()
+        .all()
+    )
     if missing:
         shown = ", ".join(str(m) for m in missing[:20])
         raise InvalidInput(f"parent grids not found among current {above} grids: {shown}")

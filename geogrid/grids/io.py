@@ -31,9 +31,7 @@ def read_boundaries(
     """
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
-        raise InvalidInput(
-            f"{path.name}: unsupported file type; use GeoJSON, Shapefile (.shp/.zip) or GeoPackage"
-        )
+        raise InvalidInput(f"{path.name}: unsupported file type; use GeoJSON, Shapefile (.shp/.zip) or GeoPackage")
     if not path.exists():
         raise InvalidInput(f"{path}: no such file")
     try:
@@ -67,8 +65,7 @@ def _check_shapes(frame: gpd.GeoDataFrame, name: str, max_vertices: int) -> None
             problems.append(f"feature {feature}: is a {geom.geom_type}; grids are polygons")
         elif shapely.get_num_coordinates(geom) > max_vertices:
             problems.append(
-                f"feature {feature}: has {shapely.get_num_coordinates(geom)} vertices, "
-                f"over the limit of {max_vertices}"
+                f"feature {feature}: has {shapely.get_num_coordinates(geom)} vertices, over the limit of {max_vertices}"
             )
         elif not all(math.isfinite(v) for v in shapely.get_coordinates(geom).ravel()):
             problems.append(f"feature {feature}: has a NaN or infinite coordinate")

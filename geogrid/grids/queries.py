@@ -93,16 +93,15 @@ def grid_detail(
     """One grid as a GeoJSON Feature with its parent chain, children count and people."""
     if codes is not None and code not in codes:
         raise NotFound(f"no current grid with code {code!r}")
-    row = conn.execute(
-        sa.text(_FEATURES), _params(None, None, code, None, at, None, srid)
-    ).mappings().first()
+    row = conn.execute(sa.text(_FEATURES), _params(None, None, code, None, at, None, srid)).mappings().first()
     if row is None:
         raise NotFound(f"no {'current ' if at is None else ''}grid with code {code!r}")
     feature = _feature(row)
     params = {"code": code, "at": at}
-    chain = conn.execute(
-        sa.text(
-            f"""
+    chain = (
+        conn.execute(
+            sa.text(
+                f"""
             WITH RECURSIVE chain(code, name, level, parent_code, depth) AS (
                 SELECT g.code, g.name, g.level, g.parent_code, 0 FROM grids g
                  WHERE g.code = (SELECT parent_code FROM grids g WHERE g.code = :code AND {_VALID_AT})
@@ -114,20 +113,27 @@ def grid_detail(
             )
             SELECT code, name, level FROM chain ORDER BY depth
             """
-        ),
-        params,
-    ).mappings().all()
+            ),
+            params,
+        )
+        .mappings()
+        .all()
+    )
     children = conn.execute(
         sa.text(f"SELECT count(*) FROM grids g WHERE g.parent_code = :code AND {_VALID_AT}"), params
     ).scalar_one()
-    people = conn.execute(
-        sa.text(
-            "SELECT p.id, p.name, p.phone, a.duty, a.department FROM assignments a "
-            "JOIN people p ON p.id = a.person_id "
-            "WHERE a.grid_code = :code AND a.valid_to IS NULL ORDER BY a.duty, p.name"
-        ),
-        {"code": code},
-    ).mappings().all()
+    people = (
+        conn.execute(
+            sa.text(
+                "SELECT p.id, p.name, p.phone, a.duty, a.department FROM assignments a "
+                "JOIN people p ON p.id = a.person_id "
+                "WHERE a.grid_code = :code AND a.valid_to IS NULL ORDER BY a.duty, p.name"
+            ),
+            {"code": code},
+        )
+        .mappings()
+        .all()
+    )
     feature["properties"].update(
         parents=[dict(r) for r in chain], children_count=children, people=[dict(p) for p in people]
     )

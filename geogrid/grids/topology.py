@@ -76,7 +76,4 @@ def check_topology(
             "tolerance_m2": settings.sliver_m2 if tolerance_m2 is None else tolerance_m2,
         },
     )  # fmt: skip
-    return [
-        TopologyProblem(r.kind, r.parent_code, tuple(r.codes), r.area_m2, json.loads(r.geometry))
-        for r in rows
-    ]
+    return [TopologyProblem(r.kind, r.parent_code, tuple(r.codes), r.area_m2, json.loads(r.geometry)) for r in rows]

@@ -65,8 +65,6 @@ def unit_of_work(bind: Bind) -> Iterator[Connection]:
 def server_versions(conn: Connection) -> dict[str, str]:
     """PostgreSQL and PostGIS versions of the connected server."""
     pg = conn.execute(sa.text("SHOW server_version")).scalar_one()
-    postgis = conn.execute(
-        sa.text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
-    ).scalar()
+    postgis = conn.execute(sa.text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")).scalar()
     full = conn.execute(sa.text("SELECT postgis_full_version()")).scalar() if postgis else None
     return {"postgresql": pg, "postgis": postgis or "not installed", "postgis_full": full or ""}

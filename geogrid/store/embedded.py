@@ -75,9 +75,7 @@ class ClusterStatus:
     def sqlalchemy_url(self, database: str = DB_NAME) -> str:
         """The URL geogrid itself connects with: the unix socket, no TCP overhead."""
         if not self.running:
-            raise DatabaseUnavailable(
-                "the embedded database is not running: start it with `geogrid db up`"
-            )
+            raise DatabaseUnavailable("the embedded database is not running: start it with `geogrid db up`")
         return f"postgresql+psycopg://{DB_USER}@/{database}?host={self.socket_dir}&port={self.port}"
 
 
@@ -105,9 +103,7 @@ def find_installs() -> list[PgInstall]:
 
 def _server_major(bindir: Path) -> int | None:
     try:
-        out = subprocess.run(
-            [str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=10
-        ).stdout
+        out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=10).stdout
     except OSError:
         return None
     match = re.search(r"(\d+)(?:\.\d+)?", out)
@@ -201,9 +197,7 @@ class EmbeddedCluster:
             result = self._run_as_owner(cmd)
             status = self.status()
             if result.returncode != 0 or not status.running:
-                raise DatabaseUnavailable(
-                    f"PostgreSQL did not start (see {self.logfile}): {self._log_tail()}"
-                )
+                raise DatabaseUnavailable(f"PostgreSQL did not start (see {self.logfile}): {self._log_tail()}")
             self._portfile.write_text(str(port))
             self._ensure_database(status)
             return status
@@ -268,9 +262,7 @@ class EmbeddedCluster:
 
         conninfo = f"host={status.socket_dir} port={status.port} user={DB_USER} dbname=postgres"
         with psycopg.connect(conninfo, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)
-            ).fetchone()
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DB_NAME}"')
 
@@ -314,9 +306,7 @@ class EmbeddedCluster:
                     pass
             time.sleep(0.1)
         if self._leftover_processes():
-            raise DatabaseUnavailable(
-                f"old PostgreSQL processes in {self.datadir} would not exit; stop them and retry"
-            )
+            raise DatabaseUnavailable(f"old PostgreSQL processes in {self.datadir} would not exit; stop them and retry")
         pidfile = self.datadir / "postmaster.pid"
         if pidfile.exists():
             print(f"geogrid: removing stale {pidfile} left by a server that died", file=sys.stderr)

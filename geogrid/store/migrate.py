@@ -46,11 +46,6 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:
     from geoalchemy2 import alembic_helpers
 
     table = obj if type_ == "table" else getattr(obj, "table", None)
-    if (
-        reflected
-        and compare_to is None
-        and table is not None
-        and table.name.startswith("gps_fixes_")
-    ):
+    if reflected and compare_to is None and table is not None and table.name.startswith("gps_fixes_"):
         return False
     return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)

@@ -121,9 +121,7 @@ class Assignment(Base):
     __tablename__ = "assignments"
 
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
-    person_id: Mapped[int] = mapped_column(
-        sa.BigInteger, sa.ForeignKey("people.id", ondelete="CASCADE")
-    )
+    person_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("people.id", ondelete="CASCADE"))
     grid_code: Mapped[str] = mapped_column(sa.Text)
     duty: Mapped[str] = mapped_column(sa.Text)
     department: Mapped[str | None] = mapped_column(sa.Text)
@@ -176,12 +174,8 @@ class Incident(Base):
         sa.CheckConstraint(_in("status", INCIDENT_STATUSES), name="status_known"),
         sa.CheckConstraint(_in("source", SOURCES), name="source_known"),
         sa.CheckConstraint(_in("assignment", ASSIGNMENTS), name="assignment_known"),
-        sa.CheckConstraint(
-            "(assignment = 'unassigned') = (grid_id IS NULL)", name="assignment_matches_grid"
-        ),
-        sa.CheckConstraint(
-            "(assignment = 'snapped') = (snap_distance_m IS NOT NULL)", name="snap_distance"
-        ),
+        sa.CheckConstraint("(assignment = 'unassigned') = (grid_id IS NULL)", name="assignment_matches_grid"),
+        sa.CheckConstraint("(assignment = 'snapped') = (snap_distance_m IS NOT NULL)", name="snap_distance"),
         sa.CheckConstraint("gps_accuracy_m IS NULL OR gps_accuracy_m >= 0", name="accuracy"),
         sa.CheckConstraint(
             "ST_X(location) BETWEEN -180 AND 180 AND ST_Y(location) BETWEEN -90 AND 90",
@@ -251,9 +245,7 @@ class GpsFix(Base):
 
     __tablename__ = "gps_fixes"
 
-    person_id: Mapped[int] = mapped_column(
-        sa.BigInteger, sa.ForeignKey("people.id"), primary_key=True
-    )
+    person_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("people.id"), primary_key=True)
     fixed_at: Mapped[datetime] = _tstz(primary_key=True)
     geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
     accuracy_m: Mapped[float | None] = mapped_column(sa.Float)
@@ -297,9 +289,7 @@ class ApiToken(Base):
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE")
-    )
+    user_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"))
     token_sha256: Mapped[str] = mapped_column(sa.Text, unique=True)
     label: Mapped[str] = mapped_column(sa.Text, server_default="")
     created_at: Mapped[datetime] = _tstz(server_default=sa.func.now())

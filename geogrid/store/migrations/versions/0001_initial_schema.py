@@ -73,23 +73,13 @@ def upgrade() -> None:
             using="gist",
             name="ex_grids_one_version_at_a_time",
         ),
-        sa.CheckConstraint(
-            "code ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'", name=op.f("ck_grids_code_format")
-        ),
-        sa.CheckConstraint(
-            "jsonb_typeof(attributes) = 'object'", name=op.f("ck_grids_attributes_object")
-        ),
-        sa.CheckConstraint(
-            "ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name=op.f("ck_grids_geom_valid")
-        ),
+        sa.CheckConstraint("code ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'", name=op.f("ck_grids_code_format")),
+        sa.CheckConstraint("jsonb_typeof(attributes) = 'object'", name=op.f("ck_grids_attributes_object")),
+        sa.CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name=op.f("ck_grids_geom_valid")),
         sa.CheckConstraint("length(btrim(level)) > 0", name=op.f("ck_grids_level_not_blank")),
         sa.CheckConstraint("length(btrim(name)) > 0", name=op.f("ck_grids_name_not_blank")),
-        sa.CheckConstraint(
-            "parent_code IS NULL OR parent_code <> code", name=op.f("ck_grids_not_own_parent")
-        ),
-        sa.CheckConstraint(
-            "valid_to IS NULL OR valid_to >= valid_from", name=op.f("ck_grids_valid_period")
-        ),
+        sa.CheckConstraint("parent_code IS NULL OR parent_code <> code", name=op.f("ck_grids_not_own_parent")),
+        sa.CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name=op.f("ck_grids_valid_period")),
         sa.CheckConstraint("version >= 1", name=op.f("ck_grids_version_positive")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_grids")),
         sa.UniqueConstraint("code", "version", name=op.f("uq_grids_code_version")),
@@ -154,9 +144,7 @@ def upgrade() -> None:
             "duty IN ('grid_chief', 'grid_manager', 'grid_helper', 'adopting_cadre', 'department_handler')",
             name=op.f("ck_assignments_duty_known"),
         ),
-        sa.CheckConstraint(
-            "valid_to IS NULL OR valid_to >= valid_from", name=op.f("ck_assignments_valid_period")
-        ),
+        sa.CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name=op.f("ck_assignments_valid_period")),
         sa.ForeignKeyConstraint(
             ["person_id"],
             ["people.id"],
@@ -235,9 +223,7 @@ def upgrade() -> None:
             "ST_X(location) BETWEEN -180 AND 180 AND ST_Y(location) BETWEEN -90 AND 90",
             name=op.f("ck_incidents_location_in_range"),
         ),
-        sa.CheckConstraint(
-            "gps_accuracy_m IS NULL OR gps_accuracy_m >= 0", name=op.f("ck_incidents_accuracy")
-        ),
+        sa.CheckConstraint("gps_accuracy_m IS NULL OR gps_accuracy_m >= 0", name=op.f("ck_incidents_accuracy")),
         sa.ForeignKeyConstraint(["grid_id"], ["grids.id"], name=op.f("fk_incidents_grid_id_grids")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incidents")),
         sa.UniqueConstraint("external_id", name=op.f("uq_incidents_external_id")),
@@ -283,9 +269,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("ended_at >= started_at", name=op.f("ck_patrol_tracks_period")),
         sa.CheckConstraint("fix_count >= 0", name=op.f("ck_patrol_tracks_fix_count")),
-        sa.ForeignKeyConstraint(
-            ["person_id"], ["people.id"], name=op.f("fk_patrol_tracks_person_id_people")
-        ),
+        sa.ForeignKeyConstraint(["person_id"], ["people.id"], name=op.f("fk_patrol_tracks_person_id_people")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_patrol_tracks")),
     )
     op.create_geospatial_index(
@@ -296,9 +280,7 @@ def upgrade() -> None:
         postgresql_using="gist",
         postgresql_ops={},
     )
-    op.create_index(
-        "ix_patrol_tracks_person_id", "patrol_tracks", ["person_id", "started_at"], unique=False
-    )
+    op.create_index("ix_patrol_tracks_person_id", "patrol_tracks", ["person_id", "started_at"], unique=False)
     op.create_table(
         "users",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -314,16 +296,12 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.CheckConstraint("name ~ '^[A-Za-z0-9_.@-]{1,64}$'", name=op.f("ck_users_name_format")),
-        sa.CheckConstraint(
-            "role <> 'worker' OR person_id IS NOT NULL", name=op.f("ck_users_worker_is_person")
-        ),
+        sa.CheckConstraint("role <> 'worker' OR person_id IS NOT NULL", name=op.f("ck_users_worker_is_person")),
         sa.CheckConstraint(
             "role IN ('admin', 'planner', 'supervisor', 'operator', 'worker')",
             name=op.f("ck_users_role_known"),
         ),
-        sa.ForeignKeyConstraint(
-            ["person_id"], ["people.id"], name=op.f("fk_users_person_id_people")
-        ),
+        sa.ForeignKeyConstraint(["person_id"], ["people.id"], name=op.f("fk_users_person_id_people")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("name", name=op.f("uq_users_name")),
     )
@@ -340,9 +318,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "token_sha256 ~ '^[0-9a-f]{64}$'", name=op.f("ck_api_tokens_sha256_hex")
-        ),
+        sa.CheckConstraint("token_sha256 ~ '^[0-9a-f]{64}$'", name=op.f("ck_api_tokens_sha256_hex")),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users"), ondelete="CASCADE"
         ),
@@ -374,15 +350,9 @@ def upgrade() -> None:
             "ST_X(geom) BETWEEN -180 AND 180 AND ST_Y(geom) BETWEEN -90 AND 90",
             name=op.f("ck_gps_fixes_geom_in_range"),
         ),
-        sa.CheckConstraint(
-            "accuracy_m IS NULL OR accuracy_m >= 0", name=op.f("ck_gps_fixes_accuracy")
-        ),
-        sa.ForeignKeyConstraint(
-            ["person_id"], ["people.id"], name=op.f("fk_gps_fixes_person_id_people")
-        ),
-        sa.ForeignKeyConstraint(
-            ["track_id"], ["patrol_tracks.id"], name=op.f("fk_gps_fixes_track_id_patrol_tracks")
-        ),
+        sa.CheckConstraint("accuracy_m IS NULL OR accuracy_m >= 0", name=op.f("ck_gps_fixes_accuracy")),
+        sa.ForeignKeyConstraint(["person_id"], ["people.id"], name=op.f("fk_gps_fixes_person_id_people")),
+        sa.ForeignKeyConstraint(["track_id"], ["patrol_tracks.id"], name=op.f("fk_gps_fixes_track_id_patrol_tracks")),
         sa.PrimaryKeyConstraint("person_id", "fixed_at", name=op.f("pk_gps_fixes")),
         postgresql_partition_by="RANGE (fixed_at)",
     )
@@ -401,9 +371,7 @@ def upgrade() -> None:
         "incident_events",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("incident_id", sa.BigInteger(), nullable=False),
-        sa.Column(
-            "at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
+        sa.Column("at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("actor", sa.Text(), nullable=False),
         sa.Column("from_status", sa.Text(), nullable=True),
         sa.Column("to_status", sa.Text(), nullable=False),
@@ -427,9 +395,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_events")),
     )
-    op.create_index(
-        "ix_incident_events_incident_id", "incident_events", ["incident_id", "at"], unique=False
-    )
+    op.create_index("ix_incident_events_incident_id", "incident_events", ["incident_id", "at"], unique=False)
     op.execute(APPEND_ONLY)
 
 
@@ -440,9 +406,7 @@ def downgrade() -> None:
     op.drop_index("ix_incident_events_incident_id", table_name="incident_events")
     op.drop_table("incident_events")
     op.drop_index("ix_gps_fixes_track_id", table_name="gps_fixes")
-    op.drop_geospatial_index(
-        "idx_gps_fixes_geom", table_name="gps_fixes", postgresql_using="gist", column_name="geom"
-    )
+    op.drop_geospatial_index("idx_gps_fixes_geom", table_name="gps_fixes", postgresql_using="gist", column_name="geom")
     op.drop_geospatial_table("gps_fixes")
     op.drop_index("ix_api_tokens_user_id", table_name="api_tokens")
     op.drop_table("api_tokens")
@@ -474,13 +438,7 @@ def downgrade() -> None:
     op.drop_index("ix_assignments_grid_code", table_name="assignments")
     op.drop_table("assignments")
     op.drop_table("people")
-    op.drop_index(
-        "uq_grids_current_code", table_name="grids", postgresql_where=sa.text("valid_to IS NULL")
-    )
-    op.drop_index(
-        "ix_grids_current_parent", table_name="grids", postgresql_where=sa.text("valid_to IS NULL")
-    )
-    op.drop_geospatial_index(
-        "idx_grids_geom", table_name="grids", postgresql_using="gist", column_name="geom"
-    )
+    op.drop_index("uq_grids_current_code", table_name="grids", postgresql_where=sa.text("valid_to IS NULL"))
+    op.drop_index("ix_grids_current_parent", table_name="grids", postgresql_where=sa.text("valid_to IS NULL"))
+    op.drop_geospatial_index("idx_grids_geom", table_name="grids", postgresql_using="gist", column_name="geom")
     op.drop_geospatial_table("grids")
