@@ -341,3 +341,22 @@ def test_at_a_date_before_anything_is_empty(client, make_user, demo_grids):
     token = make_user("operator")[1]
     old = (dt.date.today() - dt.timedelta(days=400)).isoformat()
     assert client.get(f"/api/grids?at={old}", headers=bearer(token)).json["features"] == []
+
+
+def test_balanced_cells_are_contiguous_in_a_concave_grid(conn, settings):
+    # A U-shaped grid 2 km wide and 4 km tall: a cut across its longer side goes through both arms.
+    u = shapely.Polygon([(115.0, 37.0), (115.024, 37.0), (115.024, 37.036), (115.016, 37.036),
+                         (115.016, 37.006), (115.008, 37.006), (115.008, 37.036), (115.0, 37.036)])  # fmt: skip
+    conn.execute(
+        sa.text(
+            "INSERT INTO grids (code, name, level, geom) VALUES ('U1', 'U', 'grid', ST_Multi(ST_GeomFromText(:w, 4326)))"
+        ),
+        {"w": u.wkt},
+    )
+    result = generate_cells(conn, settings, "U1", balanced=4)
+    cells = [edit.lock_current(conn, c).geom for c in result.created]
+    assert all(len(getattr(c, "geoms", [c])) == 1 for c in cells)
+    srid = metric_srid(u, settings)
+    assert max(result.created.values()) / min(result.created.values()) < 1.05  # equal areas
+    assert sum(result.created.values()) == pytest.approx(area_m2(u, srid), rel=1e-6)
+    assert tiles(conn, settings, "U1")

@@ -132,30 +132,52 @@ def _balanced(parent, srid: int, k: int, weights: list[tuple[float, float, float
 
 
 def _bisect(poly, srid, xy: np.ndarray, w: np.ndarray, k: int) -> list[Polygon]:
-    """Recursive weighted bisection across the longer side: compact, near-equal pieces."""
+    """Recursive weighted bisection: compact, contiguous, near-equal pieces.
+
+    Each step cuts across the longer side at the weighted median (equal area when
+    there is no weight); when that leaves a piece in two parts (a concave grid), the
+    other direction is tried and the cut with fewer parts wins.
+    """
     if k == 1:
         return [poly]
     k1 = k // 2
     poly_m = to_metric(poly, srid)
     minx, miny, maxx, maxy = poly_m.bounds
-    axis = 0 if maxx - minx >= maxy - miny else 1
+    longer = 0 if maxx - minx >= maxy - miny else 1
+    best = None
+    for axis in (longer, 1 - longer):
+        first, second, side = _cut(poly, poly_m, srid, xy, w, axis, k1 / k)
+        parts = _parts(first) + _parts(second)
+        if best is None or parts < best[0]:
+            best = (parts, first, second, side)
+        if parts == 2:
+            break
+    _, first, second, side = best
+    if first.is_empty or second.is_empty:
+        raise InvalidInput("cannot balance this many cells in this grid; ask for fewer")
+    return _bisect(first, srid, xy[side], w[side], k1) + _bisect(second, srid, xy[~side], w[~side], k - k1)
+
+
+def _cut(poly, poly_m, srid, xy, w, axis: int, fraction: float):
+    """Split *poly* across *axis* leaving *fraction* of the weight (or area) on the low side."""
+    minx, miny, maxx, maxy = poly_m.bounds
     lo, hi = (minx, maxx) if axis == 0 else (miny, maxy)
     if w.sum() > 0:
         order = np.argsort(xy[:, axis])
         cum = np.cumsum(w[order])
-        i = int(np.searchsorted(cum, cum[-1] * k1 / k))
-        i = min(max(i, 0), len(order) - 1)
-        cut = xy[order[i], axis] if i + 1 >= len(order) else (xy[order[i], axis] + xy[order[i + 1], axis]) / 2
+        i = min(max(int(np.searchsorted(cum, cum[-1] * fraction)), 0), len(order) - 1)
+        here = xy[order[i], axis]
+        cut = here if i + 1 >= len(order) else (here + xy[order[i + 1], axis]) / 2
     else:
-        cut = _area_cut(poly_m, axis, lo, hi, k1 / k)
-    pad = (hi - lo) + (maxy - miny if axis == 0 else maxx - minx)
+        cut = _area_cut(poly_m, axis, lo, hi, fraction)
+    pad = (maxx - minx) + (maxy - miny)
     half = box(minx - pad, miny - pad, cut, maxy + pad) if axis == 0 else box(minx - pad, miny - pad, maxx + pad, cut)
     half_ll = from_metric(shapely.segmentize(half, max(pad / 200, 5.0)), srid)
-    first, second = poly.intersection(half_ll), poly.difference(half_ll)
-    if first.is_empty or second.is_empty:
-        raise InvalidInput("cannot balance this many cells in this grid; ask for fewer")
-    side = xy[:, axis] <= cut
-    return _bisect(first, srid, xy[side], w[side], k1) + _bisect(second, srid, xy[~side], w[~side], k - k1)
+    return poly.intersection(half_ll), poly.difference(half_ll), xy[:, axis] <= cut
+
+
+def _parts(geom: BaseGeometry) -> int:
+    return len(_polygons(geom))
 
 
 def _area_cut(poly_m, axis: int, lo: float, hi: float, fraction: float) -> float:
