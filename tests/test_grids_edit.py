@@ -349,7 +349,8 @@ def test_balanced_cells_are_contiguous_in_a_concave_grid(conn, settings):
                          (115.016, 37.006), (115.008, 37.006), (115.008, 37.036), (115.0, 37.036)])  # fmt: skip
     conn.execute(
         sa.text(
-            "INSERT INTO grids (code, name, level, geom) VALUES ('U1', 'U', 'grid', ST_Multi(ST_GeomFromText(:w, 4326)))"
+            "INSERT INTO grids (code, name, level, geom) "
+            "VALUES ('U1', 'U', 'grid', ST_Multi(ST_GeomFromText(:w, 4326)))"
         ),
         {"w": u.wkt},
     )
