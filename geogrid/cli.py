@@ -342,6 +342,103 @@ def _print_edit(result) -> None:
         click.echo(f"moved {child} under {parent}")
 
 
+# -- incidents ------------------------------------------------------------------------
+
+
+@main.group(cls=_Group)
+def incidents() -> None:
+    """Command center: register incidents and assign them to their cells."""
+
+
+@incidents.command("add")
+@click.option("--lon", type=float, required=True, help="Longitude, WGS84.")
+@click.option("--lat", type=float, required=True, help="Latitude, WGS84.")
+@click.option("--category", required=True, help="Category code (see the taxonomy).")
+@click.option("--source", default="reception", show_default=True)
+@click.option("--description", default="")
+@click.option("--reporter")
+@click.option("--accuracy", "accuracy", type=float, help="GPS accuracy in metres.")
+@click.option("--at", "reported_at", help="When it was reported (ISO; naive = GEOGRID_TIMEZONE).")
+@click.option("--external-id")
+@click.pass_context
+def incidents_add(ctx, lon, lat, category, source, description, reporter, accuracy, reported_at, external_id):
+    """Register one incident; prints the cell it was assigned to."""
+    import datetime as dt
+
+    from geogrid.incidents.intake import NewIncident, register
+    from geogrid.store.db import unit_of_work
+
+    when = dt.datetime.fromisoformat(reported_at) if reported_at else None
+    incident = NewIncident(
+        lon=lon, lat=lat, category=category, source=source, description=description, reporter=reporter,
+        reported_at=when, gps_accuracy_m=accuracy, external_id=external_id,
+    )  # fmt: skip
+    with unit_of_work(_engine(ctx)) as conn:
+        out = register(conn, _settings(ctx), incident, actor="cli")
+    where = out["grid_code"] or "no cell (unassigned, flagged)"
+    extra = f", snapped {out['snap_distance_m']} m" if out["assignment"] == "snapped" else ""
+    click.echo(f"incident {out['id']}: {where}{extra}; deadline {out['deadline']}")
+
+
+@incidents.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--reject",
+    "reject_path",
+    type=click.Path(dir_okay=False),
+    help="Where bad rows go with their reason (default FILE.rejects.csv).",
+)
+@click.option("--category", help="Category for rows that have none.")
+@click.option("--source", default="hotline", show_default=True, help="Source for rows that have none.")
+@click.option("--batch-size", default=20_000, show_default=True)
+@click.pass_context
+def incidents_import(ctx, file, reject_path, category, source, batch_size):
+    """Bulk import from CSV or GeoJSON: assigned in PostGIS a batch at a time, idempotent."""
+    import csv
+    from pathlib import Path
+
+    from geogrid.incidents.files import neutralise, read_incidents
+    from geogrid.incidents.intake import import_incidents
+    from geogrid.store.db import unit_of_work
+
+    reject_path = Path(reject_path or f"{file}.rejects.csv")
+    rejected = []
+
+    def reject(line: int, raw: dict, reason: str) -> None:
+        rejected.append({"line": line, "reason": reason, **{k: v for k, v in raw.items() if k}})
+
+    total = sum(1 for _ in open(file, encoding="utf-8", errors="replace")) if file.endswith(".csv") else 0
+    with (
+        unit_of_work(_engine(ctx)) as conn,
+        click.progressbar(length=max(total - 1, 1), label="importing", file=sys.stderr) as bar,
+    ):
+        report = import_incidents(conn, _settings(ctx), read_incidents(file, default_category=category,
+                                  default_source=source), actor="cli", reject=reject,
+                                  batch_size=batch_size, progress=bar.update)  # fmt: skip
+    if rejected:
+        fields = list(dict.fromkeys(k for row in rejected for k in row))
+        with open(reject_path, "w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, fieldnames=fields)
+            writer.writeheader()
+            for row in rejected:
+                writer.writerow({k: neutralise(v) for k, v in row.items()})
+        click.echo(f"{len(rejected)} rejected rows written to {reject_path}", err=True)
+    click.echo(report.summary())
+
+
+@incidents.command("reassign")
+@click.option("--all", "all_incidents", is_flag=True, help="Closed incidents too (default: open ones).")
+@click.pass_context
+def incidents_reassign(ctx, all_incidents):
+    """Re-run cell assignment after boundaries changed (each move is recorded)."""
+    from geogrid.incidents.intake import reassign
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        moved = reassign(conn, _settings(ctx), open_only=not all_incidents, actor="cli")
+    click.echo(f"{moved} incidents moved to another cell")
+
+
 # -- serve and demo -----------------------------------------------------------------
 
 

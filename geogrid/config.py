@@ -44,6 +44,10 @@ class Settings:
     code_width: int = 3
     #: Largest number of vertices one boundary may have (bounds work before GEOS sees it).
     max_vertices: int = 200_000
+    #: An incident this close (m) to a cell but outside every cell is snapped to it.
+    snap_m: float = 50.0
+    #: JSON file with the incident categories and their deadlines (default: built in).
+    categories_file: Path | None = None
     #: Where `geogrid serve` listens.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -63,6 +67,8 @@ class Settings:
             raise ConfigError("GEOGRID_STATEMENT_TIMEOUT_MS must be 0 or more")
         if self.sliver_m2 < 0:
             raise ConfigError("GEOGRID_SLIVER_M2 must be 0 or more")
+        if not 0 <= self.snap_m <= 10_000:
+            raise ConfigError("GEOGRID_SNAP_M must be between 0 and 10000 metres")
         if not 1 <= self.code_width <= 6:
             raise ConfigError("GEOGRID_CODE_WIDTH must be between 1 and 6")
         if not 0 < self.port < 65536:
@@ -96,6 +102,10 @@ class Settings:
         ]:
             if name in env:
                 values[key] = _int(name, env[name])
+        if "GEOGRID_SNAP_M" in env:
+            values["snap_m"] = _float("GEOGRID_SNAP_M", env["GEOGRID_SNAP_M"])
+        if env.get("GEOGRID_CATEGORIES"):
+            values["categories_file"] = Path(env["GEOGRID_CATEGORIES"])
         if "GEOGRID_SLIVER_M2" in env:
             values["sliver_m2"] = _float("GEOGRID_SLIVER_M2", env["GEOGRID_SLIVER_M2"])
         values.update(overrides)

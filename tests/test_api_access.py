@@ -47,6 +47,14 @@ MATRIX = {
         "/api/grids/XWZ001001/generate",
         '{"shape": "hex", "area_m2": 200000}',
     ): EDIT_OK | {"admin": 201, "planner": 201},
+    (
+        "POST",
+        "/api/incidents",
+        "/api/incidents",
+        '{"lon": 115.26, "lat": 37.76, "category": "garbage", "source": "patrol"}',
+    ): ADMIN_ONLY | {"admin": 201, "operator": 201, "worker": 201},
+    ("GET", "/api/incidents/<int:incident_id>", "/api/incidents/999999999", None): ADMIN_ONLY
+    | {"admin": 404, "operator": 404, "supervisor": 404},
     ("GET", "/", "/", None): {ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
     ("GET", "/login", "/login", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
     ("POST", "/login", "/login", None): {c: 401 for c in CALLERS},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from openapi_spec_validator import validate
 
@@ -99,7 +101,7 @@ def test_openapi_is_valid_and_lists_every_route(app, client):
     validate(spec)  # raises on an invalid OpenAPI 3.x document
     documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
     routes = {
-        (rule.rule.replace("<", "{").replace(">", "}"), method)
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method)
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith("/api/")
         for method in rule.methods - {"HEAD", "OPTIONS"}

@@ -1,0 +1,1 @@
+"""Command center: incident intake and cell assignment, workflow, deadlines, metrics."""

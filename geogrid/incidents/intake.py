@@ -1,0 +1,391 @@
+"""Register incidents and assign each to the cell that holds it, one or many at a time.
+
+Assignment is one set-based statement (``assign.sql``) for a single incident or a
+batch: the deepest current grid covering the point (ties on shared edges broken by
+level, then code), else the nearest leaf cell within ``snap_m`` metres (marked
+``snapped`` with the distance), else stored ``unassigned``, never dropped. A point
+whose lon/lat look swapped (swapping them lands in the territory) is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import math
+from collections.abc import Callable, Iterable
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from geogrid.config import Settings
+from geogrid.errors import InvalidInput
+from geogrid.incidents.taxonomy import category as find_category
+from geogrid.store.models import SOURCES
+
+_ASSIGN = resources.files("geogrid.incidents").joinpath("assign.sql").read_text()
+MAX_DESCRIPTION = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class NewIncident:
+    """An incident as reported: WGS84 lon/lat, and what it is about."""
+
+    lon: float
+    lat: float
+    category: str
+    source: str
+    description: str = ""
+    reporter: str | None = None
+    reported_at: dt.datetime | None = None
+    gps_accuracy_m: float | None = None
+    external_id: str | None = None
+
+
+def assign_sql(points: str) -> str:
+    """The assignment statement over *points*, a query of (n, geom) (not user input)."""
+    return _ASSIGN.replace("{points}", points)
+
+
+def check(incident: NewIncident, settings: Settings) -> NewIncident:
+    """The incident with defaults filled in (time zone, external id); InvalidInput if malformed."""
+    for name in ("lon", "lat"):
+        value = getattr(incident, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InvalidInput(f"{name} must be a finite number, not {value!r}")
+    find_category(incident.category, settings.categories_file)
+    if incident.source not in SOURCES:
+        raise InvalidInput(f"unknown source {incident.source!r}; one of {', '.join(SOURCES)}")
+    if len(incident.description) > MAX_DESCRIPTION:
+        raise InvalidInput(f"description is longer than {MAX_DESCRIPTION} characters")
+    accuracy = incident.gps_accuracy_m
+    if accuracy is not None and (isinstance(accuracy, bool) or not isinstance(accuracy, int | float)
+                                 or not math.isfinite(accuracy) or accuracy < 0):  # fmt: skip
+        raise InvalidInput("gps_accuracy_m must be a number of metres, 0 or more")
+    reported_at = incident.reported_at or dt.datetime.now(dt.UTC)
+    if reported_at.tzinfo is None:
+        reported_at = reported_at.replace(tzinfo=ZoneInfo(settings.timezone))
+    external_id = incident.external_id or _content_id(incident, reported_at)
+    return dataclasses.replace(incident, reported_at=reported_at, external_id=external_id)
+
+
+def register(conn: Connection, settings: Settings, incident: NewIncident, actor: str) -> dict:
+    """Store one incident, assigned to its cell, with its first event; returns its summary."""
+    incident = check(incident, settings)
+    lon, lat = incident.lon, incident.lat
+    in_range = -180 <= lon <= 180 and -90 <= lat <= 90
+    if in_range:
+        assigned = _assign_point(conn, settings, lon, lat)
+    if not in_range or assigned["assignment"] == "unassigned":
+        if -180 <= lat <= 180 and -90 <= lon <= 90 and _in_territory(conn, settings, lat, lon):
+            raise InvalidInput(
+                f"lon/lat look swapped: ({lon}, {lat}) is outside the territory but ({lat}, {lon}) "
+                "is inside; send lon first, then lat"
+            )
+        if not in_range:
+            raise InvalidInput(f"coordinates out of range: lon {lon} must be -180..180 and lat {lat} -90..90")
+    deadline = incident.reported_at + dt.timedelta(
+        hours=find_category(incident.category, settings.categories_file).deadline_hours
+    )
+    row = conn.execute(
+        sa.text(
+            """
+            WITH ins AS (
+                INSERT INTO incidents (external_id, area_code, location, gps_accuracy_m, category,
+                    description, source, reporter, reported_at, grid_id, assignment, snap_distance_m,
+                    status, deadline)
+                SELECT :external_id, (SELECT geogrid_root_code(code) FROM grids WHERE id = :grid_id),
+                       ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :accuracy, :category, :description,
+                       :source, :reporter, :reported_at, :grid_id, :assignment, :snap, 'reported', :deadline
+                ON CONFLICT (external_id) DO NOTHING
+                RETURNING id
+            ), event AS (
+                INSERT INTO incident_events (incident_id, actor, from_status, to_status, note)
+                SELECT id, :actor, NULL, 'reported', 'registered' FROM ins
+            )
+            SELECT id FROM ins
+            """
+        ),
+        {
+            "external_id": incident.external_id, "lon": lon, "lat": lat,
+            "accuracy": incident.gps_accuracy_m, "category": incident.category,
+            "description": incident.description, "source": incident.source,
+            "reporter": incident.reporter, "reported_at": incident.reported_at,
+            "grid_id": assigned["grid_id"], "assignment": assigned["assignment"],
+            "snap": assigned["snap_distance_m"], "deadline": deadline, "actor": actor,
+        },
+    ).first()  # fmt: skip
+    if row is None:
+        existing = conn.execute(
+            sa.text("SELECT id FROM incidents WHERE external_id = :e"), {"e": incident.external_id}
+        ).scalar_one()
+        return summary(conn, existing) | {"duplicate": True}
+    return summary(conn, row.id)
+
+
+def summary(conn: Connection, incident_id: int) -> dict:
+    """Where an incident was assigned, its status and deadline."""
+    row = (
+        conn.execute(
+            sa.text(
+                """
+            SELECT i.id, i.external_id, i.category, i.source, i.status, i.assignment,
+                   i.snap_distance_m, i.reported_at, i.deadline, i.area_code,
+                   ST_X(i.location) AS lon, ST_Y(i.location) AS lat,
+                   g.code AS grid_code, g.version AS grid_version, g.level AS grid_level
+              FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
+             WHERE i.id = :id
+            """
+            ),
+            {"id": incident_id},
+        )
+        .mappings()
+        .one()
+    )
+    out = dict(row)
+    for key in ("reported_at", "deadline"):
+        out[key] = out[key].isoformat() if out[key] else None
+    if out["snap_distance_m"] is not None:
+        out["snap_distance_m"] = round(out["snap_distance_m"], 2)
+    out["flagged"] = out["assignment"] == "unassigned"
+    return out
+
+
+def _assign_point(conn: Connection, settings: Settings, lon: float, lat: float) -> dict:
+    row = (
+        conn.execute(
+            sa.text(assign_sql("SELECT 1 AS n, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom")),
+            {"lon": lon, "lat": lat, "levels": list(settings.levels), "snap_m": settings.snap_m},
+        )
+        .mappings()
+        .one()
+    )
+    return dict(row)
+
+
+def _in_territory(conn: Connection, settings: Settings, lon: float, lat: float) -> bool:
+    return _assign_point(conn, settings, lon, lat)["assignment"] != "unassigned"
+
+
+def _content_id(incident: NewIncident, reported_at: dt.datetime) -> str:
+    """An external id for an incident that came without one: same report, same id."""
+    key = "|".join(
+        str(v) for v in (incident.lon, incident.lat, incident.category, incident.source,
+                         incident.description, incident.reporter, reported_at.isoformat())
+    )  # fmt: skip
+    return "sha1:" + hashlib.sha1(key.encode()).hexdigest()
+
+
+# -- bulk ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class BulkReport:
+    """Counts of a bulk import; rejected rows went to the reject file with their reason."""
+
+    read: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    snapped: int = 0
+    unassigned: int = 0
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        return (
+            f"{self.read} rows: {self.inserted} new ({self.snapped} snapped to a nearby cell, "
+            f"{self.unassigned} unassigned and flagged), {self.duplicates} already there, "
+            f"{self.rejected} rejected"
+        )
+
+
+Reject = Callable[[int, dict, str], None]
+
+
+def import_incidents(
+    conn: Connection,
+    settings: Settings,
+    rows: Iterable[tuple[int, dict, NewIncident | str]],
+    *,
+    actor: str,
+    reject: Reject,
+    batch_size: int = 20_000,
+    progress: Callable[[int], None] = lambda n: None,
+) -> BulkReport:
+    """Import parsed rows: ``(line, raw, incident)`` or ``(line, raw, reason)`` for a bad one.
+
+    Good rows are assigned in PostGIS one batch at a time (one statement per batch) and
+    inserted idempotently by external id; bad rows go to *reject* with the reason.
+    """
+    report = BulkReport()
+    stage = _create_stage(conn)
+    batch: list[tuple[int, dict, NewIncident]] = []
+    for line, raw, parsed in rows:
+        report.read += 1
+        if isinstance(parsed, str):
+            report.rejected += 1
+            reject(line, raw, parsed)
+            continue
+        try:
+            batch.append((line, raw, check(parsed, settings)))
+        except InvalidInput as err:
+            report.rejected += 1
+            reject(line, raw, str(err))
+        if len(batch) >= batch_size:
+            _import_batch(conn, settings, stage, batch, actor, reject, report)
+            progress(len(batch))
+            batch = []
+    if batch:
+        _import_batch(conn, settings, stage, batch, actor, reject, report)
+        progress(len(batch))
+    conn.execute(sa.text(f"DROP TABLE {stage}"))
+    return report
+
+
+def _create_stage(conn: Connection) -> str:
+    import uuid
+
+    stage = f"incident_stage_{uuid.uuid4().hex[:12]}"
+    conn.execute(
+        sa.text(
+            f"""
+            CREATE TEMP TABLE {stage} (
+                n integer PRIMARY KEY, external_id text, lon float8, lat float8,
+                accuracy float8, category text, description text, source text, reporter text,
+                reported_at timestamptz, deadline timestamptz, geom geometry(Point, 4326))
+            """
+        )
+    )
+    return stage
+
+
+def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkReport) -> None:
+    conn.execute(sa.text(f"TRUNCATE {stage}"))
+    driver = conn.connection.driver_connection
+    columns = "n, external_id, lon, lat, accuracy, category, description, source, reporter, reported_at, deadline"
+    with driver.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+        for n, (_, _, inc) in enumerate(batch):
+            hours = find_category(inc.category, settings.categories_file).deadline_hours
+            copy.write_row((n, inc.external_id, inc.lon, inc.lat, inc.gps_accuracy_m, inc.category,
+                            inc.description, inc.source, inc.reporter, inc.reported_at,
+                            inc.reported_at + dt.timedelta(hours=hours)))  # fmt: skip
+    conn.execute(
+        sa.text(
+            f"UPDATE {stage} SET geom = ST_SetSRID(ST_MakePoint(lon, lat), 4326) "
+            "WHERE lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90"
+        )
+    )
+    # The index lets PostGIS drive the join from the cells' side; ANALYZE tells it to.
+    conn.execute(sa.text(f"CREATE INDEX ON {stage} USING gist (geom)"))
+    conn.execute(sa.text(f"ANALYZE {stage}"))
+    params = {"levels": list(settings.levels), "snap_m": settings.snap_m, "actor": actor}
+    # Swapped or out-of-range rows: refused, like a single intake would be.
+    bad = conn.execute(
+        sa.text(
+            f"""
+            WITH a AS ({assign_sql(f"SELECT n, geom FROM {stage} WHERE geom IS NOT NULL")}),
+            suspects AS (
+                SELECT s.n, s.lon, s.lat, ST_SetSRID(ST_MakePoint(s.lat, s.lon), 4326) AS swapped
+                  FROM {stage} s LEFT JOIN a ON a.n = s.n
+                 WHERE (a.assignment IS NULL OR a.assignment = 'unassigned')
+                   AND s.lat BETWEEN -180 AND 180 AND s.lon BETWEEN -90 AND 90
+            )
+            SELECT s.n, x.n IS NOT NULL AND EXISTS (
+                       SELECT 1 FROM grids g
+                        WHERE g.valid_to IS NULL AND g.geom && x.swapped AND ST_Covers(g.geom, x.swapped)) AS swapped
+              FROM {stage} s LEFT JOIN suspects x ON x.n = s.n
+             WHERE s.geom IS NULL OR x.n IS NOT NULL
+            """
+        ),
+        params,
+    ).all()
+    refused = []
+    for n, swapped in bad:
+        line, raw, inc = batch[n]
+        if swapped:
+            refused.append(n)
+            reject(line, raw, f"lon/lat look swapped: ({inc.lat}, {inc.lon}) is inside the territory")
+        elif not (-180 <= inc.lon <= 180 and -90 <= inc.lat <= 90):
+            refused.append(n)
+            reject(line, raw, f"coordinates out of range: lon {inc.lon}, lat {inc.lat}")
+    report.rejected += len(refused)
+    if refused:
+        conn.execute(sa.text(f"DELETE FROM {stage} WHERE n = ANY(:n)"), {"n": refused})
+    counts = conn.execute(
+        sa.text(
+            f"""
+            WITH a AS ({assign_sql(f"SELECT n, geom FROM {stage}")}),
+            roots AS (
+                SELECT id, geogrid_root_code(code) AS area_code
+                  FROM grids WHERE id IN (SELECT DISTINCT grid_id FROM a WHERE grid_id IS NOT NULL)
+            ),
+            ins AS (
+                INSERT INTO incidents (external_id, area_code, location, gps_accuracy_m, category,
+                    description, source, reporter, reported_at, grid_id, assignment, snap_distance_m,
+                    status, deadline)
+                SELECT s.external_id, r.area_code, s.geom, s.accuracy, s.category, s.description,
+                       s.source, s.reporter, s.reported_at, a.grid_id, a.assignment,
+                       a.snap_distance_m, 'reported', s.deadline
+                  FROM {stage} s JOIN a ON a.n = s.n LEFT JOIN roots r ON r.id = a.grid_id
+                 ORDER BY s.n
+                ON CONFLICT (external_id) DO NOTHING
+                RETURNING id, assignment
+            ),
+            events AS (
+                INSERT INTO incident_events (incident_id, actor, to_status, note)
+                SELECT id, :actor, 'reported', 'bulk import' FROM ins
+            )
+            SELECT assignment, count(*) FROM ins GROUP BY assignment
+            """
+        ),
+        params,
+    ).all()
+    by_kind = dict(counts)
+    inserted = sum(by_kind.values())
+    report.inserted += inserted
+    report.snapped += by_kind.get("snapped", 0)
+    report.unassigned += by_kind.get("unassigned", 0)
+    report.duplicates += len(batch) - len(refused) - inserted
+
+
+def reassign(conn: Connection, settings: Settings, *, open_only: bool = True, actor: str = "system") -> int:
+    """Re-run assignment after boundaries changed; returns how many incidents moved.
+
+    Each move is recorded as an event naming the old and new grid versions, so the
+    history of where an incident belonged is kept.
+    """
+    statuses = "AND i.status NOT IN ('closed')" if open_only else ""
+    moved = conn.execute(
+        sa.text(
+            f"""
+            WITH a AS ({assign_sql(f"SELECT i.id AS n, i.location AS geom FROM incidents i WHERE true {statuses}")}),
+            changed AS (
+                SELECT i.id, i.grid_id AS old_id, a.grid_id AS new_id, a.assignment, a.snap_distance_m, i.status
+                  FROM incidents i JOIN a ON a.n = i.id
+                 WHERE i.grid_id IS DISTINCT FROM a.grid_id
+            ),
+            upd AS (
+                UPDATE incidents i SET grid_id = c.new_id, assignment = c.assignment,
+                       snap_distance_m = c.snap_distance_m,
+                       area_code = (SELECT geogrid_root_code(code) FROM grids WHERE id = c.new_id)
+                  FROM changed c WHERE i.id = c.id
+                RETURNING i.id
+            ),
+            events AS (
+                INSERT INTO incident_events (incident_id, actor, from_status, to_status, note, details)
+                SELECT c.id, :actor, c.status, c.status, 'reassigned after a boundary change',
+                       jsonb_build_object(
+                           'from_grid', jsonb_build_object('code', o.code, 'version', o.version),
+                           'to_grid', jsonb_build_object('code', n.code, 'version', n.version))
+                  FROM changed c
+                  LEFT JOIN grids o ON o.id = c.old_id
+                  LEFT JOIN grids n ON n.id = c.new_id
+            )
+            SELECT count(*) FROM upd
+            """
+        ),
+        {"levels": list(settings.levels), "snap_m": settings.snap_m, "actor": actor},
+    ).scalar_one()
+    return moved

@@ -1,0 +1,211 @@
+"""Incident intake: every GPS-tagged incident lands in exactly one cell, or is kept and flagged."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+
+import geopandas as gpd
+import pytest
+import shapely
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from geogrid.cli import main
+from geogrid.errors import InvalidInput
+from geogrid.grids import edit
+from geogrid.incidents.intake import NewIncident, reassign, register
+from tests.conftest import ROOT, bearer
+
+NYC = ROOT / "tests" / "data" / "nyc"
+
+
+def report(conn, settings, lon, lat, **kw):
+    values = {"category": "garbage", "source": "patrol", **kw}
+    return register(conn, settings, NewIncident(lon=lon, lat=lat, **values), actor="tester")
+
+
+def shared_vertex(conn, a: str, b: str):
+    ga, gb = edit.lock_current(conn, a).geom, edit.lock_current(conn, b).geom
+    common = set(shapely.get_coordinates(ga).round(12).tolist() and map(tuple, shapely.get_coordinates(ga))) & set(
+        map(tuple, shapely.get_coordinates(gb))
+    )
+    return sorted(common)[0]
+
+
+def test_point_inside_goes_to_its_cell_with_a_deadline(conn, settings, demo_grids):
+    cell = edit.lock_current(conn, "XWZ002002").geom.representative_point()
+    at = dt.datetime(2026, 11, 20, 9, 0)  # naive: Asia/Shanghai
+    out = report(conn, settings, cell.x, cell.y, reported_at=at, category="work_safety")
+    assert (out["grid_code"], out["assignment"], out["grid_version"]) == ("XWZ002002", "inside", 1)
+    assert out["area_code"] == "XWZ" and out["flagged"] is False
+    assert out["reported_at"] == "2026-11-20T01:00:00+00:00"
+    assert out["deadline"] == "2026-11-20T13:00:00+00:00"  # work safety: 12 h
+    events = conn.execute(sa.text("SELECT actor, to_status FROM incident_events WHERE incident_id = :i"),
+                          {"i": out["id"]}).all()  # fmt: skip
+    assert events == [("tester", "reported")]
+
+
+def test_point_on_a_shared_boundary_goes_to_exactly_one_cell(conn, settings, demo_grids):
+    x, y = shared_vertex(conn, "XWZ001001", "XWZ001002")
+    first = report(conn, settings, x, y)
+    second = report(conn, settings, x, y, description="again")
+    assert first["grid_code"] == second["grid_code"] == "XWZ001001"  # the smaller code wins a tie
+    # On the edge between the two villages too: the deepest level wins, then the code.
+    x, y = shared_vertex(conn, "XWZ001001", "XWZ002001")
+    assert report(conn, settings, x, y)["grid_code"] == "XWZ001001"
+
+
+def test_point_just_outside_snaps_to_the_nearest_cell(conn, settings, demo_grids):
+    # 30 m south of the township's south-west corner (115.25, 37.75).
+    out = report(conn, settings, 115.25, 37.75 - 30 / 111_000)
+    assert out["assignment"] == "snapped" and out["grid_code"] == "XWZ001001"
+    assert out["snap_distance_m"] == pytest.approx(30, abs=1.5)
+
+
+def test_point_far_out_is_kept_unassigned_and_flagged(conn, settings, demo_grids):
+    out = report(conn, settings, 115.25, 37.75 - 2000 / 111_000)
+    assert out["assignment"] == "unassigned" and out["grid_code"] is None and out["flagged"] is True
+    assert conn.execute(sa.text("SELECT count(*) FROM incidents WHERE id = :i"), {"i": out["id"]}).scalar() == 1
+
+
+def test_swapped_and_out_of_range_coordinates_are_refused(conn, settings, demo_grids):
+    with pytest.raises(InvalidInput, match="look swapped"):
+        report(conn, settings, 37.76, 115.26)  # lat > 90: swapped lands in the township
+    conn.execute(sa.text("INSERT INTO grids (code, name, level, geom) VALUES ('RU', 'test', 'township', "
+                         "ST_Multi(ST_MakeEnvelope(30, 60, 31, 61, 4326)))"))  # fmt: skip
+    with pytest.raises(InvalidInput, match="look swapped"):
+        report(conn, settings, 60.5, 30.5)  # in range, but only the swap is in the territory
+    with pytest.raises(InvalidInput, match="out of range"):
+        report(conn, settings, 200.0, 10.0)
+    for bad in (math.nan, math.inf):
+        with pytest.raises(InvalidInput, match="finite number"):
+            report(conn, settings, bad, 37.76)
+    with pytest.raises(InvalidInput, match="unknown category 'ufo'"):
+        report(conn, settings, 115.26, 37.76, category="ufo")
+    assert conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar() == 0
+
+
+def test_api_intake(client, make_user, demo_grids):
+    _, token = make_user("worker")
+    body = {"lon": 115.26, "lat": 37.76, "category": "garbage", "source": "patrol", "external_id": "A-1",
+            "description": "<script>alert(1)</script>"}  # fmt: skip
+    first = client.post("/api/incidents", json=body, headers=bearer(token))
+    assert first.status_code == 201, first.json
+    assert first.json["grid_code"].startswith("XWZ") and first.json["assignment"] == "inside"
+    again = client.post("/api/incidents", json=body, headers=bearer(token))
+    assert again.status_code == 200 and again.json["duplicate"] and again.json["id"] == first.json["id"]
+    swapped = client.post("/api/incidents", json={**body, "lon": 37.76, "lat": 115.26, "external_id": "A-2"},
+                          headers=bearer(token))  # fmt: skip
+    assert swapped.status_code == 422 and "swapped" in swapped.json["detail"]
+    wrong = client.post("/api/incidents", json={**body, "lon": "115"}, headers=bearer(token))
+    assert wrong.status_code == 422 and "'lon' must be a number" in wrong.json["detail"]
+    _, operator = make_user("operator")
+    detail = client.get(f"/api/incidents/{first.json['id']}", headers=bearer(operator))
+    assert detail.status_code == 200 and detail.json["grid_code"] == first.json["grid_code"]
+
+
+def _write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["id", "lon", "lat", "category", "source", "description", "reported_at"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_bulk_import_rejects_bad_rows_keeps_good_ones_and_is_idempotent(scratch_url, tmp_path):
+    from geogrid import demo
+
+    engine = sa.create_engine(scratch_url)
+    with engine.begin() as conn:
+        demo.load(conn)
+
+    def row(id_, lon, lat, category="garbage", description=""):
+        return {"id": id_, "lon": lon, "lat": lat, "category": category, "source": "hotline",
+                "description": description, "reported_at": "2026-11-20 08:00"}  # fmt: skip
+
+    rows = [row(f"R{n}", 115.250 + n * 0.0003, 37.755 + n * 0.0002, description=f"row {n}") for n in range(50)]
+    rows += [
+        row("BAD1", "", ""),
+        row("BAD2", 115.26, 37.76, category="ufo"),
+        row("BAD3", 37.76, 115.26, description="=cmd|' /C calc'!A0"),
+        row("FAR", 116.5, 39.9),
+    ]
+    path = tmp_path / "calls.csv"
+    _write_csv(path, rows)
+    env = {"GEOGRID_DATABASE_URL": scratch_url}
+    result = CliRunner().invoke(main, ["incidents", "import", str(path), "--batch-size", "20"], env=env)
+    assert result.exit_code == 0, result.output
+    assert (
+        "54 rows: 51 new (0 snapped to a nearby cell, 1 unassigned and flagged), 0 already there, 3 rejected"
+        in result.output
+    )
+    with open(f"{path}.rejects.csv", newline="", encoding="utf-8") as f:
+        rejects = {r["id"]: r for r in csv.DictReader(f)}
+    assert set(rejects) == {"BAD1", "BAD2", "BAD3"}
+    assert "not numbers" in rejects["BAD1"]["reason"] and "unknown category" in rejects["BAD2"]["reason"]
+    assert "swapped" in rejects["BAD3"]["reason"]
+    assert rejects["BAD3"]["description"].startswith("'=")  # a formula stays text in a spreadsheet
+    again = CliRunner().invoke(main, ["incidents", "import", str(path)], env=env)
+    assert "0 new" in again.output and "51 already there" in again.output
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar() == 51
+        assert conn.execute(sa.text("SELECT count(*) FROM incident_events")).scalar() == 51
+    engine.dispose()
+
+
+def test_real_nyc_311_assignment_matches_a_geopandas_join(conn, settings, tmp_path):
+    from geogrid.grids.importer import import_grids
+    from geogrid.grids.io import read_boundaries
+    from geogrid.incidents.files import read_incidents
+    from geogrid.incidents.intake import import_incidents
+
+    boroughs = read_boundaries(NYC / "new-york-city-boroughs.geojson", max_vertices=10**6)
+    boroughs["code"] = "NYC" + boroughs["cartodb_id"].astype(str)
+    import_grids(conn, boroughs, level="township", settings=settings, code_field="code", name_field="name",
+                 make_valid=True)  # fmt: skip
+    rejected = []
+    result = import_incidents(
+        conn, settings, read_incidents(NYC / "311_subset.micro.csv", default_category="public_opinion"),
+        actor="tester", reject=lambda line, raw, reason: rejected.append(reason),
+    )  # fmt: skip
+    assert result.read == 2000 and result.rejected == 598 == len(rejected)
+    assert result.inserted == 1402
+    rows = conn.execute(sa.text(
+        "SELECT i.external_id, g.code, ST_X(i.location), ST_Y(i.location) "
+        "FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id"
+    )).all()  # fmt: skip
+    ids, codes, xs, ys = zip(*rows, strict=True)
+    points = gpd.GeoDataFrame({"id": ids, "postgis": codes}, geometry=gpd.points_from_xy(xs, ys), crs=4326)
+    polygons = gpd.GeoDataFrame(
+        {"code": boroughs["code"]}, geometry=shapely.make_valid(boroughs.geometry.values), crs=4326
+    )
+    joined = gpd.sjoin(points, polygons, predicate="within", how="left").drop_duplicates("id")
+    inside = joined[joined["code"].notna()]
+    # Every point strictly inside a borough gets that borough; the rest are edge or water points.
+    assert (inside["code"] == inside["postgis"]).all()
+    assert len(inside) > 1300
+
+
+def test_reassign_after_a_split_moves_open_incidents_and_keeps_history(conn, settings, demo_grids):
+    point = (115.2575, 37.772)  # in XWZ001002, east of the split line below
+    out = report(conn, settings, *point)
+    assert out["grid_code"] == "XWZ001002"
+    old_grid_id = conn.execute(sa.text("SELECT grid_id FROM incidents WHERE id = :i"), {"i": out["id"]}).scalar()
+    edit.split_grid(conn, settings, "XWZ001002", edit.parse_geometry("LINESTRING(115.257 37.76, 115.258 37.79)"))
+    # Until reassigned, the incident keeps the grid version it was reported in.
+    assert (
+        conn.execute(sa.text("SELECT grid_id FROM incidents WHERE id = :i"), {"i": out["id"]}).scalar() == old_grid_id
+    )
+    assert reassign(conn, settings) == 1
+    moved = conn.execute(sa.text(
+        "SELECT g.code FROM incidents i JOIN grids g ON g.id = i.grid_id WHERE i.id = :i"), {"i": out["id"]}
+    ).scalar()  # fmt: skip
+    assert moved in ("XWZ001003", "XWZ001004")
+    assert shapely.Point(point).within(edit.lock_current(conn, moved).geom)
+    details = conn.execute(sa.text(
+        "SELECT details FROM incident_events WHERE incident_id = :i AND note LIKE 'reassigned%'"), {"i": out["id"]}
+    ).scalar_one()  # fmt: skip
+    assert details["from_grid"] == {"code": "XWZ001002", "version": 1}
+    assert details["to_grid"]["code"] == moved
+    assert reassign(conn, settings) == 0  # nothing left to move
