@@ -426,6 +426,107 @@ def incidents_import(ctx, file, reject_path, category, source, batch_size):
     click.echo(report.summary())
 
 
+@incidents.command("list")
+@click.option("--status", help="One or more states, comma separated.")
+@click.option("--category")
+@click.option("--grid", help="Incidents of this grid and the grids below it.")
+@click.option("--overdue", is_flag=True, help="Only overdue ones.")
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+def incidents_list(ctx, status, category, grid, overdue, limit):
+    """List incidents, newest first."""
+    from geogrid.incidents.queries import list_incidents
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        found = list_incidents(conn, statuses=status.split(",") if status else None, category=category,
+                               grid=grid, overdue=True if overdue else None, limit=limit)  # fmt: skip
+    for f in found["features"]:
+        p = f["properties"]
+        flag = "  OVERDUE" if p["overdue"] else ""
+        click.echo(f"{p['id']:>8}  {p['reported_at'][:16]}  {p['status']:<15} {p['category']:<22} "
+                   f"{p['grid_code'] or '(unassigned)'}{flag}")  # fmt: skip
+    click.echo(f"{found['numberReturned']} of {found['numberMatched']}")
+
+
+@incidents.command("transition")
+@click.argument("incident_id", type=int)
+@click.argument("to")
+@click.option("--note", default="")
+@click.option("--department", help="Department it is dispatched or escalated to.")
+@click.pass_context
+def incidents_transition(ctx, incident_id, to, note, department):
+    """Move an incident to another state (dispatched, in_progress, escalated, resolved, ...)."""
+    from geogrid.incidents import workflow
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        event = workflow.transition(conn, _settings(ctx), incident_id, to, actor="cli", note=note,
+                                    department=department)  # fmt: skip
+    click.echo(f"incident {incident_id}: {event['from']} -> {event['to']} {event['details'] or ''}")
+
+
+@incidents.command("visit")
+@click.argument("incident_id", type=int)
+@click.option("--method", type=click.Choice(["phone", "visit"]), required=True)
+@click.option("--satisfied/--unsatisfied", required=True)
+@click.option("--note", default="")
+@click.pass_context
+def incidents_visit(ctx, incident_id, method, satisfied, note):
+    """Record the return visit: satisfied closes, unsatisfied reopens."""
+    from geogrid.incidents import workflow
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        event = workflow.return_visit(conn, incident_id, actor="cli", method=method, satisfied=satisfied, note=note)
+    click.echo(f"incident {incident_id}: {event['from']} -> {event['to']}")
+
+
+@incidents.command("metrics")
+@click.option("--level", help="Grids of this level (default: the top level).")
+@click.option("--grid", help="Only grids inside this one.")
+@click.option("--from", "start", help="ISO date: first day.")
+@click.option("--to", "end", help="ISO date: the day after the last.")
+@click.pass_context
+def incidents_metrics(ctx, level, grid, start, end):
+    """Indicators per grid: registered, on the spot, escalated, closed, and the four rates."""
+    import datetime as dt
+
+    from geogrid.incidents.metrics import metrics
+    from geogrid.store.db import unit_of_work
+
+    def day(text):
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time.min, tzinfo=dt.UTC) if text else None
+
+    settings = _settings(ctx)
+    with unit_of_work(_engine(ctx)) as conn:
+        rows = metrics(conn, level=level or settings.levels[0], within=grid, start=day(start), end=day(end))
+    click.echo(f"{'grid':<16}{'reg':>6}{'spot':>6}{'esc':>6}{'closed':>8}{'closure':>9}{'on time':>9}"
+               f"{'visited':>9}{'satisf.':>9}")  # fmt: skip
+    pct = lambda r: "-" if r is None else f"{r:.0%}"  # noqa: E731
+    for r in rows:
+        click.echo(f"{r['code']:<16}{r['registered']:>6}{r['handled_on_spot']:>6}{r['escalated']:>6}{r['closed']:>8}"
+                   f"{pct(r['closure_rate']):>9}{pct(r['on_time_rate']):>9}{pct(r['return_visit_rate']):>9}"
+                   f"{pct(r['satisfaction_rate']):>9}")  # fmt: skip
+
+
+@incidents.command("warnings")
+@click.pass_context
+def incidents_warnings(ctx):
+    """Early warning: cells where a category is rising, and categories rising in many cells."""
+    from geogrid.incidents.metrics import early_warnings
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        found = early_warnings(conn)
+    click.echo(f"rule: {found['rule']}")
+    for w in found["cells"]:
+        click.echo(f"{w['grid_code']}  {w['category']}: {w['last_7_days']} in 7 days "
+                   f"(baseline {w['weekly_baseline']}/week, p={w['p_value']:.2g})")  # fmt: skip
+    for w in found["widespread"]:
+        click.echo(f"widespread: {w['category']} in {len(w['cells'])} cells")
+
+
 @incidents.command("reassign")
 @click.option("--all", "all_incidents", is_flag=True, help="Closed incidents too (default: open ones).")
 @click.pass_context

@@ -14,6 +14,7 @@ CALLERS = (ANON, REVOKED, *ROLES)
 ALL_ROLES_OK = {ANON: 401, REVOKED: 401, **{r: 200 for r in ROLES}}
 ADMIN_ONLY = {ANON: 401, REVOKED: 401, **{r: 403 for r in ROLES}}
 EDIT_OK = ADMIN_ONLY | {"admin": 200, "planner": 200}
+READERS_OK = ADMIN_ONLY | {"admin": 200, "operator": 200, "supervisor": 200}
 
 # (method, URL rule, concrete path, JSON body text) -> expected status per caller.
 MATRIX = {
@@ -55,6 +56,21 @@ MATRIX = {
     ): ADMIN_ONLY | {"admin": 201, "operator": 201, "worker": 201},
     ("GET", "/api/incidents/<int:incident_id>", "/api/incidents/999999999", None): ADMIN_ONLY
     | {"admin": 404, "operator": 404, "supervisor": 404},
+    ("GET", "/api/incidents", "/api/incidents", None): READERS_OK,
+    (
+        "POST",
+        "/api/incidents/<int:incident_id>/transition",
+        "/api/incidents/999999999/transition",
+        '{"to": "dispatched"}',
+    ): ADMIN_ONLY | {"admin": 404, "operator": 404},
+    (
+        "POST",
+        "/api/incidents/<int:incident_id>/visit",
+        "/api/incidents/999999999/visit",
+        '{"method": "phone", "satisfied": true}',
+    ): ADMIN_ONLY | {"admin": 404, "operator": 404},
+    ("GET", "/api/metrics", "/api/metrics", None): READERS_OK,
+    ("GET", "/api/incidents/warnings", "/api/incidents/warnings", None): READERS_OK,
     ("GET", "/", "/", None): {ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
     ("GET", "/login", "/login", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
     ("POST", "/login", "/login", None): {c: 401 for c in CALLERS},

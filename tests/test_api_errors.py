@@ -124,3 +124,17 @@ def test_app_refuses_views_without_access_declaration(settings, conn):
     app.register_blueprint(bp)
     with pytest.raises(RuntimeError, match="sneaky"):
         auth.install(app)
+
+
+def test_extra_members_never_replace_the_standard_ones(settings, conn):
+    from geogrid.errors import Conflict
+
+    app = create_app(settings, bind=conn)
+
+    @access(PUBLIC)
+    def clash():
+        raise Conflict("it clashes", status="not a number", detail="sneaky", current_version=3)
+
+    app.add_url_rule("/api/clash", view_func=clash)
+    body = assert_problem(app.test_client().get("/api/clash"), 409, "it clashes")
+    assert body["status"] == 409 and body["current_version"] == 3

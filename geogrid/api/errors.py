@@ -13,17 +13,17 @@ log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, detail: str, title: str | None = None, **extra) -> Response:
-    """A problem+json response."""
+def problem(status: int, detail: str, title: str | None = None, extra: dict | None = None) -> Response:
+    """A problem+json response; *extra* members never replace the standard ones."""
     from http import HTTPStatus
 
     body = {
+        **(extra or {}),
         "type": "about:blank",
         "title": title or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
         "instance": request.path,
-        **extra,
     }
     return Response(json.dumps(body), status=status, mimetype=PROBLEM)
 
@@ -33,7 +33,7 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(GeogridError)
     def _geogrid(err: GeogridError):
-        response = problem(err.http_status, str(err), err.title, **err.extra)
+        response = problem(err.http_status, str(err), err.title, err.extra)
         if err.http_status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="geogrid"'
         return response

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from geogrid.api import openapi
 from geogrid.api.auth import access
 from geogrid.api.context import db, principal, state
 from geogrid.api.params import json_body, optional, required
-from geogrid.errors import InvalidInput, NotFound
-from geogrid.incidents.intake import NewIncident, register, summary
+from geogrid.errors import InvalidInput
+from geogrid.grids.queries import parse_at, parse_bbox
+from geogrid.incidents import workflow
+from geogrid.incidents.intake import NewIncident, register
+from geogrid.incidents.metrics import early_warnings, metrics
+from geogrid.incidents.queries import list_incidents
 from geogrid.store.models import SOURCES
 
 bp = Blueprint("incidents", __name__, url_prefix="/api")
@@ -66,16 +70,156 @@ def create():
     return jsonify(out), 200 if out.get("duplicate") else 201
 
 
+READERS = ("admin", "operator", "supervisor")
+HANDLERS = ("admin", "operator")
+
+
+@bp.get("/incidents")
+@access(*READERS)
+@openapi.doc(
+    query={
+        "status": {"type": "string", "description": "one or more states, comma separated"},
+        "category": {"type": "string"},
+        "grid": {"type": "string", "description": "a grid code: its incidents and those of grids below it"},
+        "bbox": {"type": "string"},
+        "from": {"type": "string"},
+        "to": {"type": "string"},
+        "overdue": {"type": "boolean"},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "offset": {"type": "integer", "minimum": 0},
+    },
+    response={"type": "object", "properties": {"type": {"const": "FeatureCollection"}}},
+    media_type="application/geo+json",
+)
+def index():
+    """Incidents as GeoJSON, newest first, filtered and paginated; overdue ones are marked."""
+    args = request.args
+    statuses = [s for s in args.get("status", "").split(",") if s] or None
+    if statuses:
+        unknown = set(statuses) - set(workflow.TRANSITIONS)
+        if unknown:
+            raise InvalidInput(f"unknown status {sorted(unknown)}; states are {', '.join(workflow.TRANSITIONS)}")
+    overdue = args.get("overdue")
+    if overdue not in (None, "true", "false"):
+        raise InvalidInput("overdue must be true or false")
+    with db() as conn:
+        body = list_incidents(
+            conn, statuses=statuses, category=args.get("category"), grid=args.get("grid"),
+            bbox=parse_bbox(args.get("bbox")), start=_time(args.get("from")), end=_time(args.get("to")),
+            overdue=None if overdue is None else overdue == "true",
+            limit=_int(args.get("limit"), "limit", 100), offset=_int(args.get("offset"), "offset", 0),
+        )  # fmt: skip
+    return jsonify(body), 200, {"Content-Type": "application/geo+json"}
+
+
 @bp.get("/incidents/<int:incident_id>")
-@access("admin", "operator", "supervisor")
+@access(*READERS)
 @openapi.doc(response=_SUMMARY)
 def get(incident_id: int):
-    """One incident: its cell (and grid version), status and deadline."""
+    """One incident with its cell, parent chain, responsible people, deadline and history."""
+    from geogrid.incidents.queries import incident_detail
+
     with db() as conn:
-        exists = conn.exec_driver_sql("SELECT 1 FROM incidents WHERE id = %(id)s", {"id": incident_id}).first()
-        if exists is None:
-            raise NotFound(f"no incident {incident_id}")
-        return jsonify(summary(conn, incident_id))
+        return jsonify(incident_detail(conn, incident_id))
+
+
+@bp.post("/incidents/<int:incident_id>/transition")
+@access(*HANDLERS)
+@openapi.doc(
+    body={
+        "type": "object",
+        "required": ["to"],
+        "properties": {
+            "to": {"type": "string", "enum": list(workflow.TRANSITIONS)},
+            "note": {"type": "string"},
+            "department": {"type": "string"},
+        },
+    },
+    response={"type": "object"},
+)
+def transition(incident_id: int):
+    """Move an incident on (dispatch, start, escalate, resolve, handled on the spot); 409 if not allowed."""
+    body = json_body()
+    with db() as conn:
+        event = workflow.transition(
+            conn, state().settings, incident_id, required(body, "to", str), actor=principal().name,
+            note=optional(body, "note", str) or "", department=optional(body, "department", str),
+        )  # fmt: skip
+    return jsonify(event)
+
+
+@bp.post("/incidents/<int:incident_id>/visit")
+@access(*HANDLERS)
+@openapi.doc(
+    body={
+        "type": "object",
+        "required": ["method", "satisfied"],
+        "properties": {
+            "method": {"type": "string", "enum": list(workflow.VISIT_METHODS)},
+            "satisfied": {"type": "boolean"},
+            "note": {"type": "string"},
+        },
+    },
+    response={"type": "object"},
+)
+def visit(incident_id: int):
+    """Record the return visit: satisfied closes the incident, unsatisfied reopens it."""
+    body = json_body()
+    with db() as conn:
+        event = workflow.return_visit(
+            conn, incident_id, actor=principal().name, method=required(body, "method", str),
+            satisfied=required(body, "satisfied", bool), note=optional(body, "note", str) or "",
+        )  # fmt: skip
+    return jsonify(event)
+
+
+@bp.get("/metrics")
+@access(*READERS)
+@openapi.doc(
+    query={"level": {"type": "string"}, "grid": {"type": "string"}, "from": {"type": "string"},
+           "to": {"type": "string"}},
+    response={"type": "array", "items": {"type": "object"}},
+)  # fmt: skip
+def indicators():
+    """Registered, handled on the spot, escalated, closed and the four rates, per grid of a level."""
+    levels = state().settings.levels
+    level = request.args.get("level", levels[0])
+    if level not in levels:
+        raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(levels)}")
+    with db() as conn:
+        rows = metrics(conn, level=level, within=request.args.get("grid"),
+                       start=_time(request.args.get("from")), end=_time(request.args.get("to")))  # fmt: skip
+    return jsonify(rows)
+
+
+@bp.get("/incidents/warnings")
+@access(*READERS)
+@openapi.doc(response={"type": "object"})
+def warnings():
+    """Cells where a category is rising well above its own baseline, and widespread categories."""
+    with db() as conn:
+        return jsonify(early_warnings(conn))
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    """``from``/``to``: an ISO date (its first moment, UTC) or an ISO date-time."""
+    if text is None:
+        return None
+    if len(text) == 10:
+        try:
+            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time.min, tzinfo=dt.UTC)
+        except ValueError:
+            raise InvalidInput(f"not an ISO date: {text!r}") from None
+    return parse_at(text)
+
+
+def _int(text: str | None, name: str, default: int) -> int:
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer, not {text!r}") from None
 
 
 def _number(body: dict, name: str, optional_: bool = False):

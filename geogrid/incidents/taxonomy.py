@@ -1,7 +1,9 @@
 """Incident categories (群众诉求 / 网格事件) with a code, Chinese and English names and a deadline.
 
 The default list is the one in DOMAIN.md; a center replaces it with a JSON file
-(``GEOGRID_CATEGORIES``): ``[{"code": ..., "zh": ..., "en": ..., "deadline_hours": 72}, ...]``.
+(``GEOGRID_CATEGORIES``): ``[{"code": ..., "zh": ..., "en": ..., "deadline_hours": 72,
+"level_hours": {"township": 120, "city": 240}}, ...]``. An escalated incident's deadline
+restarts with the hours of its new level (default: the category's hours).
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ class Category:
     zh: str
     en: str
     deadline_hours: int = 72
+    #: Hours once escalated to a level, by level name; other levels take ``deadline_hours``.
+    level_hours: tuple[tuple[str, int], ...] = ()
+
+    def hours_at(self, level: str | None) -> int:
+        """The deadline in hours for handling at *level* (None: where it was reported)."""
+        return dict(self.level_hours).get(level, self.deadline_hours) if level else self.deadline_hours
 
 
 DEFAULT = (
@@ -57,7 +65,10 @@ def categories(path: Path | None = None) -> dict[str, Category]:
         return {c.code: c for c in DEFAULT}
     try:
         items = json.loads(Path(path).read_text(encoding="utf-8"))
-        found = {item["code"]: Category(**item) for item in items}
+        found = {
+            item["code"]: Category(**{**item, "level_hours": tuple((item.get("level_hours") or {}).items())})
+            for item in items
+        }
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"GEOGRID_CATEGORIES {path}: not a list of categories ({exc})") from exc
     if not found:

@@ -1,0 +1,145 @@
+"""Find incidents (GeoJSON, filtered, paginated) and read one with its cell, people and history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from geogrid.errors import InvalidInput, NotFound
+from geogrid.incidents.workflow import DONE, responsible_people
+
+MAX_LIMIT = 1000
+#: An incident is overdue when its deadline has passed and it is not done.
+OVERDUE = f"(i.deadline < now() AND i.status NOT IN ({', '.join(repr(s) for s in DONE)}))"
+
+_LIST = f"""
+WITH RECURSIVE scope(code) AS (
+    SELECT CAST(:grid AS text) WHERE CAST(:grid AS text) IS NOT NULL
+    UNION
+    SELECT g.code FROM grids g JOIN scope s ON g.parent_code = s.code
+)
+SELECT i.id, i.external_id, i.category, i.source, i.status, i.description, i.reporter,
+       i.reported_at, i.deadline, i.assignment, i.snap_distance_m, i.escalation_level, i.department,
+       g.code AS grid_code, g.version AS grid_version, {OVERDUE} AS overdue,
+       ST_X(i.location) AS lon, ST_Y(i.location) AS lat, count(*) OVER () AS matched
+  FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
+ WHERE (CAST(:statuses AS text[]) IS NULL OR i.status = ANY(:statuses))
+   AND (CAST(:category AS text) IS NULL OR i.category = :category)
+   AND (CAST(:grid AS text) IS NULL OR g.code IN (SELECT code FROM scope))
+   AND (CAST(:xmin AS float8) IS NULL OR i.location && ST_MakeEnvelope(:xmin, :ymin, :xmax, :ymax, 4326))
+   AND (CAST(:start AS timestamptz) IS NULL OR i.reported_at >= :start)
+   AND (CAST(:end AS timestamptz) IS NULL OR i.reported_at < :end)
+   AND (CAST(:overdue AS boolean) IS NULL OR {OVERDUE} = :overdue)
+ ORDER BY i.reported_at DESC, i.id DESC
+ LIMIT :limit OFFSET :offset
+"""
+
+
+def list_incidents(
+    conn: Connection,
+    *,
+    statuses: list[str] | None = None,
+    category: str | None = None,
+    grid: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    overdue: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict:
+    """Incidents as a GeoJSON FeatureCollection, newest first, *limit* at a time.
+
+    *grid* takes the incidents of that grid and every grid below it.
+    """
+    if not 1 <= limit <= MAX_LIMIT or offset < 0:
+        raise InvalidInput(f"limit must be 1..{MAX_LIMIT} and offset 0 or more")
+    xmin, ymin, xmax, ymax = bbox or (None, None, None, None)
+    rows = conn.execute(
+        sa.text(_LIST),
+        {"statuses": statuses, "category": category, "grid": grid, "xmin": xmin, "ymin": ymin,
+         "xmax": xmax, "ymax": ymax, "start": start, "end": end, "overdue": overdue,
+         "limit": limit, "offset": offset},
+    ).mappings().all()  # fmt: skip
+    matched = rows[0]["matched"] if rows else 0
+    features = []
+    for row in rows:
+        props = {k: _plain(v) for k, v in row.items() if k not in ("lon", "lat", "matched")}
+        features.append({"type": "Feature", "id": row["id"], "properties": props,
+                         "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]}})  # fmt: skip
+    return {
+        "type": "FeatureCollection", "numberMatched": matched, "numberReturned": len(features),
+        "offset": offset, "limit": limit,
+        "next_offset": offset + len(features) if offset + len(features) < matched else None,
+        "features": features,
+    }  # fmt: skip
+
+
+def incident_detail(conn: Connection, incident_id: int) -> dict:
+    """One incident with its cell, the cell's parent chain, responsible people, deadline and events."""
+    row = (
+        conn.execute(
+            sa.text(
+                f"""
+            SELECT i.*, ST_X(i.location) AS lon, ST_Y(i.location) AS lat, {OVERDUE} AS overdue,
+                   g.code AS grid_code, g.name AS grid_name, g.level AS grid_level, g.version AS grid_version,
+                   ST_AsGeoJSON(g.geom, 7) AS grid_geometry
+              FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id WHERE i.id = :id
+            """
+            ),
+            {"id": incident_id},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no incident {incident_id}")
+    out = {k: _plain(v) for k, v in row.items() if k not in ("location", "grid_geometry")}
+    out["cell"] = None
+    if row["grid_code"]:
+        out["cell"] = {
+            "code": row["grid_code"], "name": row["grid_name"], "level": row["grid_level"],
+            "version": row["grid_version"], "geometry": json.loads(row["grid_geometry"]),
+        }  # fmt: skip
+        out["parents"] = [
+            dict(r)
+            for r in conn.execute(
+                sa.text(
+                    """
+                    WITH RECURSIVE up(code, name, level, parent_code, depth) AS (
+                        SELECT p.code, p.name, p.level, p.parent_code, 1 FROM grids p
+                         WHERE p.code = (SELECT parent_code FROM grids WHERE id = :gid) AND p.valid_to IS NULL
+                        UNION ALL
+                        SELECT g.code, g.name, g.level, g.parent_code, up.depth + 1
+                          FROM grids g JOIN up ON g.code = up.parent_code
+                         WHERE g.valid_to IS NULL AND up.depth < 32
+                    )
+                    SELECT code, name, level FROM up ORDER BY depth
+                    """
+                ),
+                {"gid": row["grid_id"]},
+            ).mappings()
+        ]
+    else:
+        out["parents"] = []
+    out["responsible"] = responsible_people(conn, row["grid_id"])
+    out["events"] = [
+        {k: _plain(v) for k, v in e.items()}
+        for e in conn.execute(
+            sa.text(
+                "SELECT id, at, actor, from_status, to_status, note, details FROM incident_events "
+                "WHERE incident_id = :id ORDER BY at, id"
+            ),
+            {"id": incident_id},
+        ).mappings()
+    ]
+    return out
+
+
+def _plain(value):
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value

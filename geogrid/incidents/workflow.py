@@ -1,0 +1,196 @@
+"""The life of an incident: dispatch, handle, escalate up the hierarchy, resolve, return visit.
+
+States: reported -> dispatched -> in_progress -> resolved -> closed, with escalated
+(to the level above: cell -> ... -> township -> city, optionally to a department),
+handled_on_spot, and reopened when the return visit finds the resident unsatisfied.
+Every transition is an append-only event; a transition the state machine does not
+allow is a 409.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from geogrid.config import Settings
+from geogrid.errors import Conflict, InvalidInput, NotFound
+from geogrid.incidents.taxonomy import category as find_category
+
+#: Where each state may go next (the return visit decides resolved/handled_on_spot -> closed/reopened).
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "reported": ("dispatched", "handled_on_spot", "escalated", "in_progress"),
+    "dispatched": ("in_progress", "escalated"),
+    "in_progress": ("resolved", "escalated"),
+    "escalated": ("dispatched", "in_progress", "escalated", "resolved"),
+    "reopened": ("dispatched", "in_progress", "escalated"),
+    "resolved": (),
+    "handled_on_spot": (),
+    "closed": (),
+}
+#: States in which the clock no longer runs.
+DONE = ("resolved", "handled_on_spot", "closed")
+#: Above the top level of the grid hierarchy sits the city platform.
+CITY = "city"
+VISIT_METHODS = ("phone", "visit")
+
+
+def transition(
+    conn: Connection,
+    settings: Settings,
+    incident_id: int,
+    to: str,
+    *,
+    actor: str,
+    note: str = "",
+    department: str | None = None,
+) -> dict:
+    """Move an incident to state *to*; returns the event. 409 when not allowed from here."""
+    if to not in TRANSITIONS:
+        raise InvalidInput(f"unknown state {to!r}; states are {', '.join(TRANSITIONS)}")
+    incident = _lock(conn, incident_id)
+    allowed = TRANSITIONS[incident["status"]]
+    if to not in allowed:
+        hint = " (a return visit closes or reopens it)" if incident["status"] in ("resolved", "handled_on_spot") else ""
+        raise Conflict(
+            f"incident {incident_id} is {incident['status']}: it can go to "
+            f"{', '.join(allowed) or 'no other state'}{hint}, not {to}",
+            current_status=incident["status"],
+            allowed=list(allowed),
+        )
+    updates: dict = {"status": to}
+    details: dict = {}
+    now = conn.execute(sa.text("SELECT now()")).scalar_one()
+    if to == "escalated":
+        level = escalation_target(conn, settings, incident)
+        hours = find_category(incident["category"], settings.categories_file).hours_at(level)
+        updates.update(escalation_level=level, department=department, deadline=now + dt.timedelta(hours=hours))
+        details = {"level": level, "department": department, "deadline": updates["deadline"].isoformat()}
+    elif department:
+        updates["department"] = department
+        details["department"] = department
+    _apply(conn, incident_id, updates)
+    return _event(conn, incident_id, actor, incident["status"], to, note, details)
+
+
+def return_visit(
+    conn: Connection, incident_id: int, *, actor: str, method: str, satisfied: bool, note: str = ""
+) -> dict:
+    """Record the return visit (回访): satisfied closes the incident, unsatisfied reopens it."""
+    if method not in VISIT_METHODS:
+        raise InvalidInput(f"a return visit is by {' or '.join(VISIT_METHODS)}, not {method!r}")
+    if not isinstance(satisfied, bool):
+        raise InvalidInput("'satisfied' must be true or false")
+    incident = _lock(conn, incident_id)
+    if incident["status"] not in ("resolved", "handled_on_spot"):
+        raise Conflict(
+            f"incident {incident_id} is {incident['status']}: a return visit follows resolved or handled_on_spot",
+            current_status=incident["status"],
+        )
+    to = "closed" if satisfied else "reopened"
+    updates = {"status": to}
+    if satisfied:
+        updates["closed_at"] = conn.execute(sa.text("SELECT now()")).scalar_one()
+    _apply(conn, incident_id, updates)
+    details = {"return_visit": True, "method": method, "satisfied": satisfied}
+    return _event(conn, incident_id, actor, incident["status"], to, note, details)
+
+
+def escalation_target(conn: Connection, settings: Settings, incident: dict) -> str:
+    """The level above where the incident is handled now (the top level escalates to the city)."""
+    chain = levels_above(conn, incident["grid_id"])
+    current = incident["escalation_level"] or (chain[0] if chain else None)
+    if current == CITY:
+        raise Conflict(f"incident {incident['id']} is already at the city platform; it cannot go higher")
+    if current is None or current not in chain:
+        return CITY
+    i = chain.index(current)
+    return chain[i + 1] if i + 1 < len(chain) else CITY
+
+
+def levels_above(conn: Connection, grid_id: int | None) -> list[str]:
+    """Levels of a grid and its ancestors, from the grid up."""
+    if grid_id is None:
+        return []
+    rows = conn.execute(
+        sa.text(
+            """
+            WITH RECURSIVE up(code, level, parent_code, depth) AS (
+                SELECT code, level, parent_code, 0 FROM grids WHERE id = :id
+                UNION ALL
+                SELECT g.code, g.level, g.parent_code, up.depth + 1
+                  FROM grids g JOIN up ON g.code = up.parent_code
+                 WHERE g.valid_to IS NULL AND up.depth < 32
+            )
+            SELECT level FROM up ORDER BY depth
+            """
+        ),
+        {"id": grid_id},
+    ).scalars()
+    return list(rows)
+
+
+def responsible_people(conn: Connection, grid_id: int | None) -> list[dict]:
+    """People assigned to the incident's cell and every grid above it, nearest first."""
+    if grid_id is None:
+        return []
+    rows = conn.execute(
+        sa.text(
+            """
+            WITH RECURSIVE up(code, parent_code, depth) AS (
+                SELECT code, parent_code, 0 FROM grids WHERE id = :id
+                UNION ALL
+                SELECT g.code, g.parent_code, up.depth + 1
+                  FROM grids g JOIN up ON g.code = up.parent_code
+                 WHERE g.valid_to IS NULL AND up.depth < 32
+            )
+            SELECT p.id, p.name, p.phone, a.duty, a.department, a.grid_code
+              FROM up JOIN assignments a ON a.grid_code = up.code AND a.valid_to IS NULL
+              JOIN people p ON p.id = a.person_id
+             ORDER BY up.depth, a.duty, p.name
+            """
+        ),
+        {"id": grid_id},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def _lock(conn: Connection, incident_id: int) -> dict:
+    row = (
+        conn.execute(
+            sa.text(
+                "SELECT id, status, category, grid_id, escalation_level, department, deadline "
+                "FROM incidents WHERE id = :id FOR UPDATE"
+            ),
+            {"id": incident_id},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no incident {incident_id}")
+    return dict(row)
+
+
+def _apply(conn: Connection, incident_id: int, updates: dict) -> None:
+    columns = ", ".join(f"{name} = :{name}" for name in updates)  # names are ours, values bound
+    conn.execute(sa.text(f"UPDATE incidents SET {columns} WHERE id = :id"), {**updates, "id": incident_id})
+
+
+def _event(conn, incident_id, actor, from_status, to_status, note, details) -> dict:
+    import json
+
+    row = conn.execute(
+        sa.text(
+            "INSERT INTO incident_events (incident_id, actor, from_status, to_status, note, details) "
+            "VALUES (:i, :actor, :from_status, :to_status, :note, CAST(:details AS jsonb)) "
+            "RETURNING id, at"
+        ),
+        {"i": incident_id, "actor": actor, "from_status": from_status, "to_status": to_status,
+         "note": note, "details": json.dumps(details, ensure_ascii=False)},
+    ).one()  # fmt: skip
+    return {
+        "id": row.id, "incident_id": incident_id, "at": row.at.isoformat(), "actor": actor,
+        "from": from_status, "to": to_status, "note": note, "details": details,
+    }  # fmt: skip
