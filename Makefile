@@ -16,7 +16,7 @@ demo: setup
 
 ## make test: set everything up, lint, and run the whole test suite
 test: setup
-	$(BIN)/ruff check geogrid tests
+	$(BIN)/ruff check geogrid tests bench
 	$(BIN)/python -m pytest
 
 setup: venv postgis
@@ -51,7 +51,7 @@ db-down:
 	$(BIN)/geogrid db down
 
 lint: venv
-	$(BIN)/ruff check geogrid tests
+	$(BIN)/ruff check geogrid tests bench
 	$(BIN)/ruff format --check geogrid tests
 
 clean:

@@ -3,7 +3,9 @@
 -- {points} is a query giving (n integer, geom geometry(Point, 4326)).
 -- Tie-break on a shared boundary: the deepest level first (:levels, top down), then
 -- the smallest code, so a point on an edge always goes to exactly one cell.
-WITH points AS ({points}),
+-- Points are inlined (NOT MATERIALIZED) so the planner can use a GiST index on them and
+-- drive the join from the cells' side, which is several times faster for big batches.
+WITH points AS NOT MATERIALIZED ({points}),
 inside AS (
     SELECT DISTINCT ON (p.n) p.n, g.id AS grid_id
       FROM points p
@@ -11,10 +13,13 @@ inside AS (
      WHERE g.valid_to IS NULL
      ORDER BY p.n, array_position(CAST(:levels AS text[]), g.level) DESC NULLS LAST, g.code
 ),
+unmatched AS MATERIALIZED (
+    SELECT p.n, p.geom FROM points p WHERE NOT EXISTS (SELECT 1 FROM inside i WHERE i.n = p.n)
+),
 snapped AS (
+    -- Only points outside every grid pay for the nearest-cell search.
     SELECT p.n, near.grid_id, near.distance_m
-      FROM points p
-      LEFT JOIN inside i ON i.n = p.n
+      FROM unmatched p
       CROSS JOIN LATERAL (
           SELECT g.id AS grid_id, ST_Distance(g.geom::geography, p.geom::geography) AS distance_m
             FROM grids g
@@ -25,7 +30,7 @@ snapped AS (
            ORDER BY distance_m, g.code
            LIMIT 1
       ) near
-     WHERE i.n IS NULL AND near.distance_m <= :snap_m
+     WHERE near.distance_m <= :snap_m
 )
 SELECT p.n,
        coalesce(i.grid_id, s.grid_id) AS grid_id,

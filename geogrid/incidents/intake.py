@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from importlib import resources
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -263,43 +265,46 @@ def _create_stage(conn: Connection) -> str:
 
 def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkReport) -> None:
     conn.execute(sa.text(f"TRUNCATE {stage}"))
+    lon = np.array([inc.lon for _, _, inc in batch], dtype=float)
+    lat = np.array([inc.lat for _, _, inc in batch], dtype=float)
+    in_range = (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+    # EWKB made in one vectorised call; out-of-range points get no geometry.
+    ewkb = shapely.to_wkb(shapely.points(lon, lat), hex=True, include_srid=False)
     driver = conn.connection.driver_connection
-    columns = "n, external_id, lon, lat, accuracy, category, description, source, reporter, reported_at, deadline"
+    columns = "n, external_id, lon, lat, accuracy, category, description, source, reporter, reported_at, deadline, geom"
     with driver.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
         for n, (_, _, inc) in enumerate(batch):
             hours = find_category(inc.category, settings.categories_file).deadline_hours
             copy.write_row((n, inc.external_id, inc.lon, inc.lat, inc.gps_accuracy_m, inc.category,
                             inc.description, inc.source, inc.reporter, inc.reported_at,
-                            inc.reported_at + dt.timedelta(hours=hours)))  # fmt: skip
-    conn.execute(
-        sa.text(
-            f"UPDATE {stage} SET geom = ST_SetSRID(ST_MakePoint(lon, lat), 4326) "
-            "WHERE lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90"
-        )
-    )
+                            inc.reported_at + dt.timedelta(hours=hours),
+                            "SRID=4326;" + ewkb[n] if in_range[n] else None))  # fmt: skip
     # The index lets PostGIS drive the join from the cells' side; ANALYZE tells it to.
-    conn.execute(sa.text(f"CREATE INDEX ON {stage} USING gist (geom)"))
+    conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {stage}_geom ON {stage} USING gist (geom)"))
     conn.execute(sa.text(f"ANALYZE {stage}"))
     params = {"levels": list(settings.levels), "snap_m": settings.snap_m, "actor": actor}
-    # Swapped or out-of-range rows: refused, like a single intake would be.
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {stage}_assigned"))
+    conn.execute(
+        sa.text(
+            f"CREATE TEMP TABLE {stage}_assigned AS "
+            + assign_sql(f"SELECT n, geom FROM {stage} WHERE geom IS NOT NULL")
+        ),
+        params,
+    )
+    # Unassigned or out-of-range rows whose swapped lon/lat land in the territory are refused,
+    # like a single intake; out-of-range rows are refused anyway.
     bad = conn.execute(
         sa.text(
             f"""
-            WITH a AS ({assign_sql(f"SELECT n, geom FROM {stage} WHERE geom IS NOT NULL")}),
-            suspects AS (
-                SELECT s.n, s.lon, s.lat, ST_SetSRID(ST_MakePoint(s.lat, s.lon), 4326) AS swapped
-                  FROM {stage} s LEFT JOIN a ON a.n = s.n
-                 WHERE (a.assignment IS NULL OR a.assignment = 'unassigned')
-                   AND s.lat BETWEEN -180 AND 180 AND s.lon BETWEEN -90 AND 90
-            )
-            SELECT s.n, x.n IS NOT NULL AND EXISTS (
+            SELECT s.n, EXISTS (
                        SELECT 1 FROM grids g
-                        WHERE g.valid_to IS NULL AND g.geom && x.swapped AND ST_Covers(g.geom, x.swapped)) AS swapped
-              FROM {stage} s LEFT JOIN suspects x ON x.n = s.n
-             WHERE s.geom IS NULL OR x.n IS NOT NULL
+                        WHERE g.valid_to IS NULL AND s.lat BETWEEN -180 AND 180 AND s.lon BETWEEN -90 AND 90
+                          AND g.geom && ST_SetSRID(ST_MakePoint(s.lat, s.lon), 4326)
+                          AND ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(s.lat, s.lon), 4326))) AS swapped
+              FROM {stage} s LEFT JOIN {stage}_assigned a ON a.n = s.n
+             WHERE a.n IS NULL OR a.assignment = 'unassigned'
             """
-        ),
-        params,
+        )
     ).all()
     refused = []
     for n, swapped in bad:
@@ -307,20 +312,23 @@ def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkRepor
         if swapped:
             refused.append(n)
             reject(line, raw, f"lon/lat look swapped: ({inc.lat}, {inc.lon}) is inside the territory")
-        elif not (-180 <= inc.lon <= 180 and -90 <= inc.lat <= 90):
+        elif not in_range[n]:
             refused.append(n)
             reject(line, raw, f"coordinates out of range: lon {inc.lon}, lat {inc.lat}")
     report.rejected += len(refused)
-    if refused:
-        conn.execute(sa.text(f"DELETE FROM {stage} WHERE n = ANY(:n)"), {"n": refused})
     counts = conn.execute(
         sa.text(
             f"""
-            WITH a AS ({assign_sql(f"SELECT n, geom FROM {stage}")}),
-            roots AS (
-                SELECT id, geogrid_root_code(code) AS area_code
-                  FROM grids WHERE id IN (SELECT DISTINCT grid_id FROM a WHERE grid_id IS NOT NULL)
+            WITH RECURSIVE up(id, code, parent_code, depth) AS (
+                -- The top-level area of every grid in the batch, walked up in one statement.
+                SELECT g.id, g.code, g.parent_code, 0 FROM grids g
+                 WHERE g.id IN (SELECT DISTINCT grid_id FROM {stage}_assigned WHERE grid_id IS NOT NULL)
+                UNION ALL
+                SELECT up.id, p.code, p.parent_code, up.depth + 1
+                  FROM up JOIN grids p ON p.code = up.parent_code AND p.valid_to IS NULL
+                 WHERE up.depth < 32
             ),
+            roots AS (SELECT id, code AS area_code FROM up WHERE parent_code IS NULL),
             ins AS (
                 INSERT INTO incidents (external_id, area_code, location, gps_accuracy_m, category,
                     description, source, reporter, reported_at, grid_id, assignment, snap_distance_m,
@@ -328,7 +336,8 @@ def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkRepor
                 SELECT s.external_id, r.area_code, s.geom, s.accuracy, s.category, s.description,
                        s.source, s.reporter, s.reported_at, a.grid_id, a.assignment,
                        a.snap_distance_m, 'reported', s.deadline
-                  FROM {stage} s JOIN a ON a.n = s.n LEFT JOIN roots r ON r.id = a.grid_id
+                  FROM {stage} s JOIN {stage}_assigned a ON a.n = s.n LEFT JOIN roots r ON r.id = a.grid_id
+                 WHERE NOT (s.n = ANY(:refused))
                  ORDER BY s.n
                 ON CONFLICT (external_id) DO NOTHING
                 RETURNING id, assignment
@@ -340,8 +349,9 @@ def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkRepor
             SELECT assignment, count(*) FROM ins GROUP BY assignment
             """
         ),
-        params,
+        {**params, "refused": refused},
     ).all()
+    conn.execute(sa.text(f"DROP TABLE {stage}_assigned"))
     by_kind = dict(counts)
     inserted = sum(by_kind.values())
     report.inserted += inserted

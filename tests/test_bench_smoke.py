@@ -1,0 +1,24 @@
+"""The benchmarks still run (at a tiny size): a benchmark that rots is no measurement."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_assign_bench_runs_small(settings):
+    env_home = {"GEOGRID_HOME": str(settings.home), "PATH": "/usr/bin:/bin"}
+    if settings.database_url:
+        env_home["GEOGRID_DATABASE_URL"] = settings.database_url
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "assign_bench.py"), "--cells", "300", "--points", "3000",
+         "--posts", "5", "--database", "geogrid_bench_smoke"],
+        capture_output=True, text=True, timeout=300, env=env_home,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "3000 rows: 3000 new" in out
+    assert "ratio geogrid assignment / geopandas sjoin:" in out
+    assert "POST /api/incidents with 300 cells: median" in out
