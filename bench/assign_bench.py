@@ -106,7 +106,8 @@ def main() -> None:
 
     # 2. The assignment step alone, over all points staged with a GiST index.
     with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TEMP TABLE bench_points (n integer PRIMARY KEY, geom geometry(Point, 4326))"))
+        conn.execute(sa.text("SET LOCAL jit = off"))
+        conn.execute(sa.text("CREATE UNLOGGED TABLE bench_points (n integer PRIMARY KEY, geom geometry(Point, 4326))"))
         with conn.connection.driver_connection.cursor().copy("COPY bench_points (n, geom) FROM STDIN") as copy:
             for n, wkb in enumerate(shapely.to_wkb(pts, hex=True)):
                 copy.write_row((n, wkb))
