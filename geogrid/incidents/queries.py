@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geogrid.errors import InvalidInput, NotFound
-from geogrid.incidents.workflow import DONE, responsible_people
+from geogrid.incidents.workflow import DONE, ancestry, responsible_people
 
 MAX_LIMIT = 1000
 #: An incident is overdue when its deadline has passed and it is not done.
@@ -104,27 +104,7 @@ def incident_detail(conn: Connection, incident_id: int) -> dict:
             "code": row["grid_code"], "name": row["grid_name"], "level": row["grid_level"],
             "version": row["grid_version"], "geometry": json.loads(row["grid_geometry"]),
         }  # fmt: skip
-        out["parents"] = [
-            dict(r)
-            for r in conn.execute(
-                sa.text(
-                    """
-                    WITH RECURSIVE up(code, name, level, parent_code, depth) AS (
-                        SELECT p.code, p.name, p.level, p.parent_code, 1 FROM grids p
-                         WHERE p.code = (SELECT parent_code FROM grids WHERE id = :gid) AND p.valid_to IS NULL
-                        UNION ALL
-                        SELECT g.code, g.name, g.level, g.parent_code, up.depth + 1
-                          FROM grids g JOIN up ON g.code = up.parent_code
-                         WHERE g.valid_to IS NULL AND up.depth < 32
-                    )
-                    SELECT code, name, level FROM up ORDER BY depth
-                    """
-                ),
-                {"gid": row["grid_id"]},
-            ).mappings()
-        ]
-    else:
-        out["parents"] = []
+    out["parents"] = ancestry(conn, row["grid_id"])[1:]
     out["responsible"] = responsible_people(conn, row["grid_id"])
     out["events"] = [
         {k: _plain(v) for k, v in e.items()}

@@ -109,49 +109,46 @@ def escalation_target(conn: Connection, settings: Settings, incident: dict) -> s
     return chain[i + 1] if i + 1 < len(chain) else CITY
 
 
-def levels_above(conn: Connection, grid_id: int | None) -> list[str]:
-    """Levels of a grid and its ancestors, from the grid up."""
+def ancestry(conn: Connection, grid_id: int | None) -> list[dict]:
+    """A grid version and the current grids above it: code, name, level, from the grid up."""
     if grid_id is None:
         return []
     rows = conn.execute(
         sa.text(
             """
-            WITH RECURSIVE up(code, level, parent_code, depth) AS (
-                SELECT code, level, parent_code, 0 FROM grids WHERE id = :id
+            WITH RECURSIVE up(code, name, level, parent_code, depth) AS (
+                SELECT code, name, level, parent_code, 0 FROM grids WHERE id = :id
                 UNION ALL
-                SELECT g.code, g.level, g.parent_code, up.depth + 1
+                SELECT g.code, g.name, g.level, g.parent_code, up.depth + 1
                   FROM grids g JOIN up ON g.code = up.parent_code
                  WHERE g.valid_to IS NULL AND up.depth < 32
             )
-            SELECT level FROM up ORDER BY depth
+            SELECT code, name, level FROM up ORDER BY depth
             """
         ),
         {"id": grid_id},
-    ).scalars()
-    return list(rows)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def levels_above(conn: Connection, grid_id: int | None) -> list[str]:
+    """Levels of a grid and its ancestors, from the grid up."""
+    return [g["level"] for g in ancestry(conn, grid_id)]
 
 
 def responsible_people(conn: Connection, grid_id: int | None) -> list[dict]:
     """People assigned to the incident's cell and every grid above it, nearest first."""
-    if grid_id is None:
+    codes = [g["code"] for g in ancestry(conn, grid_id)]
+    if not codes:
         return []
     rows = conn.execute(
         sa.text(
-            """
-            WITH RECURSIVE up(code, parent_code, depth) AS (
-                SELECT code, parent_code, 0 FROM grids WHERE id = :id
-                UNION ALL
-                SELECT g.code, g.parent_code, up.depth + 1
-                  FROM grids g JOIN up ON g.code = up.parent_code
-                 WHERE g.valid_to IS NULL AND up.depth < 32
-            )
-            SELECT p.id, p.name, p.phone, a.duty, a.department, a.grid_code
-              FROM up JOIN assignments a ON a.grid_code = up.code AND a.valid_to IS NULL
-              JOIN people p ON p.id = a.person_id
-             ORDER BY up.depth, a.duty, p.name
-            """
+            "SELECT p.id, p.name, p.phone, a.duty, a.department, a.grid_code "
+            "FROM assignments a JOIN people p ON p.id = a.person_id "
+            "WHERE a.grid_code = ANY(:codes) AND a.valid_to IS NULL "
+            "ORDER BY array_position(CAST(:codes AS text[]), a.grid_code), a.duty, p.name"
         ),
-        {"id": grid_id},
+        {"codes": codes},
     ).mappings()
     return [dict(r) for r in rows]
 
