@@ -540,6 +540,37 @@ def incidents_reassign(ctx, all_incidents):
     click.echo(f"{moved} incidents moved to another cell")
 
 
+# -- patrols ---------------------------------------------------------------------------
+
+
+@main.group(cls=_Group)
+def patrols() -> None:
+    """Supervisors: patrol track import and cleaning."""
+
+
+@patrols.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--person", required=True, help="Whose track: person id, staff number or name.")
+@click.option("--time-column", default="time", show_default=True, help="CSV header of the time column.")
+@click.option("--lon-column", default="lon", show_default=True)
+@click.option("--lat-column", default="lat", show_default=True)
+@click.option("--accuracy-column", default="accuracy", show_default=True)
+@click.pass_context
+def patrols_import(ctx, file, person, time_column, lon_column, lat_column, accuracy_column):
+    """Import a GPX, CSV or GeoJSON track; re-importing the same fixes stores nothing new."""
+    from pathlib import Path
+
+    from geogrid.patrols.ingest import find_person, import_patrol
+    from geogrid.store.db import unit_of_work
+
+    columns = {"time": time_column, "lon": lon_column, "lat": lat_column, "accuracy": accuracy_column}
+    with unit_of_work(_engine(ctx)) as conn:
+        person_id = find_person(conn, person)
+        report = import_patrol(conn, _settings(ctx), person_id, Path(file).name, Path(file).read_bytes(),
+                               csv_columns=columns)  # fmt: skip
+    click.echo(report.summary())
+
+
 # -- serve and demo -----------------------------------------------------------------
 
 

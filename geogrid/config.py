@@ -48,6 +48,12 @@ class Settings:
     snap_m: float = 50.0
     #: JSON file with the incident categories and their deadlines (default: built in).
     categories_file: Path | None = None
+    #: Patrol fixes with a worse reported accuracy than this (m) are dropped.
+    max_accuracy_m: float = 50.0
+    #: A fix implying a faster move than this from the last kept one (m/s) is a GPS jump.
+    max_speed_mps: float = 15.0
+    #: A pause longer than this between fixes (s) starts a new track.
+    track_gap_s: float = 600.0
     #: Where `geogrid serve` listens.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -69,6 +75,8 @@ class Settings:
             raise ConfigError("GEOGRID_SLIVER_M2 must be 0 or more")
         if not 0 <= self.snap_m <= 10_000:
             raise ConfigError("GEOGRID_SNAP_M must be between 0 and 10000 metres")
+        if self.max_accuracy_m <= 0 or self.max_speed_mps <= 0 or self.track_gap_s <= 0:
+            raise ConfigError("GEOGRID_MAX_ACCURACY_M, GEOGRID_MAX_SPEED_MPS and GEOGRID_TRACK_GAP_S must be positive")
         if not 1 <= self.code_width <= 6:
             raise ConfigError("GEOGRID_CODE_WIDTH must be between 1 and 6")
         if not 0 < self.port < 65536:
@@ -106,6 +114,10 @@ class Settings:
             values["snap_m"] = _float("GEOGRID_SNAP_M", env["GEOGRID_SNAP_M"])
         if env.get("GEOGRID_CATEGORIES"):
             values["categories_file"] = Path(env["GEOGRID_CATEGORIES"])
+        for key, name in [("max_accuracy_m", "GEOGRID_MAX_ACCURACY_M"), ("max_speed_mps", "GEOGRID_MAX_SPEED_MPS"),
+                          ("track_gap_s", "GEOGRID_TRACK_GAP_S")]:  # fmt: skip
+            if name in env:
+                values[key] = _float(name, env[name])
         if "GEOGRID_SLIVER_M2" in env:
             values["sliver_m2"] = _float("GEOGRID_SLIVER_M2", env["GEOGRID_SLIVER_M2"])
         values.update(overrides)

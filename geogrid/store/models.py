@@ -232,6 +232,7 @@ class PatrolTrack(Base):
     __table_args__ = (
         sa.CheckConstraint("ended_at >= started_at", name="period"),
         sa.CheckConstraint("fix_count >= 0", name="fix_count"),
+        sa.UniqueConstraint("person_id", "started_at"),
         sa.Index("ix_patrol_tracks_person_id", "person_id", "started_at"),
     )
 

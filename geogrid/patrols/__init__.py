@@ -1,0 +1,1 @@
+"""Supervisors' domain: patrol track import and cleaning, coverage, patrol rules."""

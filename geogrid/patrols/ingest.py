@@ -1,0 +1,120 @@
+"""Store cleaned patrol tracks and their fixes: one transaction, idempotent by (person, time)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from geogrid.config import Settings
+from geogrid.errors import InvalidInput, NotFound
+from geogrid.patrols.clean import clean
+from geogrid.patrols.files import read_fixes
+
+
+@dataclasses.dataclass
+class PatrolImport:
+    """What an upload did: fixes read, stored, already there, and dropped by reason."""
+
+    read: int
+    stored: int
+    already_there: int
+    tracks: list[int]
+    dropped: dict[str, int]
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        reasons = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.dropped.items() if v and k != "tracks")
+        return (
+            f"{self.read} fixes read: {self.stored} stored in {len(self.tracks)} track(s), "
+            f"{self.already_there} already there, dropped: {reasons or 'none'}"
+        )
+
+    def to_json(self) -> dict:
+        """Plain dict for the API."""
+        return dataclasses.asdict(self)
+
+
+def find_person(conn: Connection, ref: str | int) -> int:
+    """A person's id from their id, staff number (external_id) or unique name."""
+    text = str(ref).strip()
+    if text.isdigit():
+        found = conn.execute(sa.text("SELECT id FROM people WHERE id = :id"), {"id": int(text)}).scalar()
+        if found is not None:
+            return found
+    rows = (
+        conn.execute(
+            sa.text("SELECT id FROM people WHERE external_id = :text OR name = :text ORDER BY id"), {"text": text}
+        )
+        .scalars()
+        .all()
+    )
+    if not rows:
+        raise NotFound(f"no person {text!r} (give an id, a staff number or a name)")
+    if len(rows) > 1:
+        raise InvalidInput(f"{text!r} names {len(rows)} people; give the id or staff number")
+    return rows[0]
+
+
+def import_patrol(
+    conn: Connection,
+    settings: Settings,
+    person_id: int,
+    name: str,
+    data: bytes,
+    *,
+    csv_columns: dict[str, str] | None = None,
+) -> PatrolImport:
+    """Read, clean and store one uploaded file for *person_id*; a bad file writes nothing."""
+    fixes = read_fixes(name, data, timezone=settings.timezone, csv_columns=csv_columns)
+    tracks, dropped = clean(fixes, settings)
+    stored = 0
+    track_ids = []
+    for track in tracks:
+        track_id = conn.execute(
+            sa.text(
+                """
+                INSERT INTO patrol_tracks (person_id, started_at, ended_at, fix_count, source)
+                VALUES (:person, :start, :end, 0, :source)
+                ON CONFLICT (person_id, started_at)
+                DO UPDATE SET ended_at = GREATEST(patrol_tracks.ended_at, EXCLUDED.ended_at)
+                RETURNING id
+                """
+            ),
+            {"person": person_id, "start": track[0].time, "end": track[-1].time, "source": name},
+        ).scalar_one()
+        track_ids.append(track_id)
+        stored += conn.execute(
+            sa.text(
+                """
+                INSERT INTO gps_fixes (person_id, fixed_at, geom, accuracy_m, track_id)
+                SELECT :person, t, ST_SetSRID(ST_MakePoint(x, y), 4326), a, :track
+                  FROM unnest(CAST(:times AS timestamptz[]), CAST(:xs AS float8[]), CAST(:ys AS float8[]),
+                              CAST(:accuracy AS float8[])) AS f(t, x, y, a)
+                ON CONFLICT (person_id, fixed_at) DO NOTHING
+                """
+            ),
+            {"person": person_id, "track": track_id, "times": [f.time for f in track],
+             "xs": [f.lon for f in track], "ys": [f.lat for f in track],
+             "accuracy": [f.accuracy_m for f in track]},
+        ).rowcount  # fmt: skip
+    if track_ids:
+        # Counts and lines follow the fixes actually stored (a re-upload may extend a track).
+        conn.execute(
+            sa.text(
+                """
+                UPDATE patrol_tracks t SET fix_count = s.n, geom = s.line
+                  FROM (SELECT track_id, count(*) AS n,
+                               CASE WHEN count(*) >= 2 THEN ST_Multi(ST_MakeLine(geom ORDER BY fixed_at)) END AS line
+                          FROM gps_fixes WHERE track_id = ANY(:ids) GROUP BY track_id) s
+                 WHERE t.id = s.track_id
+                """
+            ),
+            {"ids": track_ids},
+        )
+    kept = sum(len(t) for t in tracks)
+    return PatrolImport(
+        read=len(fixes), stored=stored, already_there=kept - stored, tracks=track_ids,
+        dropped={k: v for k, v in dropped.items() if k != "tracks"},
+    )  # fmt: skip
