@@ -571,6 +571,31 @@ def patrols_import(ctx, file, person, time_column, lon_column, lat_column, accur
     click.echo(report.summary())
 
 
+@patrols.command("coverage")
+@click.option("--date", "day", required=True, help="The day, YYYY-MM-DD (in GEOGRID_TIMEZONE).")
+@click.option("--grid", help="Only cells under this grid.")
+@click.pass_context
+def patrols_coverage(ctx, day, grid):
+    """Recompute and print patrol coverage per cell and worker for a day."""
+    import datetime as dt
+
+    from geogrid.patrols.coverage import compute_coverage, coverage_report
+    from geogrid.store.db import unit_of_work
+
+    when = dt.date.fromisoformat(day)
+    settings = _settings(ctx)
+    with unit_of_work(_engine(ctx)) as conn:
+        compute_coverage(conn, settings, when, grid=grid)
+        report = coverage_report(conn, settings, when, grid=grid)
+    for r in report["cells"]:
+        state = "ok" if r["compliant"] else "; ".join(r["reasons"])
+        click.echo(
+            f"{r['grid_code']:<16} {r['person']:<12} {r['fraction']:>6.0%} {r['visit_count']:>3} visits  {state}"
+        )
+    missed = sum(len(w["missed"]) for w in report["workers"])
+    click.echo(f"{len(report['cells'])} cell-person rows, {missed} assigned cells not patrolled")
+
+
 # -- serve and demo -----------------------------------------------------------------
 
 

@@ -54,6 +54,14 @@ class Settings:
     max_speed_mps: float = 15.0
     #: A pause longer than this between fixes (s) starts a new track.
     track_gap_s: float = 600.0
+    #: A worker sees this far (m) either side of their track: what a patrol covers.
+    sight_m: float = 30.0
+    #: Time outside a cell (s) after which coming back is a new visit.
+    visit_gap_s: float = 1800.0
+    #: The patrol rule (一日双巡): visits a day, hours between them, share of the cell each covers.
+    rule_visits: int = 2
+    rule_hours_apart: float = 4.0
+    rule_min_fraction: float = 0.6
     #: Where `geogrid serve` listens.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -77,6 +85,10 @@ class Settings:
             raise ConfigError("GEOGRID_SNAP_M must be between 0 and 10000 metres")
         if self.max_accuracy_m <= 0 or self.max_speed_mps <= 0 or self.track_gap_s <= 0:
             raise ConfigError("GEOGRID_MAX_ACCURACY_M, GEOGRID_MAX_SPEED_MPS and GEOGRID_TRACK_GAP_S must be positive")
+        if self.sight_m <= 0 or self.visit_gap_s <= 0 or self.rule_visits < 1 or not 0 < self.rule_min_fraction <= 1:
+            raise ConfigError(
+                "patrol settings: sight and visit gap must be positive, the rule needs a visit and a fraction in (0, 1]"
+            )
         if not 1 <= self.code_width <= 6:
             raise ConfigError("GEOGRID_CODE_WIDTH must be between 1 and 6")
         if not 0 < self.port < 65536:
@@ -107,6 +119,7 @@ class Settings:
             ("code_width", "GEOGRID_CODE_WIDTH"),
             ("max_vertices", "GEOGRID_MAX_VERTICES"),
             ("metric_srid", "GEOGRID_METRIC_SRID"),
+            ("rule_visits", "GEOGRID_RULE_VISITS"),
         ]:
             if name in env:
                 values[key] = _int(name, env[name])
@@ -115,7 +128,9 @@ class Settings:
         if env.get("GEOGRID_CATEGORIES"):
             values["categories_file"] = Path(env["GEOGRID_CATEGORIES"])
         for key, name in [("max_accuracy_m", "GEOGRID_MAX_ACCURACY_M"), ("max_speed_mps", "GEOGRID_MAX_SPEED_MPS"),
-                          ("track_gap_s", "GEOGRID_TRACK_GAP_S")]:  # fmt: skip
+                          ("track_gap_s", "GEOGRID_TRACK_GAP_S"), ("sight_m", "GEOGRID_SIGHT_M"),
+                          ("visit_gap_s", "GEOGRID_VISIT_GAP_S"), ("rule_hours_apart", "GEOGRID_RULE_HOURS_APART"),
+                          ("rule_min_fraction", "GEOGRID_RULE_MIN_FRACTION")]:  # fmt: skip
             if name in env:
                 values[key] = _float(name, env[name])
         if "GEOGRID_SLIVER_M2" in env:

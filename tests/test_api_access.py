@@ -72,6 +72,8 @@ MATRIX = {
     ("GET", "/api/metrics", "/api/metrics", None): READERS_OK,
     ("GET", "/api/incidents/warnings", "/api/incidents/warnings", None): READERS_OK,
     ("POST", "/api/patrols", "/api/patrols", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422, "worker": 422},
+    ("GET", "/api/coverage", "/api/coverage", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
+    ("GET", "/api/coverage/gaps", "/api/coverage/gaps", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
     ("GET", "/", "/", None): {ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
     ("GET", "/login", "/login", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
     ("POST", "/login", "/login", None): {c: 401 for c in CALLERS},

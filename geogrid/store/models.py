@@ -7,11 +7,11 @@ a test checks the two agree.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from geoalchemy2 import Geometry
-from sqlalchemy.dialects.postgresql import JSONB, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SRID = 4326
@@ -261,6 +261,37 @@ class GpsFix(Base):
         ),
         sa.Index("ix_gps_fixes_track_id", "track_id"),
         {"postgresql_partition_by": "RANGE (fixed_at)"},
+    )
+
+
+class Coverage(Base):
+    """How one person patrolled one cell on one day, and whether that met the patrol rule."""
+
+    __tablename__ = "coverage"
+
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    grid_code: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    person_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("people.id"), primary_key=True)
+    #: The cell version the coverage was computed against.
+    grid_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("grids.id"))
+    area_code: Mapped[str | None] = mapped_column(sa.Text)
+    cell_m2: Mapped[float] = mapped_column(sa.Float)
+    covered_m2: Mapped[float] = mapped_column(sa.Float)
+    fraction: Mapped[float] = mapped_column(sa.Float)
+    visit_count: Mapped[int] = mapped_column(sa.Integer)
+    #: Visits that count for the rule: far enough apart, each covering enough of the cell.
+    rule_visits: Mapped[int] = mapped_column(sa.Integer)
+    visits: Mapped[list] = mapped_column(JSONB, server_default=sa.text("'[]'::jsonb"))
+    #: True when the cell is one of the person's assigned cells (else they passed through).
+    assigned: Mapped[bool] = mapped_column(sa.Boolean)
+    compliant: Mapped[bool] = mapped_column(sa.Boolean)
+    reasons: Mapped[list[str]] = mapped_column(ARRAY(sa.Text), server_default=sa.text("'{}'::text[]"))
+    computed_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
+
+    __table_args__ = (
+        sa.CheckConstraint("fraction >= 0 AND fraction <= 1.000001", name="fraction"),
+        sa.CheckConstraint("visit_count >= 0 AND rule_visits >= 0", name="visits"),
+        sa.Index("ix_coverage_person_id", "person_id", "day"),
     )
 
 

@@ -1,0 +1,366 @@
+"""Patrol coverage per cell, person and day, the patrol rule, roll-ups and uncovered parts.
+
+The set work runs in PostGIS: the day's fixes and the cells near them are staged in
+metres (one projected CRS for the day) with GiST indexes; a cell's covered share is
+its intersection with the union of ``sight_m`` buffers around the person's tracks;
+visits are runs of fixes within ``sight_m`` of the cell, split where the person was
+away longer than ``visit_gap_s``. The rule (default: 2 visits, 4 h apart, each covering
+60%) is applied per assigned cell; cells assigned to a grid helper or manager that
+they did not patrol are recorded as missed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from geogrid.config import Settings
+
+#: Duties whose holders patrol their cells.
+PATROL_DUTIES = ("grid_helper", "grid_manager")
+
+
+def day_window(settings: Settings, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The day from local midnight to local midnight, in UTC."""
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=ZoneInfo(settings.timezone))
+    return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
+
+
+def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> int:
+    """Recompute and store the coverage of *day* (in cells under *grid*, or everywhere); rows written."""
+    start, end = day_window(settings, day)
+    tag = uuid.uuid4().hex[:10]
+    fixes, cells = f"cov_fixes_{tag}", f"cov_cells_{tag}"
+    conn.execute(sa.text("SET LOCAL jit = off"))
+    srid = (
+        settings.metric_srid
+        or conn.execute(
+            sa.text(
+                "SELECT geogrid_utm_srid(coalesce("
+                "(SELECT ST_Extent(geom)::geometry FROM gps_fixes WHERE fixed_at >= :s AND fixed_at < :e),"
+                "(SELECT ST_Extent(geom)::geometry FROM grids WHERE valid_to IS NULL)))"
+            ),
+            {"s": start, "e": end},
+        ).scalar()
+    )
+    if srid is None:
+        return 0
+    params = {"s": start, "e": end, "srid": srid, "r": settings.sight_m, "grid": grid,
+              "duties": list(PATROL_DUTIES), "gap": settings.visit_gap_s}  # fmt: skip
+    # The day's fixes in metres.
+    conn.execute(
+        sa.text(
+            f"CREATE UNLOGGED TABLE {fixes} AS SELECT person_id, track_id, fixed_at, ST_Transform(geom, :srid) AS g "
+            "FROM gps_fixes WHERE fixed_at >= :s AND fixed_at < :e"
+        ),
+        params,
+    )
+    conn.execute(sa.text(f"CREATE INDEX ON {fixes} USING gist (g)"))
+    conn.execute(sa.text(f"ANALYZE {fixes}"))
+    # Leaf cells in scope near the day's fixes, or assigned to someone who patrols.
+    conn.execute(
+        sa.text(
+            f"""
+            CREATE UNLOGGED TABLE {cells} AS
+            WITH RECURSIVE scope(code) AS (
+                SELECT code FROM grids WHERE valid_to IS NULL AND (CAST(:grid AS text) IS NULL OR code = :grid)
+                UNION
+                SELECT g.code FROM grids g JOIN scope s ON g.parent_code = s.code WHERE g.valid_to IS NULL
+            ),
+            leaves AS (
+                SELECT g.id, g.code, g.geom FROM grids g JOIN scope USING (code)
+                 WHERE g.valid_to IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.parent_code = g.code AND c.valid_to IS NULL)
+            ),
+            duty(person_id, code) AS (
+                -- A patrol duty on a grid covers every leaf cell below it.
+                WITH RECURSIVE down(person_id, code) AS (
+                    SELECT person_id, grid_code FROM assignments
+                     WHERE valid_to IS NULL AND duty = ANY(CAST(:duties AS text[]))
+                    UNION
+                    SELECT d.person_id, g.code FROM grids g JOIN down d ON g.parent_code = d.code
+                     WHERE g.valid_to IS NULL
+                )
+                SELECT person_id, code FROM down
+            )
+            SELECT l.id, l.code, ST_Transform(ST_Segmentize(l.geom, 0.0001), :srid) AS g,
+                   geogrid_area_m2(l.geom, :srid) AS area_m2,
+                   coalesce((SELECT array_agg(DISTINCT person_id) FROM duty d WHERE d.code = l.code), '{{}}')
+                       AS duty_people
+              FROM leaves l
+             WHERE l.code IN (SELECT code FROM duty)
+                OR l.geom && (SELECT ST_Expand(ST_Transform(ST_SetSRID(ST_Extent(g), :srid), 4326), 0.001) FROM {fixes})
+            """
+        ),
+        params,
+    )
+    conn.execute(sa.text(f"CREATE INDEX ON {cells} USING gist (g)"))
+    conn.execute(sa.text(f"ANALYZE {cells}"))
+    rows = (
+        conn.execute(
+            sa.text(
+                f"""
+            WITH near AS (
+                SELECT f.person_id, c.id AS grid_id, f.fixed_at
+                  FROM {fixes} f JOIN {cells} c ON ST_DWithin(f.g, c.g, :r)
+            ),
+            runs AS (
+                SELECT person_id, grid_id, fixed_at,
+                       sum(CASE WHEN prev IS NULL OR fixed_at - prev > make_interval(secs => :gap) THEN 1 ELSE 0 END)
+                           OVER (PARTITION BY person_id, grid_id ORDER BY fixed_at) AS visit
+                  FROM (SELECT *, lag(fixed_at) OVER (PARTITION BY person_id, grid_id ORDER BY fixed_at) AS prev
+                          FROM near) n
+            ),
+            visits AS (
+                SELECT person_id, grid_id, visit, min(fixed_at) AS entry, max(fixed_at) AS exit
+                  FROM runs GROUP BY person_id, grid_id, visit
+            ),
+            visit_lines AS (
+                -- The person's path during each visit, one line per track (a gap is not walked).
+                SELECT v.person_id, v.grid_id, v.visit, v.entry, v.exit,
+                       CASE WHEN count(*) = 1 THEN (array_agg(f.g))[1]
+                            ELSE ST_MakeLine(array_agg(f.g ORDER BY f.fixed_at)) END AS path
+                  FROM visits v
+                  JOIN {fixes} f ON f.person_id = v.person_id AND f.fixed_at BETWEEN v.entry AND v.exit
+                 GROUP BY v.person_id, v.grid_id, v.visit, v.entry, v.exit, f.track_id
+            ),
+            visit_cover AS (
+                SELECT l.person_id, l.grid_id, l.visit, min(l.entry) AS entry, max(l.exit) AS exit,
+                       ST_Union(ST_Buffer(l.path, :r)) AS seen
+                  FROM visit_lines l GROUP BY l.person_id, l.grid_id, l.visit
+            )
+            SELECT vc.person_id, vc.grid_id, c.code, c.area_m2,
+                   json_agg(json_build_object(
+                       'entry', vc.entry, 'exit', vc.exit,
+                       'dwell_s', extract(epoch FROM vc.exit - vc.entry),
+                       'fraction', least(1.0, ST_Area(ST_Intersection(vc.seen, c.g)) / c.area_m2))
+                       ORDER BY vc.entry) AS visits,
+                   least(c.area_m2, ST_Area(ST_Intersection(ST_Union(vc.seen), c.g))) AS covered_m2,
+                   vc.person_id = ANY(c.duty_people) AS assigned
+              FROM visit_cover vc JOIN {cells} c ON c.id = vc.grid_id
+             GROUP BY vc.person_id, vc.grid_id, c.code, c.area_m2, c.g, c.duty_people
+            """
+            ),
+            params,
+        )
+        .mappings()
+        .all()
+    )
+    patrolled = {(r["person_id"], r["code"]) for r in rows}
+    missed = (
+        conn.execute(
+            sa.text(f"SELECT c.id, c.code, c.area_m2, p AS person_id FROM {cells} c, unnest(c.duty_people) AS p")
+        )
+        .mappings()
+        .all()
+    )
+    roots = dict(conn.execute(sa.text(f"SELECT code, geogrid_root_code(code) FROM {cells}")).all())
+    out = []
+    for r in rows:
+        visits = [dict(v) for v in r["visits"]]
+        rule, reasons = apply_rule(visits, settings)
+        out.append(_row(day, r["code"], r["person_id"], r["grid_id"], roots.get(r["code"]), r["area_m2"],
+                        r["covered_m2"], visits, rule, r["assigned"], reasons))  # fmt: skip
+    for m in missed:
+        if (m["person_id"], m["code"]) not in patrolled:
+            out.append(_row(day, m["code"], m["person_id"], m["id"], roots.get(m["code"]), m["area_m2"], 0.0, [], 0,
+                            True, ["not patrolled"]))  # fmt: skip
+    conn.execute(
+        sa.text(
+            f"DELETE FROM coverage WHERE day = :day AND (CAST(:grid AS text) IS NULL OR grid_code IN "
+            f"(SELECT code FROM {cells}))"
+        ),
+        {"day": day, "grid": grid},
+    )
+    if out:
+        conn.execute(
+            sa.text(
+                "INSERT INTO coverage (day, grid_code, person_id, grid_id, area_code, cell_m2, covered_m2, fraction, "
+                "visit_count, rule_visits, visits, assigned, compliant, reasons) VALUES (:day, :grid_code, "
+                ":person_id, :grid_id, :area_code, :cell_m2, :covered_m2, :fraction, :visit_count, :rule_visits, "
+                "CAST(:visits AS jsonb), :assigned, :compliant, :reasons)"
+            ),
+            out,
+        )
+    conn.execute(sa.text(f"DROP TABLE {fixes}, {cells}"))
+    return len(out)
+
+
+def apply_rule(visits: list[dict], settings: Settings) -> tuple[int, list[str]]:
+    """How many visits count for the rule, and why the cell falls short (empty when compliant).
+
+    A visit counts when it covered at least ``rule_min_fraction`` of the cell and began
+    at least ``rule_hours_apart`` after the previous counted one.
+    """
+    good = [v for v in visits if v["fraction"] >= settings.rule_min_fraction]
+    counted: list[dt.datetime] = []
+    for visit in good:
+        entry = _as_time(visit["entry"])
+        if not counted or (entry - counted[-1]).total_seconds() >= settings.rule_hours_apart * 3600:
+            counted.append(entry)
+    reasons = []
+    if len(counted) < settings.rule_visits:
+        if not visits:
+            reasons.append("not patrolled")
+        else:
+            reasons.append(f"{len(counted)} of {settings.rule_visits} visits counted")
+            if len(good) < len(visits):
+                reasons.append(f"{len(visits) - len(good)} visit(s) covered under {settings.rule_min_fraction:.0%}")
+            if len(good) > len(counted):
+                reasons.append(f"visits less than {settings.rule_hours_apart:g} h apart")
+    return len(counted), reasons
+
+
+def _as_time(value) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+
+
+def _row(day, code, person, grid_id, area_code, cell_m2, covered_m2, visits, rule, assigned, reasons) -> dict:
+    return {
+        "day": day, "grid_code": code, "person_id": person, "grid_id": grid_id, "area_code": area_code,
+        "cell_m2": cell_m2, "covered_m2": covered_m2, "fraction": min(1.0, covered_m2 / cell_m2) if cell_m2 else 0.0,
+        "visit_count": len(visits), "rule_visits": rule, "visits": json.dumps(visits, default=str),
+        "assigned": assigned, "compliant": not reasons, "reasons": reasons,
+    }  # fmt: skip
+
+
+def ensure_coverage(conn: Connection, settings: Settings, day: dt.date) -> None:
+    """Recompute *day* when it was never computed or tracks or boundaries changed since."""
+    start, end = day_window(settings, day)
+    stale = conn.execute(
+        sa.text(
+            """
+            SELECT coalesce(
+                (SELECT min(computed_at) FROM coverage WHERE day = :day) <
+                greatest((SELECT max(created_at) FROM patrol_tracks WHERE ended_at >= :s AND started_at < :e),
+                         (SELECT max(greatest(valid_from, coalesce(valid_to, valid_from))) FROM grids),
+                         (SELECT max(greatest(valid_from, coalesce(valid_to, valid_from))) FROM assignments)),
+                true)
+            """
+        ),
+        {"day": day, "s": start, "e": end},
+    ).scalar()
+    if stale:
+        compute_coverage(conn, settings, day)
+
+
+def coverage_report(conn: Connection, settings: Settings, day: dt.date, *, level: str | None = None,
+                    grid: str | None = None) -> dict:  # fmt: skip
+    """The day's coverage: rows per cell and person, per worker, and compliance rolled up to *level*."""
+    ensure_coverage(conn, settings, day)
+    scope = {"day": day, "grid": grid}
+    rows = (
+        conn.execute(
+            sa.text(
+                f"""
+            WITH RECURSIVE {_SCOPE}
+            SELECT c.grid_code, c.person_id, p.name AS person, c.cell_m2, c.covered_m2, c.fraction,
+                   c.visit_count, c.rule_visits, c.visits, c.assigned, c.compliant, c.reasons, c.computed_at
+              FROM coverage c JOIN people p ON p.id = c.person_id
+             WHERE c.day = :day AND (CAST(:grid AS text) IS NULL OR c.grid_code IN (SELECT code FROM scope))
+             ORDER BY c.grid_code, p.name
+            """
+            ),
+            scope,
+        )
+        .mappings()
+        .all()
+    )
+    cells = [{**dict(r), "computed_at": r["computed_at"].isoformat()} for r in rows]
+    workers: dict[int, dict] = {}
+    for r in cells:
+        empty = {"assigned": [], "patrolled": [], "missed": [], "compliant": []}
+        w = workers.setdefault(r["person_id"], {"person_id": r["person_id"], "person": r["person"], **empty})
+        if r["visit_count"]:
+            w["patrolled"].append(r["grid_code"])
+        if r["assigned"]:
+            w["assigned"].append(r["grid_code"])
+            (w["compliant"] if r["compliant"] else w["missed"] if not r["visit_count"] else []).append(r["grid_code"])
+    rollup = []
+    if level is not None:
+        rollup = [
+            dict(r)
+            for r in conn.execute(
+                sa.text(
+                    """
+                    WITH RECURSIVE latest AS (
+                        SELECT DISTINCT ON (code) code, name, level, parent_code FROM grids ORDER BY code, version DESC
+                    ),
+                    tree(code, ancestor) AS (
+                        SELECT code, code FROM latest
+                        UNION ALL
+                        SELECT t.code, l.parent_code FROM tree t JOIN latest l ON l.code = t.ancestor
+                         WHERE l.parent_code IS NOT NULL
+                    )
+                    SELECT a.code, a.name, count(DISTINCT c.grid_code) AS cells,
+                           count(DISTINCT c.grid_code) FILTER (WHERE c.compliant) AS compliant_cells,
+                           round(avg(c.fraction)::numeric, 4)::float AS mean_fraction
+                      FROM coverage c JOIN tree t ON t.code = c.grid_code JOIN latest a ON a.code = t.ancestor
+                     WHERE c.day = :day AND c.assigned AND a.level = :level
+                     GROUP BY a.code, a.name ORDER BY a.code
+                    """
+                ),
+                {"day": day, "level": level},
+            ).mappings()
+        ]
+        for r in rollup:
+            r["compliance_rate"] = round(r["compliant_cells"] / r["cells"], 4) if r["cells"] else None
+    return {"date": day.isoformat(), "cells": cells, "workers": list(workers.values()), "rollup": rollup}
+
+
+def coverage_gaps(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> dict:
+    """The parts of leaf cells (under *grid*) nobody came within ``sight_m`` of on *day*, as GeoJSON."""
+    start, end = day_window(settings, day)
+    result = conn.execute(
+        sa.text(
+            f"""
+            WITH RECURSIVE {_SCOPE},
+            cells AS (
+                SELECT g.code, g.geom, coalesce(CAST(:srid AS integer), geogrid_utm_srid(g.geom)) AS srid
+                  FROM grids g JOIN scope USING (code)
+                 WHERE g.valid_to IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.parent_code = g.code AND c.valid_to IS NULL)
+            ),
+            paths AS (
+                SELECT track_id, CASE WHEN count(*) = 1 THEN (array_agg(geom))[1]
+                                      ELSE ST_MakeLine(array_agg(geom ORDER BY fixed_at)) END AS path
+                  FROM gps_fixes WHERE fixed_at >= :s AND fixed_at < :e GROUP BY track_id
+            ),
+            measured AS (
+                SELECT c.code, c.srid, ST_Transform(ST_Segmentize(c.geom, 0.0001), c.srid) AS cell_m,
+                       (SELECT ST_Union(ST_Buffer(ST_Transform(p.path, c.srid), :r)) FROM paths p
+                         WHERE ST_DWithin(p.path::geography, c.geom::geography, :r)) AS seen
+                  FROM cells c
+            ),
+            gaps AS (
+                SELECT code, srid, ST_Area(cell_m) AS cell_m2,
+                       CASE WHEN seen IS NULL THEN cell_m ELSE ST_Difference(cell_m, seen) END AS gap
+                  FROM measured
+            )
+            SELECT code, cell_m2, ST_Area(gap) AS uncovered_m2, ST_AsGeoJSON(ST_Transform(gap, 4326), 7) AS geometry
+              FROM gaps WHERE NOT ST_IsEmpty(gap) AND ST_Area(gap) >= :min_m2
+             ORDER BY ST_Area(gap) DESC
+            """
+        ),
+        {"grid": grid, "s": start, "e": end, "r": settings.sight_m, "srid": settings.metric_srid,
+         "min_m2": settings.sliver_m2},
+    ).mappings()  # fmt: skip
+    features = [
+        {"type": "Feature", "geometry": json.loads(r["geometry"]),
+         "properties": {"code": r["code"], "uncovered_m2": round(r["uncovered_m2"], 1),
+                        "uncovered_fraction": round(r["uncovered_m2"] / r["cell_m2"], 4) if r["cell_m2"] else None}}
+        for r in result
+    ]  # fmt: skip
+    return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
+
+
+_SCOPE = """scope(code) AS (
+    SELECT code FROM grids WHERE valid_to IS NULL AND (CAST(:grid AS text) IS NULL OR code = :grid)
+    UNION
+    SELECT g.code FROM grids g JOIN scope s ON g.parent_code = s.code WHERE g.valid_to IS NULL
+)"""

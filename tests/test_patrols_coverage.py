@@ -1,0 +1,132 @@
+"""Coverage with answers known by construction: a 80 m x 300 m cell and straight walks across it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from geogrid.patrols.coverage import compute_coverage, coverage_gaps, coverage_report
+from geogrid.patrols.ingest import import_patrol
+from tests.conftest import bearer
+
+DEG = 1 / 111_320
+COS = 0.79016  # cos(37.8 degrees)
+X0, Y0 = 115.30, 37.80
+W_DEG, H_DEG = 80 * DEG / COS, 300 * DEG  # 80 m east-west, 300 m north-south
+DAY = dt.date(2026, 11, 20)  # Asia/Shanghai; 01:00 UTC is 09:00 there
+
+
+@pytest.fixture
+def cell(conn):
+    conn.execute(
+        sa.text("INSERT INTO grids (code, name, level, geom) "
+                "VALUES ('R', 'rect', 'township', ST_Multi(ST_MakeEnvelope(:a, :b, :c, :d, 4326)))"),
+        {"a": X0, "b": Y0, "c": X0 + W_DEG, "d": Y0 + H_DEG},
+    )  # fmt: skip
+    return "R"
+
+
+@pytest.fixture
+def worker(conn, cell):
+    person = conn.execute(sa.text("INSERT INTO people (name) VALUES ('孙七') RETURNING id")).scalar_one()
+    conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, 'R', 'grid_helper')"),
+                 {"p": person})  # fmt: skip
+    return person
+
+
+def walk_east(start: dt.datetime) -> bytes:
+    """West to east through the middle, from 100 m outside to 100 m outside, 1.4 m/s, a fix every 10 s."""
+    rows = ["time,lon,lat"]
+    for i in range(21):
+        rows.append(f"{(start + dt.timedelta(seconds=10 * i)).isoformat()},{X0 - 100 * DEG / COS + i * 14 * DEG / COS},"
+                    f"{Y0 + H_DEG / 2}")  # fmt: skip
+    return "\n".join(rows).encode()
+
+
+def walk_north(start: dt.datetime) -> bytes:
+    """South to north along the middle, through all 300 m."""
+    rows = ["time,lon,lat"]
+    for i in range(36):
+        rows.append(
+            f"{(start + dt.timedelta(seconds=10 * i)).isoformat()},{X0 + W_DEG / 2},{Y0 - 100 * DEG + i * 14 * DEG}"
+        )
+    return "\n".join(rows).encode()
+
+
+def at(hour: float) -> dt.datetime:
+    return dt.datetime(2026, 11, 20, 0, 0, tzinfo=dt.UTC) + dt.timedelta(hours=hour)
+
+
+def rows(conn):
+    return conn.execute(sa.text("SELECT * FROM coverage ORDER BY person_id")).mappings().all()
+
+
+def test_a_straight_walk_covers_twice_the_sight_radius_times_its_length(conn, settings, worker):
+    import_patrol(conn, settings, worker, "a.csv", walk_east(at(1)))
+    compute_coverage(conn, settings, DAY)
+    (row,) = rows(conn)
+    assert row["covered_m2"] == pytest.approx(2 * 30 * 80, rel=0.01)
+    assert row["cell_m2"] == pytest.approx(80 * 300, rel=0.01)
+    assert row["visit_count"] == 1 and row["visits"][0]["dwell_s"] > 0
+
+
+def test_two_passes_five_hours_apart_are_two_visits_and_meet_the_rule(conn, settings, worker):
+    import_patrol(conn, settings, worker, "am.csv", walk_north(at(1)))
+    import_patrol(conn, settings, worker, "pm.csv", walk_north(at(6)))
+    compute_coverage(conn, settings, DAY)
+    (row,) = rows(conn)
+    assert row["fraction"] == pytest.approx(60 / 80, rel=0.01)  # a 60 m strip along an 80 m wide cell
+    assert (row["visit_count"], row["rule_visits"], row["compliant"], row["reasons"]) == (2, 2, True, [])
+
+
+def test_two_passes_one_hour_apart_count_once_under_the_default_rule(conn, settings, worker):
+    import_patrol(conn, settings, worker, "a.csv", walk_north(at(1)))
+    import_patrol(conn, settings, worker, "b.csv", walk_north(at(2)))
+    compute_coverage(conn, settings, DAY)
+    (row,) = rows(conn)
+    assert (row["visit_count"], row["rule_visits"], row["compliant"]) == (2, 1, False)
+    assert "visits less than 4 h apart" in row["reasons"]
+
+
+def test_thin_visits_do_not_count_and_missed_cells_are_recorded(conn, settings, worker):
+    idle = conn.execute(sa.text("INSERT INTO people (name) VALUES ('周八') RETURNING id")).scalar_one()
+    conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, 'R', 'grid_manager')"),
+                 {"p": idle})  # fmt: skip
+    import_patrol(conn, settings, worker, "a.csv", walk_east(at(1)))
+    import_patrol(conn, settings, worker, "b.csv", walk_east(at(7)))
+    compute_coverage(conn, settings, DAY)
+    walked, missed = rows(conn)
+    assert walked["rule_visits"] == 0 and "2 visit(s) covered under 60%" in walked["reasons"]
+    assert (missed["person_id"], missed["visit_count"], missed["reasons"]) == (idle, 0, ["not patrolled"])
+
+
+def test_gaps_are_the_cell_minus_what_was_seen(conn, settings, worker):
+    import_patrol(conn, settings, worker, "a.csv", walk_east(at(1)))
+    (gap,) = coverage_gaps(conn, settings, DAY)["features"]
+    assert gap["properties"]["uncovered_m2"] == pytest.approx(80 * 300 - 4800, rel=0.01)
+    assert gap["geometry"]["type"] == "MultiPolygon"  # the strip cuts the cell in two
+
+
+def test_report_recomputes_when_tracks_change(conn, settings, worker):
+    import_patrol(conn, settings, worker, "am.csv", walk_north(at(1)))
+    first = coverage_report(conn, settings, DAY, level="township")
+    assert first["cells"][0]["visit_count"] == 1 and first["rollup"][0]["compliance_rate"] == 0.0
+    conn.execute(sa.text("UPDATE coverage SET computed_at = computed_at - interval '1 minute'"))
+    import_patrol(conn, settings, worker, "pm.csv", walk_north(at(6)))
+    second = coverage_report(conn, settings, DAY, level="township")
+    assert second["cells"][0]["visit_count"] == 2 and second["rollup"][0]["compliance_rate"] == 1.0
+    (w,) = second["workers"]
+    assert w["assigned"] == ["R"] and w["compliant"] == ["R"] and w["missed"] == []
+
+
+def test_coverage_api(client, make_user, conn, settings, worker):
+    import_patrol(conn, settings, worker, "a.csv", walk_east(at(1)))
+    _, token = make_user("supervisor")
+    body = client.get(f"/api/coverage?date={DAY}", headers=bearer(token)).json
+    assert body["cells"][0]["grid_code"] == "R" and body["cells"][0]["visit_count"] == 1
+    assert client.get("/api/coverage", headers=bearer(token)).status_code == 422
+    assert client.get("/api/coverage?date=yesterday", headers=bearer(token)).status_code == 422
+    gaps = client.get(f"/api/coverage/gaps?date={DAY}&grid=R", headers=bearer(token))
+    assert gaps.status_code == 200 and len(gaps.json["features"]) == 1
