@@ -22,3 +22,17 @@ def test_assign_bench_runs_small(settings):
     assert "3000 rows: 3000 new" in out
     assert "ratio geogrid assignment / geopandas sjoin:" in out
     assert "POST /api/incidents with 300 cells: median" in out
+
+
+def test_coverage_bench_runs_small(settings):
+    env = {"GEOGRID_HOME": str(settings.home), "PATH": "/usr/bin:/bin"}
+    if settings.database_url:
+        env["GEOGRID_DATABASE_URL"] = settings.database_url
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "coverage_bench.py"), "--workers", "4", "--hours", "0.5",
+         "--database", "geogrid_cov_bench_smoke"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "400 cells, 4 workers, 720 fixes" in result.stdout
+    assert "ratio geogrid / geopandas:" in result.stdout

@@ -1,0 +1,149 @@
+"""Benchmark: patrol coverage, geogrid (PostGIS) against a straightforward GeoPandas approach.
+
+Default workload (issue 5): 100 workers x 8 h at one fix per 10 s (288,000 fixes) over
+10,000 cells of 100 m x 100 m (10 x 10 km); each worker is the helper of a 1 x 1 km
+block of 100 cells and walks a random path through it. Prints fixes per second for
+
+- geogrid's ``compute_coverage`` (fraction per cell and person, visits, the patrol rule,
+  missed cells, stored in the ``coverage`` table), and
+- GeoPandas: one line per worker, buffered by the sight radius, ``overlay`` with the cells,
+  areas per (worker, cell),
+
+and the ratio. Run: ``.venv/bin/python bench/coverage_bench.py [--workers N] [--hours H]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import time
+
+import geopandas as gpd
+import numpy as np
+import shapely
+import sqlalchemy as sa
+
+from geogrid.config import Settings
+from geogrid.grids.metric import from_metric
+from geogrid.patrols.coverage import compute_coverage
+from geogrid.store.db import database_url, make_engine
+from geogrid.store.migrate import upgrade
+
+SRID = 32650
+ORIGIN = (500_000.0, 4_180_000.0)
+CELL_M = 100.0
+BLOCK = 10  # cells per side of one worker's block
+DAY = dt.date(2026, 11, 20)
+
+
+def build(n_workers: int, rng: np.random.Generator):
+    """Cells (metric) in blocks of BLOCK x BLOCK, one block per worker, on a square layout."""
+    side = math.ceil(math.sqrt(n_workers))
+    cells, owners = [], []
+    x0, y0 = ORIGIN
+    for w in range(n_workers):
+        bx, by = (w % side) * BLOCK, (w // side) * BLOCK
+        for i in range(BLOCK):
+            for j in range(BLOCK):
+                x, y = x0 + (bx + i) * CELL_M, y0 + (by + j) * CELL_M
+                cells.append(shapely.box(x, y, x + CELL_M, y + CELL_M))
+                owners.append(w)
+    return np.array(cells), np.array(owners)
+
+
+def walk(w: int, n_workers: int, fixes: int, rng: np.random.Generator) -> np.ndarray:
+    """A random walk at ~1.2 m/s inside the worker's block (metric x, y per fix)."""
+    side = math.ceil(math.sqrt(n_workers))
+    bx, by = ORIGIN[0] + (w % side) * BLOCK * CELL_M, ORIGIN[1] + (w // side) * BLOCK * CELL_M
+    size = BLOCK * CELL_M
+    xy = np.empty((fixes, 2))
+    x, y, heading = bx + size / 2, by + size / 2, rng.uniform(0, 2 * math.pi)
+    for k in range(fixes):
+        heading += rng.normal(0, 0.3)
+        x, y = x + 12 * math.cos(heading), y + 12 * math.sin(heading)
+        if not (bx < x < bx + size and by < y < by + size):
+            heading += math.pi
+            x, y = min(max(x, bx + 1), bx + size - 1), min(max(y, by + 1), by + size - 1)
+        xy[k] = x, y
+    return xy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=100)
+    parser.add_argument("--hours", type=float, default=8.0)
+    parser.add_argument("--database", default="geogrid_cov_bench")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    settings = Settings.from_env(levels=("township", "cell"))
+    admin = sa.create_engine(database_url(settings, start=True, database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{args.database}"'))
+    engine = make_engine(settings, database=args.database)
+    upgrade(engine)
+
+    cells_m, owners = build(args.workers, rng)
+    cells_ll = from_metric(shapely.segmentize(cells_m, 25.0), SRID)
+    per_worker = int(args.hours * 3600 / 10)
+    start = dt.datetime(2026, 11, 20, 0, 30, tzinfo=dt.UTC)  # 08:30 in Asia/Shanghai
+    times = [start + dt.timedelta(seconds=10 * k) for k in range(per_worker)]
+    paths = [walk(w, args.workers, per_worker, rng) for w in range(args.workers)]
+    t = time.perf_counter()
+    with engine.begin() as conn:
+        area = shapely.box(*shapely.total_bounds(cells_ll))
+        conn.execute(sa.text("INSERT INTO grids (code, name, level, geom) VALUES ('B', 'bench', 'township', "
+                             "ST_Multi(ST_GeomFromWKB(:w, 4326)))"), {"w": shapely.to_wkb(area)})  # fmt: skip
+        driver = conn.connection.driver_connection
+        with driver.cursor().copy("COPY grids (code, name, level, parent_code, geom) FROM STDIN") as copy:
+            for n, wkb in enumerate(shapely.to_wkb(shapely.multipolygons(cells_ll[:, None]), hex=True)):
+                copy.write_row((f"B{n + 1:05d}", f"cell {n + 1}", "cell", "B", wkb))
+        people = [conn.execute(sa.text("INSERT INTO people (name) VALUES (:n) RETURNING id"), {"n": f"w{w}"}).scalar()
+                  for w in range(args.workers)]  # fmt: skip
+        conn.execute(
+            sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, :c, 'grid_helper')"),
+            [{"p": people[owners[n]], "c": f"B{n + 1:05d}"} for n in range(len(cells_ll))],
+        )
+        for w, path in enumerate(paths):
+            ll = from_metric(shapely.points(path), SRID)
+            track = conn.execute(
+                sa.text("INSERT INTO patrol_tracks (person_id, started_at, ended_at, fix_count) "
+                        "VALUES (:p, :s, :e, :n) RETURNING id"),
+                {"p": people[w], "s": times[0], "e": times[-1], "n": per_worker},
+            ).scalar()  # fmt: skip
+            with driver.cursor().copy("COPY gps_fixes (person_id, fixed_at, geom, track_id) FROM STDIN") as copy:
+                for k, wkb in enumerate(shapely.to_wkb(ll, hex=True)):
+                    copy.write_row((people[w], times[k], wkb, track))
+        conn.execute(sa.text("ANALYZE"))
+    fixes = per_worker * args.workers
+    print(f"{len(cells_ll):,} cells, {args.workers} workers, {fixes:,} fixes loaded in {time.perf_counter() - t:.1f} s")
+
+    t = time.perf_counter()
+    with engine.begin() as conn:
+        written = compute_coverage(conn, settings, DAY)
+        compliant = conn.execute(sa.text("SELECT count(*) FILTER (WHERE compliant), count(*) FROM coverage")).one()
+    geogrid_s = time.perf_counter() - t
+    print(f"geogrid coverage: {written:,} cell-person rows ({compliant[0]:,} compliant) in {geogrid_s:.1f} s: "
+          f"{fixes / geogrid_s:,.0f} fixes/s")  # fmt: skip
+
+    t = time.perf_counter()
+    cells_gdf = gpd.GeoDataFrame({"cell": np.arange(len(cells_m))}, geometry=cells_m, crs=SRID)
+    lines = gpd.GeoDataFrame({"worker": np.arange(args.workers)},
+                             geometry=[shapely.LineString(p) for p in paths], crs=SRID)  # fmt: skip
+    seen = lines.assign(geometry=lines.buffer(settings.sight_m))
+    pieces = gpd.overlay(seen, cells_gdf, how="intersection")
+    fractions = pieces.area / (CELL_M * CELL_M)
+    geopandas_s = time.perf_counter() - t
+    print(f"geopandas buffer + overlay: {len(pieces):,} worker-cell pieces in {geopandas_s:.1f} s: "
+          f"{fixes / geopandas_s:,.0f} fixes/s (mean fraction {fractions.mean():.2f})")  # fmt: skip
+    print(f"ratio geogrid / geopandas: {geopandas_s / geogrid_s:.2f}x (target: at least 2x)")
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
