@@ -61,6 +61,7 @@ def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid
         params,
     )
     conn.execute(sa.text(f"CREATE INDEX ON {fixes} USING gist (g)"))
+    conn.execute(sa.text(f"CREATE INDEX ON {fixes} (person_id, fixed_at)"))
     conn.execute(sa.text(f"ANALYZE {fixes}"))
     # Leaf cells in scope near the day's fixes, or assigned to someone who patrols.
     conn.execute(
@@ -120,30 +121,45 @@ def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid
                 SELECT person_id, grid_id, visit, min(fixed_at) AS entry, max(fixed_at) AS exit
                   FROM runs GROUP BY person_id, grid_id, visit
             ),
-            visit_lines AS (
-                -- The person's path during each visit, one line per track (a gap is not walked).
-                SELECT v.person_id, v.grid_id, v.visit, v.entry, v.exit,
-                       CASE WHEN count(*) = 1 THEN (array_agg(f.g))[1]
-                            ELSE ST_MakeLine(array_agg(f.g ORDER BY f.fixed_at)) END AS path
-                  FROM visits v
-                  JOIN {fixes} f ON f.person_id = v.person_id AND f.fixed_at BETWEEN v.entry AND v.exit
-                 GROUP BY v.person_id, v.grid_id, v.visit, v.entry, v.exit, f.track_id
+            paths AS (
+                -- Each person's path for the day, one line per track (a gap is not walked).
+                SELECT person_id, track_id,
+                       CASE WHEN count(*) = 1 THEN (array_agg(g))[1]
+                            ELSE ST_MakeLine(array_agg(g ORDER BY fixed_at)) END AS path
+                  FROM {fixes} GROUP BY person_id, track_id
             ),
-            visit_cover AS (
-                SELECT l.person_id, l.grid_id, l.visit, min(l.entry) AS entry, max(l.exit) AS exit,
-                       ST_Union(ST_Buffer(l.path, :r)) AS seen
-                  FROM visit_lines l GROUP BY l.person_id, l.grid_id, l.visit
+            seen AS (
+                SELECT person_id, ST_Union(ST_Buffer(path, :r, 'quad_segs=4')) AS seen FROM paths GROUP BY person_id
+            ),
+            pairs AS (
+                SELECT v.person_id, v.grid_id, c.code, c.area_m2, c.g, v.person_id = ANY(c.duty_people) AS assigned
+                  FROM (SELECT DISTINCT person_id, grid_id FROM visits) v JOIN {cells} c ON c.id = v.grid_id
+            ),
+            visit_cover AS MATERIALIZED (
+                -- What each visit saw; only assigned cells need it (the rule is about them).
+                SELECT v.person_id, v.grid_id, v.visit, v.entry, v.exit,
+                       CASE WHEN p.assigned THEN least(1.0, ST_Area(ST_Intersection(
+                           (SELECT ST_Union(ST_Buffer(l.path, :r, 'quad_segs=4')) FROM (
+                                SELECT CASE WHEN count(*) = 1 THEN (array_agg(f.g))[1]
+                                            ELSE ST_MakeLine(array_agg(f.g ORDER BY f.fixed_at)) END AS path
+                                  FROM {fixes} f
+                                 WHERE f.person_id = v.person_id AND f.fixed_at BETWEEN v.entry AND v.exit
+                                 GROUP BY f.track_id) l),
+                           p.g)) / p.area_m2) END AS fraction
+                  FROM visits v JOIN pairs p ON p.person_id = v.person_id AND p.grid_id = v.grid_id
+            ),
+            visit_lists AS (
+                SELECT person_id, grid_id,
+                       json_agg(json_build_object(
+                           'entry', entry, 'exit', exit, 'dwell_s', extract(epoch FROM exit - entry),
+                           'fraction', fraction) ORDER BY entry) AS visits
+                  FROM visit_cover GROUP BY person_id, grid_id
             )
-            SELECT vc.person_id, vc.grid_id, c.code, c.area_m2,
-                   json_agg(json_build_object(
-                       'entry', vc.entry, 'exit', vc.exit,
-                       'dwell_s', extract(epoch FROM vc.exit - vc.entry),
-                       'fraction', least(1.0, ST_Area(ST_Intersection(vc.seen, c.g)) / c.area_m2))
-                       ORDER BY vc.entry) AS visits,
-                   least(c.area_m2, ST_Area(ST_Intersection(ST_Union(vc.seen), c.g))) AS covered_m2,
-                   vc.person_id = ANY(c.duty_people) AS assigned
-              FROM visit_cover vc JOIN {cells} c ON c.id = vc.grid_id
-             GROUP BY vc.person_id, vc.grid_id, c.code, c.area_m2, c.g, c.duty_people
+            SELECT p.person_id, p.grid_id, p.code, p.area_m2, p.assigned, vl.visits,
+                   least(p.area_m2, ST_Area(ST_Intersection(ST_ClipByBox2D(s.seen, p.g), p.g))) AS covered_m2
+              FROM pairs p
+              JOIN seen s ON s.person_id = p.person_id
+              JOIN visit_lists vl ON vl.person_id = p.person_id AND vl.grid_id = p.grid_id
             """
             ),
             params,
@@ -197,7 +213,7 @@ def apply_rule(visits: list[dict], settings: Settings) -> tuple[int, list[str]]:
     A visit counts when it covered at least ``rule_min_fraction`` of the cell and began
     at least ``rule_hours_apart`` after the previous counted one.
     """
-    good = [v for v in visits if v["fraction"] >= settings.rule_min_fraction]
+    good = [v for v in visits if (v["fraction"] or 0) >= settings.rule_min_fraction]
     counted: list[dt.datetime] = []
     for visit in good:
         entry = _as_time(visit["entry"])
