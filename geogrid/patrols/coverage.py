@@ -175,7 +175,23 @@ def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid
         .mappings()
         .all()
     )
-    roots = dict(conn.execute(sa.text(f"SELECT code, geogrid_root_code(code) FROM {cells}")).all())
+    # Top-level area of every staged cell, walked up in one statement (not a function call per cell).
+    roots = dict(
+        conn.execute(
+            sa.text(
+                f"""
+                WITH RECURSIVE up(cell, code, parent_code, depth) AS (
+                    SELECT c.code, g.code, g.parent_code, 0 FROM {cells} c JOIN grids g ON g.id = c.id
+                    UNION ALL
+                    SELECT up.cell, p.code, p.parent_code, up.depth + 1
+                      FROM up JOIN grids p ON p.code = up.parent_code AND p.valid_to IS NULL
+                     WHERE up.depth < 32
+                )
+                SELECT cell, code FROM up WHERE parent_code IS NULL
+                """
+            )
+        ).all()
+    )
     out = []
     for r in rows:
         visits = [dict(v) for v in r["visits"]]
