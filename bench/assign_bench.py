@@ -24,12 +24,11 @@ import geopandas as gpd
 import numpy as np
 import shapely
 import sqlalchemy as sa
+from scratch import scratch_database
 
 from geogrid.config import Settings
 from geogrid.grids.metric import from_metric
 from geogrid.incidents.intake import NewIncident, assign_sql, import_incidents
-from geogrid.store.db import database_url, make_engine
-from geogrid.store.migrate import upgrade
 
 SRID = 32650  # UTM 50N, around 115E
 ORIGIN = (500_000.0, 4_180_000.0)  # ~115.0E, 37.77N
@@ -71,103 +70,97 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     base = Settings.from_env(levels=("township", "cell"))
-    admin = sa.create_engine(database_url(base, start=True, database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{args.database}"'))
-    engine = make_engine(base, database=args.database)
-    upgrade(engine)
-
-    t = time.perf_counter()
-    cells, square = build_cells(args.cells, rng)
-    load_cells(engine, cells, square)
-    print(
-        f"{len(cells):,} Voronoi cells over {SIDE_M / 1000:.0f} x {SIDE_M / 1000:.0f} km built and loaded "
-        f"in {time.perf_counter() - t:.1f} s"
-    )
-
-    x0, y0 = ORIGIN
-    pts = from_metric(
-        shapely.points(rng.uniform(x0, x0 + SIDE_M, args.points), rng.uniform(y0, y0 + SIDE_M, args.points)), SRID
-    )
-    lon, lat = shapely.get_x(pts), shapely.get_y(pts)
-
-    # 1. geogrid's bulk import path, end to end.
-    rows = (
-        (n, {}, NewIncident(lon=float(x), lat=float(y), category="garbage", source="hotline", external_id=f"P{n}"))
-        for n, (x, y) in enumerate(zip(lon, lat, strict=True))
-    )
-    t = time.perf_counter()
-    with engine.begin() as conn:
-        report = import_incidents(conn, base, rows, actor="bench", reject=lambda *a: None, batch_size=100_000)
-    bulk_s = time.perf_counter() - t
-    print(f"geogrid bulk import: {report.summary()}")
-    print(f"geogrid bulk import path: {args.points / bulk_s:,.0f} points/s ({bulk_s:.1f} s)")
-
-    # 2. The assignment step alone, over all points staged with a GiST index.
-    with engine.begin() as conn:
-        conn.execute(sa.text("SET LOCAL jit = off"))
-        conn.execute(sa.text("CREATE UNLOGGED TABLE bench_points (n integer PRIMARY KEY, geom geometry(Point, 4326))"))
-        with conn.connection.driver_connection.cursor().copy("COPY bench_points (n, geom) FROM STDIN") as copy:
-            for n, wkb in enumerate(shapely.to_wkb(pts, hex=True)):
-                copy.write_row((n, wkb))
-        conn.execute(sa.text("CREATE INDEX ON bench_points USING gist (geom)"))
-        conn.execute(sa.text("ANALYZE bench_points"))
-        statement = f"SELECT count(grid_id) FROM ({assign_sql('SELECT n, geom FROM bench_points')}) a"
-        params = {"levels": list(base.levels), "snap_m": base.snap_m}
-        plan = conn.execute(sa.text("EXPLAIN " + statement), params).scalars().all()
+    with scratch_database(base, args.database) as engine:
         t = time.perf_counter()
-        assigned = conn.execute(sa.text(statement), params).scalar_one()
-        assign_s = time.perf_counter() - t
-        cells_gdf = gpd.read_postgis(
-            sa.text("SELECT code, geom FROM grids WHERE level = 'cell'"), conn, geom_col="geom", crs=4326
+        cells, square = build_cells(args.cells, rng)
+        load_cells(engine, cells, square)
+        print(
+            f"{len(cells):,} Voronoi cells over {SIDE_M / 1000:.0f} x {SIDE_M / 1000:.0f} km built and loaded "
+            f"in {time.perf_counter() - t:.1f} s"
         )
-    print("EXPLAIN of the assignment join (first lines):")
-    for line in plan[:14]:
-        print("   ", line)
-    print(f"geogrid assignment step: {args.points / assign_s:,.0f} points/s ({assign_s:.1f} s, {assigned:,} assigned)")
 
-    # 3. GeoPandas sjoin over the same cells and points (index built inside sjoin, timed).
-    points_gdf = gpd.GeoDataFrame({"n": np.arange(args.points)}, geometry=pts, crs=4326)
-    t = time.perf_counter()
-    joined = gpd.sjoin(points_gdf, cells_gdf, predicate="within", how="left")
-    sjoin_s = time.perf_counter() - t
-    print(
-        f"geopandas sjoin: {args.points / sjoin_s:,.0f} points/s ({sjoin_s:.1f} s, "
-        f"{joined['code'].notna().sum():,} matched)"
-    )
-    print(f"ratio geogrid assignment / geopandas sjoin: {sjoin_s / assign_s:.2f}x")
-    print(f"ratio geogrid full bulk path / geopandas sjoin: {sjoin_s / bulk_s:.2f}x")
+        x0, y0 = ORIGIN
+        pts = from_metric(
+            shapely.points(rng.uniform(x0, x0 + SIDE_M, args.points), rng.uniform(y0, y0 + SIDE_M, args.points)), SRID
+        )
+        lon, lat = shapely.get_x(pts), shapely.get_y(pts)
 
-    # 4. Single POST /api/incidents latency with the cells loaded.
-    from geogrid.accounts import create_user
-    from geogrid.api import create_app
-
-    with engine.begin() as conn:
-        _, token = create_user(conn, "bench", "operator")
-    app = create_app(base, bind=engine)
-    client = app.test_client()
-    latencies = []
-    for n in range(args.posts):
-        body = {
-            "lon": float(lon[n]),
-            "lat": float(lat[n]),
-            "category": "garbage",
-            "source": "app",
-            "external_id": f"POST{n}",
-        }
+        # 1. geogrid's bulk import path, end to end.
+        rows = (
+            (n, {}, NewIncident(lon=float(x), lat=float(y), category="garbage", source="hotline", external_id=f"P{n}"))
+            for n, (x, y) in enumerate(zip(lon, lat, strict=True))
+        )
         t = time.perf_counter()
-        response = client.post("/api/incidents", json=body, headers={"Authorization": f"Bearer {token}"})
-        latencies.append((time.perf_counter() - t) * 1000)
-        assert response.status_code == 201, response.json
-    print(
-        f"POST /api/incidents with {len(cells):,} cells: median {statistics.median(latencies):.1f} ms, "
-        f"p95 {np.percentile(latencies, 95):.1f} ms over {args.posts} requests (Flask test client, no socket)"
-    )
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)'))
-    admin.dispose()
+        with engine.begin() as conn:
+            report = import_incidents(conn, base, rows, actor="bench", reject=lambda *a: None, batch_size=100_000)
+        bulk_s = time.perf_counter() - t
+        print(f"geogrid bulk import: {report.summary()}")
+        print(f"geogrid bulk import path: {args.points / bulk_s:,.0f} points/s ({bulk_s:.1f} s)")
+
+        # 2. The assignment step alone, over all points staged with a GiST index.
+        with engine.begin() as conn:
+            conn.execute(sa.text("SET LOCAL jit = off"))
+            conn.execute(
+                sa.text("CREATE UNLOGGED TABLE bench_points (n integer PRIMARY KEY, geom geometry(Point, 4326))")
+            )
+            with conn.connection.driver_connection.cursor().copy("COPY bench_points (n, geom) FROM STDIN") as copy:
+                for n, wkb in enumerate(shapely.to_wkb(pts, hex=True)):
+                    copy.write_row((n, wkb))
+            conn.execute(sa.text("CREATE INDEX ON bench_points USING gist (geom)"))
+            conn.execute(sa.text("ANALYZE bench_points"))
+            statement = f"SELECT count(grid_id) FROM ({assign_sql('SELECT n, geom FROM bench_points')}) a"
+            params = {"levels": list(base.levels), "snap_m": base.snap_m}
+            plan = conn.execute(sa.text("EXPLAIN " + statement), params).scalars().all()
+            t = time.perf_counter()
+            assigned = conn.execute(sa.text(statement), params).scalar_one()
+            assign_s = time.perf_counter() - t
+            cells_gdf = gpd.read_postgis(
+                sa.text("SELECT code, geom FROM grids WHERE level = 'cell'"), conn, geom_col="geom", crs=4326
+            )
+        print("EXPLAIN of the assignment join (first lines):")
+        for line in plan[:14]:
+            print("   ", line)
+        print(
+            f"geogrid assignment step: {args.points / assign_s:,.0f} points/s ({assign_s:.1f} s, {assigned:,} assigned)"
+        )
+
+        # 3. GeoPandas sjoin over the same cells and points (index built inside sjoin, timed).
+        points_gdf = gpd.GeoDataFrame({"n": np.arange(args.points)}, geometry=pts, crs=4326)
+        t = time.perf_counter()
+        joined = gpd.sjoin(points_gdf, cells_gdf, predicate="within", how="left")
+        sjoin_s = time.perf_counter() - t
+        print(
+            f"geopandas sjoin: {args.points / sjoin_s:,.0f} points/s ({sjoin_s:.1f} s, "
+            f"{joined['code'].notna().sum():,} matched)"
+        )
+        print(f"ratio geogrid assignment / geopandas sjoin: {sjoin_s / assign_s:.2f}x")
+        print(f"ratio geogrid full bulk path / geopandas sjoin: {sjoin_s / bulk_s:.2f}x")
+
+        # 4. Single POST /api/incidents latency with the cells loaded.
+        from geogrid.accounts import create_user
+        from geogrid.api import create_app
+
+        with engine.begin() as conn:
+            _, token = create_user(conn, "bench", "operator")
+        app = create_app(base, bind=engine)
+        client = app.test_client()
+        latencies = []
+        for n in range(args.posts):
+            body = {
+                "lon": float(lon[n]),
+                "lat": float(lat[n]),
+                "category": "garbage",
+                "source": "app",
+                "external_id": f"POST{n}",
+            }
+            t = time.perf_counter()
+            response = client.post("/api/incidents", json=body, headers={"Authorization": f"Bearer {token}"})
+            latencies.append((time.perf_counter() - t) * 1000)
+            assert response.status_code == 201, response.json
+        print(
+            f"POST /api/incidents with {len(cells):,} cells: median {statistics.median(latencies):.1f} ms, "
+            f"p95 {np.percentile(latencies, 95):.1f} ms over {args.posts} requests (Flask test client, no socket)"
+        )
 
 
 if __name__ == "__main__":

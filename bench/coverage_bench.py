@@ -23,12 +23,11 @@ import geopandas as gpd
 import numpy as np
 import shapely
 import sqlalchemy as sa
+from scratch import scratch_database
 
 from geogrid.config import Settings
 from geogrid.grids.metric import from_metric
 from geogrid.patrols.coverage import compute_coverage
-from geogrid.store.db import database_url, make_engine
-from geogrid.store.migrate import upgrade
 
 SRID = 32650
 ORIGIN = (500_000.0, 4_180_000.0)
@@ -78,71 +77,63 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     settings = Settings.from_env(levels=("township", "cell"))
-    admin = sa.create_engine(database_url(settings, start=True, database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{args.database}"'))
-    engine = make_engine(settings, database=args.database)
-    upgrade(engine)
-
-    cells_m, owners = build(args.workers, rng)
-    cells_ll = from_metric(shapely.segmentize(cells_m, 25.0), SRID)
-    per_worker = int(args.hours * 3600 / 10)
-    start = dt.datetime(2026, 11, 20, 0, 30, tzinfo=dt.UTC)  # 08:30 in Asia/Shanghai
-    times = [start + dt.timedelta(seconds=10 * k) for k in range(per_worker)]
-    paths = [walk(w, args.workers, per_worker, rng) for w in range(args.workers)]
-    t = time.perf_counter()
-    with engine.begin() as conn:
-        area = shapely.box(*shapely.total_bounds(cells_ll))
-        conn.execute(sa.text("INSERT INTO grids (code, name, level, geom) VALUES ('B', 'bench', 'township', "
-                             "ST_Multi(ST_GeomFromWKB(:w, 4326)))"), {"w": shapely.to_wkb(area)})  # fmt: skip
-        driver = conn.connection.driver_connection
-        with driver.cursor().copy("COPY grids (code, name, level, parent_code, geom) FROM STDIN") as copy:
-            for n, wkb in enumerate(shapely.to_wkb(shapely.multipolygons(cells_ll[:, None]), hex=True)):
-                copy.write_row((f"B{n + 1:05d}", f"cell {n + 1}", "cell", "B", wkb))
-        people = [conn.execute(sa.text("INSERT INTO people (name) VALUES (:n) RETURNING id"), {"n": f"w{w}"}).scalar()
-                  for w in range(args.workers)]  # fmt: skip
-        conn.execute(
-            sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, :c, 'grid_helper')"),
-            [{"p": people[owners[n]], "c": f"B{n + 1:05d}"} for n in range(len(cells_ll))],
+    with scratch_database(settings, args.database) as engine:
+        cells_m, owners = build(args.workers, rng)
+        cells_ll = from_metric(shapely.segmentize(cells_m, 25.0), SRID)
+        per_worker = int(args.hours * 3600 / 10)
+        start = dt.datetime(2026, 11, 20, 0, 30, tzinfo=dt.UTC)  # 08:30 in Asia/Shanghai
+        times = [start + dt.timedelta(seconds=10 * k) for k in range(per_worker)]
+        paths = [walk(w, args.workers, per_worker, rng) for w in range(args.workers)]
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            area = shapely.box(*shapely.total_bounds(cells_ll))
+            conn.execute(sa.text("INSERT INTO grids (code, name, level, geom) VALUES ('B', 'bench', 'township', "
+                                 "ST_Multi(ST_GeomFromWKB(:w, 4326)))"), {"w": shapely.to_wkb(area)})  # fmt: skip
+            driver = conn.connection.driver_connection
+            with driver.cursor().copy("COPY grids (code, name, level, parent_code, geom) FROM STDIN") as copy:
+                for n, wkb in enumerate(shapely.to_wkb(shapely.multipolygons(cells_ll[:, None]), hex=True)):
+                    copy.write_row((f"B{n + 1:05d}", f"cell {n + 1}", "cell", "B", wkb))
+            people = [conn.execute(sa.text("INSERT INTO people (name) VALUES (:n) RETURNING id"), {"n": f"w{w}"}).scalar()
+                      for w in range(args.workers)]  # fmt: skip
+            conn.execute(
+                sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, :c, 'grid_helper')"),
+                [{"p": people[owners[n]], "c": f"B{n + 1:05d}"} for n in range(len(cells_ll))],
+            )
+            for w, path in enumerate(paths):
+                ll = from_metric(shapely.points(path), SRID)
+                track = conn.execute(
+                    sa.text("INSERT INTO patrol_tracks (person_id, started_at, ended_at, fix_count) "
+                            "VALUES (:p, :s, :e, :n) RETURNING id"),
+                    {"p": people[w], "s": times[0], "e": times[-1], "n": per_worker},
+                ).scalar()  # fmt: skip
+                with driver.cursor().copy("COPY gps_fixes (person_id, fixed_at, geom, track_id) FROM STDIN") as copy:
+                    for k, wkb in enumerate(shapely.to_wkb(ll, hex=True)):
+                        copy.write_row((people[w], times[k], wkb, track))
+            conn.execute(sa.text("ANALYZE"))
+        fixes = per_worker * args.workers
+        print(
+            f"{len(cells_ll):,} cells, {args.workers} workers, {fixes:,} fixes loaded in {time.perf_counter() - t:.1f} s"
         )
-        for w, path in enumerate(paths):
-            ll = from_metric(shapely.points(path), SRID)
-            track = conn.execute(
-                sa.text("INSERT INTO patrol_tracks (person_id, started_at, ended_at, fix_count) "
-                        "VALUES (:p, :s, :e, :n) RETURNING id"),
-                {"p": people[w], "s": times[0], "e": times[-1], "n": per_worker},
-            ).scalar()  # fmt: skip
-            with driver.cursor().copy("COPY gps_fixes (person_id, fixed_at, geom, track_id) FROM STDIN") as copy:
-                for k, wkb in enumerate(shapely.to_wkb(ll, hex=True)):
-                    copy.write_row((people[w], times[k], wkb, track))
-        conn.execute(sa.text("ANALYZE"))
-    fixes = per_worker * args.workers
-    print(f"{len(cells_ll):,} cells, {args.workers} workers, {fixes:,} fixes loaded in {time.perf_counter() - t:.1f} s")
 
-    t = time.perf_counter()
-    with engine.begin() as conn:
-        written = compute_coverage(conn, settings, DAY)
-        compliant = conn.execute(sa.text("SELECT count(*) FILTER (WHERE compliant), count(*) FROM coverage")).one()
-    geogrid_s = time.perf_counter() - t
-    print(f"geogrid coverage: {written:,} cell-person rows ({compliant[0]:,} compliant) in {geogrid_s:.1f} s: "
-          f"{fixes / geogrid_s:,.0f} fixes/s")  # fmt: skip
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            written = compute_coverage(conn, settings, DAY)
+            compliant = conn.execute(sa.text("SELECT count(*) FILTER (WHERE compliant), count(*) FROM coverage")).one()
+        geogrid_s = time.perf_counter() - t
+        print(f"geogrid coverage: {written:,} cell-person rows ({compliant[0]:,} compliant) in {geogrid_s:.1f} s: "
+              f"{fixes / geogrid_s:,.0f} fixes/s")  # fmt: skip
 
-    t = time.perf_counter()
-    cells_gdf = gpd.GeoDataFrame({"cell": np.arange(len(cells_m))}, geometry=cells_m, crs=SRID)
-    lines = gpd.GeoDataFrame({"worker": np.arange(args.workers)},
-                             geometry=[shapely.LineString(p) for p in paths], crs=SRID)  # fmt: skip
-    seen = lines.assign(geometry=lines.buffer(settings.sight_m))
-    pieces = gpd.overlay(seen, cells_gdf, how="intersection")
-    fractions = pieces.area / (CELL_M * CELL_M)
-    geopandas_s = time.perf_counter() - t
-    print(f"geopandas buffer + overlay: {len(pieces):,} worker-cell pieces in {geopandas_s:.1f} s: "
-          f"{fixes / geopandas_s:,.0f} fixes/s (mean fraction {fractions.mean():.2f})")  # fmt: skip
-    print(f"ratio geogrid / geopandas: {geopandas_s / geogrid_s:.2f}x (target: at least 2x)")
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)'))
-    admin.dispose()
+        t = time.perf_counter()
+        cells_gdf = gpd.GeoDataFrame({"cell": np.arange(len(cells_m))}, geometry=cells_m, crs=SRID)
+        lines = gpd.GeoDataFrame({"worker": np.arange(args.workers)},
+                                 geometry=[shapely.LineString(p) for p in paths], crs=SRID)  # fmt: skip
+        seen = lines.assign(geometry=lines.buffer(settings.sight_m))
+        pieces = gpd.overlay(seen, cells_gdf, how="intersection")
+        fractions = pieces.area / (CELL_M * CELL_M)
+        geopandas_s = time.perf_counter() - t
+        print(f"geopandas buffer + overlay: {len(pieces):,} worker-cell pieces in {geopandas_s:.1f} s: "
+              f"{fixes / geopandas_s:,.0f} fixes/s (mean fraction {fractions.mean():.2f})")  # fmt: skip
+        print(f"ratio geogrid / geopandas: {geopandas_s / geogrid_s:.2f}x (target: at least 2x)")
 
 
 if __name__ == "__main__":
