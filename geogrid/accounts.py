@@ -155,14 +155,8 @@ def visible_grid_codes(conn: Connection, principal: Principal) -> set[str] | Non
     rows = conn.execute(
         sa.text(
             """
-            WITH RECURSIVE scope(code) AS (
-                SELECT grid_code FROM assignments
-                 WHERE person_id = :person AND valid_to IS NULL
-                UNION
-                SELECT g.code FROM grids g JOIN scope s ON g.parent_code = s.code
-                 WHERE g.valid_to IS NULL
-            )
-            SELECT code FROM scope
+            SELECT geogrid_subtree(ARRAY(
+                SELECT grid_code FROM assignments WHERE person_id = :person AND valid_to IS NULL))
             """
         ),
         {"person": principal.person_id},

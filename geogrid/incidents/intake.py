@@ -98,7 +98,8 @@ def register(conn: Connection, settings: Settings, incident: NewIncident, actor:
                 INSERT INTO incidents (external_id, area_code, location, gps_accuracy_m, category,
                     description, source, reporter, reported_at, grid_id, assignment, snap_distance_m,
                     status, deadline)
-                SELECT :external_id, (SELECT geogrid_root_code(code) FROM grids WHERE id = :grid_id),
+                SELECT :external_id,
+                       (SELECT area_code FROM geogrid_root_codes(ARRAY(SELECT code FROM grids WHERE id = :grid_id))),
                        ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :accuracy, :category, :description,
                        :source, :reporter, :reported_at, :grid_id, :assignment, :snap, 'reported', :deadline
                 ON CONFLICT (external_id) DO NOTHING
@@ -324,16 +325,13 @@ def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkRepor
     counts = conn.execute(
         sa.text(
             f"""
-            WITH RECURSIVE up(id, code, parent_code, depth) AS (
-                -- The top-level area of every grid in the batch, walked up in one statement.
-                SELECT g.id, g.code, g.parent_code, 0 FROM grids g
-                 WHERE g.id IN (SELECT DISTINCT grid_id FROM {stage}_assigned WHERE grid_id IS NOT NULL)
-                UNION ALL
-                SELECT up.id, p.code, p.parent_code, up.depth + 1
-                  FROM up JOIN grids p ON p.code = up.parent_code AND p.valid_to IS NULL
-                 WHERE up.depth < 32
+            WITH cells AS (
+                SELECT DISTINCT g.id, g.code FROM grids g JOIN {stage}_assigned a ON a.grid_id = g.id
             ),
-            roots AS (SELECT id, code AS area_code FROM up WHERE parent_code IS NULL),
+            roots AS (
+                SELECT c.id, r.area_code
+                  FROM cells c JOIN geogrid_root_codes(ARRAY(SELECT code FROM cells)) r ON r.grid_code = c.code
+            ),
             ins AS (
                 INSERT INTO incidents (external_id, area_code, location, gps_accuracy_m, category,
                     description, source, reporter, reported_at, grid_id, assignment, snap_distance_m,
@@ -381,11 +379,18 @@ def reassign(conn: Connection, settings: Settings, *, open_only: bool = True, ac
                   FROM incidents i JOIN a ON a.n = i.id
                  WHERE i.grid_id IS DISTINCT FROM a.grid_id
             ),
+            roots AS (
+                SELECT * FROM geogrid_root_codes(ARRAY(
+                    SELECT DISTINCT g.code FROM changed c JOIN grids g ON g.id = c.new_id))
+            ),
             upd AS (
                 UPDATE incidents i SET grid_id = c.new_id, assignment = c.assignment,
                        snap_distance_m = c.snap_distance_m,
-                       area_code = (SELECT geogrid_root_code(code) FROM grids WHERE id = c.new_id)
-                  FROM changed c WHERE i.id = c.id
+                       area_code = r.area_code
+                  FROM changed c
+                  LEFT JOIN grids n ON n.id = c.new_id
+                  LEFT JOIN roots r ON r.grid_code = n.code
+                 WHERE i.id = c.id
                 RETURNING i.id
             ),
             events AS (

@@ -18,15 +18,7 @@ from sqlalchemy.engine import Connection
 from geogrid.errors import InvalidInput
 
 _METRICS = """
-WITH RECURSIVE latest AS (
-    SELECT DISTINCT ON (code) code, name, level, parent_code FROM grids ORDER BY code, version DESC
-),
-tree(code, ancestor) AS (
-    SELECT code, code FROM latest
-    UNION ALL
-    SELECT t.code, l.parent_code FROM tree t JOIN latest l ON l.code = t.ancestor WHERE l.parent_code IS NOT NULL
-),
-facts AS (
+WITH facts AS (
     SELECT i.id, g.code, i.status, i.deadline, i.closed_at,
            bool_or(e.to_status = 'handled_on_spot') AS on_spot,
            bool_or(e.to_status = 'escalated') AS escalated,
@@ -41,7 +33,7 @@ facts AS (
        AND (CAST(:end AS timestamptz) IS NULL OR i.reported_at < :end)
      GROUP BY i.id, g.code
 )
-SELECT a.code, a.name, a.level,
+SELECT a.ancestor AS code, a.ancestor_name AS name, a.ancestor_level AS level,
        count(*) AS registered,
        count(*) FILTER (WHERE f.on_spot) AS handled_on_spot,
        count(*) FILTER (WHERE f.escalated) AS escalated,
@@ -51,12 +43,12 @@ SELECT a.code, a.name, a.level,
        count(*) FILTER (WHERE f.visited) AS visited,
        count(*) FILTER (WHERE f.satisfied) AS satisfied
   FROM facts f
-  JOIN tree t ON t.code = f.code
-  JOIN latest a ON a.code = t.ancestor
- WHERE a.level = :level
-   AND (CAST(:within AS text) IS NULL OR a.code IN (SELECT code FROM tree WHERE ancestor = :within))
- GROUP BY a.code, a.name, a.level
- ORDER BY a.code
+  JOIN grid_ancestry a ON a.code = f.code
+ WHERE a.ancestor_level = :level
+   AND (CAST(:within AS text) IS NULL
+        OR a.ancestor IN (SELECT code FROM grid_ancestry WHERE ancestor = :within))
+ GROUP BY a.ancestor, a.ancestor_name, a.ancestor_level
+ ORDER BY a.ancestor
 """
 
 

@@ -16,11 +16,6 @@ MAX_LIMIT = 1000
 OVERDUE = f"(i.deadline < now() AND i.status NOT IN ({', '.join(repr(s) for s in DONE)}))"
 
 _LIST = f"""
-WITH RECURSIVE scope(code) AS (
-    SELECT CAST(:grid AS text) WHERE CAST(:grid AS text) IS NOT NULL
-    UNION
-    SELECT g.code FROM grids g JOIN scope s ON g.parent_code = s.code
-)
 SELECT i.id, i.external_id, i.category, i.source, i.status, i.description, i.reporter,
        i.reported_at, i.deadline, i.assignment, i.snap_distance_m, i.escalation_level, i.department,
        g.code AS grid_code, g.version AS grid_version, {OVERDUE} AS overdue,
@@ -28,7 +23,7 @@ SELECT i.id, i.external_id, i.category, i.source, i.status, i.description, i.rep
   FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
  WHERE (CAST(:statuses AS text[]) IS NULL OR i.status = ANY(:statuses))
    AND (CAST(:category AS text) IS NULL OR i.category = :category)
-   AND (CAST(:grid AS text) IS NULL OR g.code IN (SELECT code FROM scope))
+   AND (CAST(:grid AS text) IS NULL OR g.code IN (SELECT geogrid_subtree(ARRAY[CAST(:grid AS text)])))
    AND (CAST(:xmin AS float8) IS NULL OR i.location && ST_MakeEnvelope(:xmin, :ymin, :xmax, :ymax, 4326))
    AND (CAST(:start AS timestamptz) IS NULL OR i.reported_at >= :start)
    AND (CAST(:end AS timestamptz) IS NULL OR i.reported_at < :end)

@@ -68,18 +68,15 @@ def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid
         sa.text(
             f"""
             CREATE UNLOGGED TABLE {cells} AS
-            WITH RECURSIVE scope(code) AS (
-                SELECT code FROM grids WHERE valid_to IS NULL AND (CAST(:grid AS text) IS NULL OR code = :grid)
-                UNION
-                SELECT g.code FROM grids g JOIN scope s ON g.parent_code = s.code WHERE g.valid_to IS NULL
-            ),
-            leaves AS (
-                SELECT g.id, g.code, g.geom FROM grids g JOIN scope USING (code)
+            WITH leaves AS (
+                SELECT g.id, g.code, g.geom FROM grids g
                  WHERE g.valid_to IS NULL
+                   AND (CAST(:grid AS text) IS NULL OR g.code IN (SELECT geogrid_subtree(ARRAY[CAST(:grid AS text)])))
                    AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.parent_code = g.code AND c.valid_to IS NULL)
             ),
             duty(person_id, code) AS (
-                -- A patrol duty on a grid covers every leaf cell below it.
+                -- A patrol duty on a grid covers every leaf cell below it; one walk for all people
+                -- (geogrid_subtree would be a call per assignment).
                 WITH RECURSIVE down(person_id, code) AS (
                     SELECT person_id, grid_code FROM assignments
                      WHERE valid_to IS NULL AND duty = ANY(CAST(:duties AS text[]))
@@ -175,23 +172,7 @@ def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid
         .mappings()
         .all()
     )
-    # Top-level area of every staged cell, walked up in one statement (not a function call per cell).
-    roots = dict(
-        conn.execute(
-            sa.text(
-                f"""
-                WITH RECURSIVE up(cell, code, parent_code, depth) AS (
-                    SELECT c.code, g.code, g.parent_code, 0 FROM {cells} c JOIN grids g ON g.id = c.id
-                    UNION ALL
-                    SELECT up.cell, p.code, p.parent_code, up.depth + 1
-                      FROM up JOIN grids p ON p.code = up.parent_code AND p.valid_to IS NULL
-                     WHERE up.depth < 32
-                )
-                SELECT cell, code FROM up WHERE parent_code IS NULL
-                """
-            )
-        ).all()
-    )
+    roots = dict(conn.execute(sa.text(f"SELECT * FROM geogrid_root_codes(ARRAY(SELECT code FROM {cells}))")).all())
     out = []
     for r in rows:
         visits = [dict(v) for v in r["visits"]]
@@ -290,11 +271,10 @@ def coverage_report(conn: Connection, settings: Settings, day: dt.date, *, level
         conn.execute(
             sa.text(
                 f"""
-            WITH RECURSIVE {_SCOPE}
             SELECT c.grid_code, c.person_id, p.name AS person, c.cell_m2, c.covered_m2, c.fraction,
                    c.visit_count, c.rule_visits, c.visits, c.assigned, c.compliant, c.reasons, c.computed_at
               FROM coverage c JOIN people p ON p.id = c.person_id
-             WHERE c.day = :day AND (CAST(:grid AS text) IS NULL OR c.grid_code IN (SELECT code FROM scope))
+             WHERE c.day = :day AND (CAST(:grid AS text) IS NULL OR c.grid_code IN ({_SUBTREE}))
              ORDER BY c.grid_code, p.name
             """
             ),
@@ -320,21 +300,12 @@ def coverage_report(conn: Connection, settings: Settings, day: dt.date, *, level
             for r in conn.execute(
                 sa.text(
                     """
-                    WITH RECURSIVE latest AS (
-                        SELECT DISTINCT ON (code) code, name, level, parent_code FROM grids ORDER BY code, version DESC
-                    ),
-                    tree(code, ancestor) AS (
-                        SELECT code, code FROM latest
-                        UNION ALL
-                        SELECT t.code, l.parent_code FROM tree t JOIN latest l ON l.code = t.ancestor
-                         WHERE l.parent_code IS NOT NULL
-                    )
-                    SELECT a.code, a.name, count(DISTINCT c.grid_code) AS cells,
+                    SELECT a.ancestor AS code, a.ancestor_name AS name, count(DISTINCT c.grid_code) AS cells,
                            count(DISTINCT c.grid_code) FILTER (WHERE c.compliant) AS compliant_cells,
                            round(avg(c.fraction)::numeric, 4)::float AS mean_fraction
-                      FROM coverage c JOIN tree t ON t.code = c.grid_code JOIN latest a ON a.code = t.ancestor
-                     WHERE c.day = :day AND c.assigned AND a.level = :level
-                     GROUP BY a.code, a.name ORDER BY a.code
+                      FROM coverage c JOIN grid_ancestry a ON a.code = c.grid_code
+                     WHERE c.day = :day AND c.assigned AND a.ancestor_level = :level
+                     GROUP BY a.ancestor, a.ancestor_name ORDER BY a.ancestor
                     """
                 ),
                 {"day": day, "level": level},
@@ -351,11 +322,10 @@ def coverage_gaps(conn: Connection, settings: Settings, day: dt.date, *, grid: s
     result = conn.execute(
         sa.text(
             f"""
-            WITH RECURSIVE {_SCOPE},
-            cells AS (
+            WITH cells AS (
                 SELECT g.code, g.geom, coalesce(CAST(:srid AS integer), geogrid_utm_srid(g.geom)) AS srid
-                  FROM grids g JOIN scope USING (code)
-                 WHERE g.valid_to IS NULL
+                  FROM grids g
+                 WHERE g.valid_to IS NULL AND (CAST(:grid AS text) IS NULL OR g.code IN ({_SUBTREE}))
                    AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.parent_code = g.code AND c.valid_to IS NULL)
             ),
             paths AS (
@@ -391,8 +361,5 @@ def coverage_gaps(conn: Connection, settings: Settings, day: dt.date, *, grid: s
     return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
 
 
-_SCOPE = """scope(code) AS (
-    SELECT code FROM grids WHERE valid_to IS NULL AND (CAST(:grid AS text) IS NULL OR code = :grid)
-    UNION
-    SELECT g.code FROM grids g JOIN scope s ON g.parent_code = s.code WHERE g.valid_to IS NULL
-)"""
+#: Current grids at and below :grid.
+_SUBTREE = "SELECT geogrid_subtree(ARRAY[CAST(:grid AS text)])"
