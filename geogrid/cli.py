@@ -490,13 +490,9 @@ def incidents_visit(ctx, incident_id, method, satisfied, note):
 @click.pass_context
 def incidents_metrics(ctx, level, grid, start, end):
     """Indicators per grid: registered, on the spot, escalated, closed, and the four rates."""
-    import datetime as dt
-
+    from geogrid.grids.queries import parse_since as day
     from geogrid.incidents.metrics import metrics
     from geogrid.store.db import unit_of_work
-
-    def day(text):
-        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time.min, tzinfo=dt.UTC) if text else None
 
     settings = _settings(ctx)
     with unit_of_work(_engine(ctx)) as conn:

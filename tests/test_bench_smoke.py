@@ -8,31 +8,27 @@ import sys
 from tests.conftest import ROOT
 
 
-def test_assign_bench_runs_small(settings):
-    env_home = {"GEOGRID_HOME": str(settings.home), "PATH": "/usr/bin:/bin"}
+def run_bench(settings, script: str, *args: str) -> str:
+    env = {"GEOGRID_HOME": str(settings.home), "PATH": "/usr/bin:/bin"}
     if settings.database_url:
-        env_home["GEOGRID_DATABASE_URL"] = settings.database_url
+        env["GEOGRID_DATABASE_URL"] = settings.database_url
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "assign_bench.py"), "--cells", "300", "--points", "3000",
-         "--posts", "5", "--database", "geogrid_bench_smoke"],
-        capture_output=True, text=True, timeout=300, env=env_home,
-    )  # fmt: skip
+        [sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True, timeout=300, env=env
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout
+    return result.stdout
+
+
+def test_assign_bench_runs_small(settings):
+    out = run_bench(settings, "assign_bench.py", "--cells", "300", "--points", "3000", "--posts", "5",
+                    "--database", "geogrid_bench_smoke")  # fmt: skip
     assert "3000 rows: 3000 new" in out
     assert "ratio geogrid assignment / geopandas sjoin:" in out
     assert "POST /api/incidents with 300 cells: median" in out
 
 
 def test_coverage_bench_runs_small(settings):
-    env = {"GEOGRID_HOME": str(settings.home), "PATH": "/usr/bin:/bin"}
-    if settings.database_url:
-        env["GEOGRID_DATABASE_URL"] = settings.database_url
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "coverage_bench.py"), "--workers", "4", "--hours", "0.5",
-         "--database", "geogrid_cov_bench_smoke"],
-        capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "400 cells, 4 workers, 720 fixes" in result.stdout
-    assert "ratio geogrid / geopandas:" in result.stdout
+    out = run_bench(settings, "coverage_bench.py", "--workers", "4", "--hours", "0.5",
+                    "--database", "geogrid_cov_bench_smoke")  # fmt: skip
+    assert "400 cells, 4 workers, 720 fixes" in out
+    assert "ratio geogrid / geopandas:" in out

@@ -11,7 +11,7 @@ from geogrid.api.auth import access
 from geogrid.api.context import db, principal, state
 from geogrid.api.params import json_body, optional, required
 from geogrid.errors import InvalidInput
-from geogrid.grids.queries import parse_at, parse_bbox
+from geogrid.grids.queries import parse_bbox, parse_since
 from geogrid.incidents import workflow
 from geogrid.incidents.intake import NewIncident, register
 from geogrid.incidents.metrics import early_warnings, metrics
@@ -105,7 +105,7 @@ def index():
     with db() as conn:
         body = list_incidents(
             conn, statuses=statuses, category=args.get("category"), grid=args.get("grid"),
-            bbox=parse_bbox(args.get("bbox")), start=_time(args.get("from")), end=_time(args.get("to")),
+            bbox=parse_bbox(args.get("bbox")), start=parse_since(args.get("from")), end=parse_since(args.get("to")),
             overdue=None if overdue is None else overdue == "true",
             limit=_int(args.get("limit"), "limit", 100), offset=_int(args.get("offset"), "offset", 0),
         )  # fmt: skip
@@ -187,8 +187,9 @@ def indicators():
     if level not in levels:
         raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(levels)}")
     with db() as conn:
-        rows = metrics(conn, level=level, within=request.args.get("grid"),
-                       start=_time(request.args.get("from")), end=_time(request.args.get("to")))  # fmt: skip
+        args = request.args
+        rows = metrics(conn, level=level, within=args.get("grid"),
+                       start=parse_since(args.get("from")), end=parse_since(args.get("to")))  # fmt: skip
     return jsonify(rows)
 
 
@@ -199,18 +200,6 @@ def warnings():
     """Cells where a category is rising well above its own baseline, and widespread categories."""
     with db() as conn:
         return jsonify(early_warnings(conn))
-
-
-def _time(text: str | None) -> dt.datetime | None:
-    """``from``/``to``: an ISO date (its first moment, UTC) or an ISO date-time."""
-    if text is None:
-        return None
-    if len(text) == 10:
-        try:
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time.min, tzinfo=dt.UTC)
-        except ValueError:
-            raise InvalidInput(f"not an ISO date: {text!r}") from None
-    return parse_at(text)
 
 
 def _int(text: str | None, name: str, default: int) -> int:

@@ -64,6 +64,18 @@ def parse_at(text: str | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def parse_since(text: str | None) -> dt.datetime | None:
+    """A lower bound: an ISO date means its first moment (UTC), a date-time itself. None when not given."""
+    if text is None:
+        return None
+    if len(text) == 10:
+        try:
+            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time.min, tzinfo=dt.UTC)
+        except ValueError:
+            raise InvalidInput(f"not an ISO date: {text!r}") from None
+    return parse_at(text)
+
+
 def grids_geojson(
     conn: Connection,
     *,
