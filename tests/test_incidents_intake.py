@@ -70,6 +70,49 @@ def test_point_far_out_is_kept_unassigned_and_flagged(conn, settings, demo_grids
     assert conn.execute(sa.text("SELECT count(*) FROM incidents WHERE id = :i"), {"i": out["id"]}).scalar() == 1
 
 
+def test_bulk_assignment_gives_the_single_intake_answer_for_every_case(conn, settings, demo_grids):
+    """assign_table's fast leaf join and its fallbacks agree with the general rule, case by case."""
+    from geogrid.incidents.assign import assign_point, assign_table
+
+    hole = edit.lock_current(conn, "XWZ002002").geom.representative_point()
+    # Expire one cell: its area is now a gap in village XWZ002's tiling.
+    conn.execute(sa.text("UPDATE grids SET valid_to = now() WHERE code = 'XWZ002002' AND valid_to IS NULL"))
+    inner = edit.lock_current(conn, "XWZ001002").geom.representative_point()
+    cases = {
+        "inside": (inner.x, inner.y),
+        "tie between cells": shared_vertex(conn, "XWZ001001", "XWZ001002"),
+        "tie across villages": shared_vertex(conn, "XWZ001001", "XWZ002001"),
+        "gap in the tiling": (hole.x, hole.y),
+        "just outside": (115.25, 37.75 - 30 / 111_000),
+        "far out": (115.25, 37.75 - 2000 / 111_000),
+    }
+    conn.execute(sa.text("CREATE TEMP TABLE pts (n integer PRIMARY KEY, geom geometry(Point, 4326))"))
+    for n, (x, y) in enumerate(cases.values()):
+        conn.execute(sa.text("INSERT INTO pts VALUES (:n, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
+                     {"n": n, "x": x, "y": y})  # fmt: skip
+    conn.execute(sa.text("INSERT INTO pts VALUES (99, NULL)"))  # no geometry: skipped, not assigned
+    conn.execute(sa.text("CREATE INDEX ON pts USING gist (geom)"))
+    conn.execute(sa.text("ANALYZE pts"))
+    assert assign_table(conn, settings, "pts", "pts_out") == len(cases)
+    got = conn.execute(sa.text(
+        "SELECT o.n, g.code, o.assignment, o.snap_distance_m FROM pts_out o LEFT JOIN grids g ON g.id = o.grid_id"
+    )).all()  # fmt: skip
+    assert len(got) == len(cases)
+    bulk = {n: (code, kind, dist) for n, code, kind, dist in got}
+    for n, (name, (x, y)) in enumerate(cases.items()):
+        single = assign_point(conn, settings, x, y)
+        code = conn.execute(sa.text("SELECT code FROM grids WHERE id = :i"), {"i": single["grid_id"]}).scalar()
+        assert bulk[n] == (code, single["assignment"], single["snap_distance_m"]), name
+    assert {name: bulk[n][:2] for n, name in enumerate(cases)} == {
+        "inside": ("XWZ001002", "inside"),
+        "tie between cells": ("XWZ001001", "inside"),
+        "tie across villages": ("XWZ001001", "inside"),
+        "gap in the tiling": ("XWZ002", "inside"),
+        "just outside": ("XWZ001001", "snapped"),
+        "far out": (None, "unassigned"),
+    }
+
+
 def test_swapped_and_out_of_range_coordinates_are_refused(conn, settings, demo_grids):
     with pytest.raises(InvalidInput, match="look swapped"):
         report(conn, settings, 37.76, 115.26)  # lat > 90: swapped lands in the township
