@@ -7,19 +7,19 @@ BIN    := $(VENV)/bin
 GEOGRID_HOME ?= $(CURDIR)/var
 export GEOGRID_HOME
 
-.PHONY: demo test setup venv postgis db-up db-down lint clean
+.PHONY: demo test setup venv postgis assets browser db-up db-down lint clean
 
 ## make demo: set everything up, start the database, load the demo grid, serve the app
 demo: setup
 	$(BIN)/geogrid db up
 	$(BIN)/geogrid demo --serve
 
-## make test: set everything up, lint, and run the whole test suite
-test: setup
+## make test: set everything up (and the browser for the map tests), lint, and run the whole test suite
+test: setup browser
 	$(BIN)/ruff check geogrid tests bench
 	$(BIN)/python -m pytest
 
-setup: venv postgis
+setup: venv postgis assets
 
 venv: $(VENV)/.installed
 
@@ -44,6 +44,20 @@ postgis:
 	  major=$$(ls /usr/lib/postgresql | grep -E '^[0-9]+$$' | sort -n | tail -n 1); fi; \
 	$(call apt_install,postgresql-$$major-postgis-3)
 
+# The map pages' Leaflet and plugins, from the npm registry (web/package-lock.json pins
+# them); Node.js and npm from the OS packages when missing.
+assets: web/node_modules/.installed
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@command -v npm >/dev/null 2>&1 || $(call apt_install,nodejs npm)
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Headless Chromium for the map-page tests, and CJK fonts so screenshots show Chinese.
+browser:
+	@command -v chromium >/dev/null 2>&1 && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 \
+	  || $(call apt_install,chromium fonts-noto-cjk)
+
 db-up: setup
 	$(BIN)/geogrid db up
 
@@ -56,7 +70,7 @@ lint: venv
 
 clean:
 	-$(BIN)/geogrid db down
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var web/node_modules
 
 # $(call apt_install,PACKAGES): apt-get update + install, through sudo only when not root.
 define apt_install

@@ -630,6 +630,9 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     host, port = host or settings.host, port or settings.port
     app = create_app(settings)
     click.echo(f"geogrid serving on http://{host}:{port}/  (Ctrl-C stops)")
-    click.echo(f"  start page:  http://{host}:{port}/")
-    click.echo(f"  API:         http://{host}:{port}/api/openapi.json")
+    click.echo(f"  start page:      http://{host}:{port}/")
+    click.echo(f"  planner map:     http://{host}:{port}/map/grids")
+    click.echo(f"  command center:  http://{host}:{port}/map/incidents")
+    click.echo(f"  coverage map:    http://{host}:{port}/map/coverage")
+    click.echo(f"  API:             http://{host}:{port}/api/openapi.json")
     waitress.serve(app, host=host, port=port, threads=settings.threads, ident="geogrid")

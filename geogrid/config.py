@@ -62,6 +62,15 @@ class Settings:
     rule_visits: int = 2
     rule_hours_apart: float = 4.0
     rule_min_fraction: float = 0.6
+    #: Folder of the map pages' third-party JS/CSS (``npm ci`` in ``web/``, run by make).
+    assets_dir: Path = Path(__file__).resolve().parent.parent / "web" / "node_modules"
+    #: Map background: ``none``, an XYZ tile URL template with {z}/{x}/{y}
+    #: (OpenStreetMap, Tianditu, a local tile server), or a folder of z/x/y.png tiles.
+    basemap: str = "none"
+    #: Attribution shown for an XYZ basemap (its licence usually requires one).
+    basemap_attribution: str = ""
+    #: Layers with more features than this are served as vector tiles, not embedded.
+    tile_threshold: int = 3000
     #: Where `geogrid serve` listens.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -91,6 +100,20 @@ class Settings:
             )
         if not 1 <= self.code_width <= 6:
             raise ConfigError("GEOGRID_CODE_WIDTH must be between 1 and 6")
+        if self.tile_threshold < 0:
+            raise ConfigError("GEOGRID_TILE_THRESHOLD must be 0 or more")
+        object.__setattr__(self, "assets_dir", Path(self.assets_dir).absolute())
+        basemap = self.basemap.strip()
+        if basemap.lower() in ("", "none"):
+            basemap = "none"
+        elif "://" in basemap:
+            if not basemap.startswith(("http://", "https://")) or not all(k in basemap for k in ("{z}", "{x}", "{y}")):
+                raise ConfigError(
+                    f"GEOGRID_BASEMAP {basemap!r}: an XYZ URL must be http(s) and contain {{z}}, {{x}} and {{y}}"
+                )
+        elif not Path(basemap).is_dir():
+            raise ConfigError(f"GEOGRID_BASEMAP {basemap!r} is neither 'none', an XYZ URL template nor a tile folder")
+        object.__setattr__(self, "basemap", basemap)
         if not 0 < self.port < 65536:
             raise ConfigError(f"GEOGRID_PORT must be a TCP port, not {self.port}")
 
@@ -109,6 +132,12 @@ class Settings:
             values["secret_key"] = env["GEOGRID_SECRET_KEY"]
         if "GEOGRID_TIMEZONE" in env:
             values["timezone"] = env["GEOGRID_TIMEZONE"]
+        if env.get("GEOGRID_ASSETS_DIR"):
+            values["assets_dir"] = Path(env["GEOGRID_ASSETS_DIR"])
+        if "GEOGRID_BASEMAP" in env:
+            values["basemap"] = env["GEOGRID_BASEMAP"]
+        if "GEOGRID_BASEMAP_ATTRIBUTION" in env:
+            values["basemap_attribution"] = env["GEOGRID_BASEMAP_ATTRIBUTION"]
         if "GEOGRID_HOST" in env:
             values["host"] = env["GEOGRID_HOST"]
         for key, name in [
@@ -120,6 +149,7 @@ class Settings:
             ("max_vertices", "GEOGRID_MAX_VERTICES"),
             ("metric_srid", "GEOGRID_METRIC_SRID"),
             ("rule_visits", "GEOGRID_RULE_VISITS"),
+            ("tile_threshold", "GEOGRID_TILE_THRESHOLD"),
         ]:
             if name in env:
                 values[key] = _int(name, env[name])

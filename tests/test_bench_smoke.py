@@ -8,8 +8,8 @@ import sys
 from tests.conftest import ROOT
 
 
-def run_bench(settings, script: str, *args: str) -> str:
-    env = {"GEOGRID_HOME": str(settings.home), "PATH": "/usr/bin:/bin"}
+def run_bench(settings, script: str, *args: str, **extra_env: str) -> str:
+    env = {"GEOGRID_HOME": str(settings.home), "PATH": "/usr/bin:/bin", **extra_env}
     if settings.database_url:
         env["GEOGRID_DATABASE_URL"] = settings.database_url
     result = subprocess.run(
@@ -32,3 +32,11 @@ def test_coverage_bench_runs_small(settings):
                     "--database", "geogrid_cov_bench_smoke")  # fmt: skip
     assert "400 cells, 4 workers, 720 fixes" in out
     assert "ratio geogrid / geopandas:" in out
+
+
+def test_map_bench_runs_small(settings):
+    # 200 cells over a threshold of 50: the big case is served as vector tiles.
+    out = run_bench(settings, "map_bench.py", "--sizes", "20,200", "--runs", "1",
+                    "--database", "geogrid_map_bench_smoke", GEOGRID_TILE_THRESHOLD="50")  # fmt: skip
+    assert "/map/grids with 200 cells: page" in out
+    assert "ratio 200 / 20 cells: page bytes" in out

@@ -181,3 +181,56 @@ def _feature(row) -> dict:
             "attributes": row["attributes"],
         },
     }
+
+
+def level_summary(conn: Connection, *, at: dt.datetime | None = None, codes: set[str] | None = None) -> list[dict]:
+    """Per level (top down as stored): how many grids, their extent and typical width in metres."""
+    rows = conn.execute(
+        sa.text(
+            f"""
+            SELECT g.level, count(*) AS n, ST_XMin(ST_Extent(g.geom)) AS xmin, ST_YMin(ST_Extent(g.geom)) AS ymin,
+                   ST_XMax(ST_Extent(g.geom)) AS xmax, ST_YMax(ST_Extent(g.geom)) AS ymax,
+                   -- degrees² to m² at the layer's latitude: enough to pick a zoom level.
+                   sqrt(avg(ST_Area(g.geom)) * 111320.0 ^ 2 * cos(radians(avg(ST_Y(ST_PointOnSurface(g.geom))))))
+                       AS width_m
+              FROM grids g
+             WHERE {_VALID_AT} AND (CAST(:all_codes AS boolean) OR g.code = ANY(:codes))
+             GROUP BY g.level
+            """
+        ),
+        _params(None, None, None, None, at, codes, None),
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    """InvalidInput unless z/x/y names a web-mercator tile (zoom 0..24)."""
+    if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
+        raise InvalidInput(f"no tile {z}/{x}/{y}")
+
+
+def grid_tile(
+    conn: Connection, z: int, x: int, y: int, *, level: str | None = None, at: dt.datetime | None = None,
+    codes: set[str] | None = None,
+) -> bytes:  # fmt: skip
+    """Mapbox vector tile z/x/y (layer ``grids``: code, name, level, parent_code, version)."""
+    check_tile(z, x, y)
+    tile = conn.execute(
+        sa.text(
+            f"""
+            WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env),
+            features AS (
+                SELECT ST_AsMVTGeom(ST_Transform(g.geom, 3857), b.env, 4096, 64, true) AS geom,
+                       g.code, g.name, g.level, g.parent_code, g.version
+                  FROM grids g, bounds b
+                 WHERE g.geom && ST_Transform(b.env, 4326)
+                   AND {_VALID_AT}
+                   AND (CAST(:level AS text) IS NULL OR g.level = :level)
+                   AND (CAST(:all_codes AS boolean) OR g.code = ANY(:codes))
+            )
+            SELECT ST_AsMVT(features, 'grids', 4096, 'geom') FROM features WHERE geom IS NOT NULL
+            """
+        ),
+        {**_params(level, None, None, None, at, codes, None), "z": z, "x": x, "y": y},
+    ).scalar()
+    return bytes(tile or b"")

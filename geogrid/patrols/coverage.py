@@ -363,3 +363,146 @@ def coverage_gaps(conn: Connection, settings: Settings, day: dt.date, *, grid: s
 
 #: Current grids at and below :grid.
 _SUBTREE = "SELECT geogrid_subtree(ARRAY[CAST(:grid AS text)])"
+
+
+def coverage_cells_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> dict:
+    """Leaf cells (under *grid*) with the day's coverage: best fraction, visits, compliance, people.
+
+    A cell is compliant when someone assigned to it met the rule; ``assigned`` says
+    whether anyone patrols it by duty (unassigned cells have no rule to meet).
+    """
+    ensure_coverage(conn, settings, day)
+    rows = conn.execute(
+        sa.text(
+            f"""
+            WITH cells AS (
+                SELECT g.code, g.name, g.geom FROM grids g
+                 WHERE g.valid_to IS NULL AND (CAST(:grid AS text) IS NULL OR g.code IN ({_SUBTREE}))
+                   AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.parent_code = g.code AND c.valid_to IS NULL)
+            )
+            SELECT c.code, c.name, ST_AsGeoJSON(c.geom, 7) AS geometry,
+                   coalesce(max(v.fraction), 0) AS fraction, coalesce(max(v.visit_count), 0) AS visits,
+                   coalesce(bool_or(v.assigned), false) AS assigned,
+                   coalesce(bool_or(v.compliant AND v.assigned), false) AS compliant,
+                   coalesce(json_agg(json_build_object('person', p.name, 'fraction', round(v.fraction::numeric, 3),
+                                     'visits', v.visit_count, 'compliant', v.compliant, 'reasons', v.reasons)
+                                     ORDER BY p.name) FILTER (WHERE v.person_id IS NOT NULL), '[]') AS people
+              FROM cells c
+              LEFT JOIN coverage v ON v.grid_code = c.code AND v.day = :day
+              LEFT JOIN people p ON p.id = v.person_id
+             GROUP BY c.code, c.name, c.geom ORDER BY c.code
+            """
+        ),
+        {"day": day, "grid": grid},
+    ).mappings()
+    features = [
+        {"type": "Feature", "id": r["code"], "geometry": json.loads(r["geometry"]),
+         "properties": {"code": r["code"], "name": r["name"], "fraction": round(float(r["fraction"]), 4),
+                        "visits": r["visits"], "assigned": r["assigned"], "compliant": r["compliant"],
+                        "people": r["people"]}}
+        for r in rows
+    ]  # fmt: skip
+    return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
+
+
+def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> dict:
+    """The day's kept fixes as one line per track, with the worker's id and name (near *grid*)."""
+    start, end = day_window(settings, day)
+    rows = conn.execute(
+        sa.text(
+            """
+            WITH scope AS (
+                SELECT ST_Union(g.geom) AS geom FROM grids g
+                 WHERE CAST(:grid AS text) IS NOT NULL AND g.valid_to IS NULL AND g.code = :grid
+            )
+            SELECT f.track_id, f.person_id, p.name AS person, min(f.fixed_at) AS started, max(f.fixed_at) AS ended,
+                   count(*) AS fixes,
+                   ST_AsGeoJSON(CASE WHEN count(*) = 1 THEN (array_agg(f.geom))[1]
+                                     ELSE ST_MakeLine(array_agg(f.geom ORDER BY f.fixed_at)) END, 7) AS geometry
+              FROM gps_fixes f JOIN people p ON p.id = f.person_id
+             WHERE f.fixed_at >= :s AND f.fixed_at < :e
+               AND (CAST(:grid AS text) IS NULL
+                    OR (f.geom && ST_Expand((SELECT geom FROM scope), 0.01)
+                        AND ST_DWithin(f.geom::geography, (SELECT geom FROM scope)::geography, :r)))
+             GROUP BY f.track_id, f.person_id, p.name
+             ORDER BY p.name, min(f.fixed_at)
+            """
+        ),
+        {"s": start, "e": end, "grid": grid, "r": settings.sight_m},
+    ).mappings()
+    features = [
+        {"type": "Feature", "id": r["track_id"], "geometry": json.loads(r["geometry"]),
+         "properties": {"track_id": r["track_id"], "person_id": r["person_id"], "person": r["person"],
+                        "started": r["started"].isoformat(), "ended": r["ended"].isoformat(), "fixes": r["fixes"]}}
+        for r in rows
+    ]  # fmt: skip
+    return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
+
+
+def leaf_count(conn: Connection, *, grid: str | None = None) -> int:
+    """How many current leaf cells lie under *grid* (or anywhere)."""
+    return conn.execute(
+        sa.text(
+            f"""
+            SELECT count(*) FROM grids g
+             WHERE g.valid_to IS NULL AND (CAST(:grid AS text) IS NULL OR g.code IN ({_SUBTREE}))
+               AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.parent_code = g.code AND c.valid_to IS NULL)
+            """
+        ),
+        {"grid": grid},
+    ).scalar_one()
+
+
+def missed_cells(conn: Connection, day: dt.date, *, grid: str | None = None, limit: int = 500) -> tuple[list, int]:
+    """Assigned cells that fell short of the rule on *day* (worst first, at most *limit*), and how many in all."""
+    rows = conn.execute(
+        sa.text(
+            f"""
+            SELECT c.grid_code AS code, g.name, max(c.fraction) AS fraction, max(c.visit_count) AS visits,
+                   json_agg(json_build_object('person', p.name, 'reasons', c.reasons) ORDER BY p.name) AS people,
+                   count(*) OVER () AS total
+              FROM coverage c JOIN grids g ON g.id = c.grid_id JOIN people p ON p.id = c.person_id
+             WHERE c.day = :day AND c.assigned
+               AND (CAST(:grid AS text) IS NULL OR c.grid_code IN ({_SUBTREE}))
+             GROUP BY c.grid_code, g.name
+            HAVING NOT bool_or(c.compliant)
+             ORDER BY max(c.fraction), c.grid_code
+             LIMIT :limit
+            """
+        ),
+        {"day": day, "grid": grid, "limit": limit},
+    ).mappings().all()
+    return [{k: v for k, v in r.items() if k != "total"} for r in rows], (rows[0]["total"] if rows else 0)
+
+
+def coverage_tile(conn: Connection, day: dt.date, z: int, x: int, y: int, *, grid: str | None = None) -> bytes:
+    """Mapbox vector tile of the leaf cells with *day*'s coverage (layer ``coverage``).
+
+    Properties: code, name, fraction (best of the people), visits, assigned, compliant.
+    Call :func:`ensure_coverage` for the day first.
+    """
+    tile = conn.execute(
+        sa.text(
+            f"""
+            WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env),
+            cells AS (
+                SELECT g.code, g.name, g.geom FROM grids g, bounds b
+                 WHERE g.valid_to IS NULL AND g.geom && ST_Transform(b.env, 4326)
+                   AND (CAST(:grid AS text) IS NULL OR g.code IN ({_SUBTREE}))
+                   AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.parent_code = g.code AND c.valid_to IS NULL)
+            ),
+            features AS (
+                SELECT ST_AsMVTGeom(ST_Transform(c.geom, 3857), b.env, 4096, 64, true) AS geom, c.code, c.name,
+                       coalesce(max(v.fraction), 0)::float8 AS fraction, coalesce(max(v.visit_count), 0) AS visits,
+                       coalesce(bool_or(v.assigned), false) AS assigned,
+                       coalesce(bool_or(v.compliant AND v.assigned), false) AS compliant
+                  FROM cells c CROSS JOIN bounds b
+                  LEFT JOIN coverage v ON v.grid_code = c.code AND v.day = :day
+                 GROUP BY c.code, c.name, c.geom, b.env
+            )
+            SELECT ST_AsMVT(features, 'coverage', 4096, 'geom') FROM features WHERE geom IS NOT NULL
+            """
+        ),
+        {"day": day, "grid": grid, "z": z, "x": x, "y": y},
+    ).scalar()
+    return bytes(tile or b"")

@@ -1,0 +1,185 @@
+"""The map pages (planner, command center, supervisor), vector tiles, and the files they load.
+
+Pages are Folium maps (built in :mod:`geogrid.layers`) inside a page with the
+controls; ``static/geogrid/maps.js`` makes them interactive through the JSON API.
+Everything a page loads comes from this app: Leaflet and its plugins from the assets
+folder installed at set-up, a local tile folder when that is the basemap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, render_template, request, send_from_directory
+
+from geogrid import accounts
+from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_token
+from geogrid.api.context import db, principal, state
+from geogrid.errors import InvalidInput
+from geogrid.grids.queries import check_tile, grid_tile, grids_geojson, level_summary, parse_at
+from geogrid.incidents.taxonomy import categories
+from geogrid.incidents.workflow import TRANSITIONS
+from geogrid.layers import base
+from geogrid.layers.coverage import coverage_map
+from geogrid.layers.grids import min_zoom, planner_map
+from geogrid.layers.incidents import incidents_map
+from geogrid.patrols.coverage import (
+    coverage_cells_geojson,
+    coverage_gaps,
+    coverage_tile,
+    ensure_coverage,
+    leaf_count,
+    missed_cells,
+    tracks_geojson,
+)
+
+bp = Blueprint("maps", __name__)
+
+EDITORS = ("admin", "planner")
+INCIDENT_READERS = ("admin", "operator", "supervisor")
+COVERAGE_READERS = ("admin", "supervisor")
+_TILE_TYPE = "application/vnd.mapbox-vector-tile"
+
+
+@bp.get("/map/grids")
+@access(*ANY_ROLE)
+def grids_page():
+    """Planner map: grids by level with labels, past boundaries, topology problems, editing."""
+    settings = state().settings
+    at_text = request.args.get("at") or None
+    at = parse_at(at_text)
+    at_text = at.date().isoformat() if at else None  # normalised: it goes into tile URLs
+    with db() as conn:
+        scope = accounts.visible_grid_codes(conn, principal())
+        summary = level_summary(conn, at=at, codes=scope)
+        features = {
+            row["level"]: grids_geojson(conn, level=row["level"], at=at, codes=scope, srid=settings.metric_srid)
+            for row in summary
+            if row["n"] <= settings.tile_threshold
+        }
+        tops = sorted(
+            {f["properties"]["code"] for fc in features.values() for f in fc["features"]
+             if not f["properties"]["parent_code"]}
+        )  # fmt: skip
+    can_edit = principal().role in EDITORS and at is None
+    m, config = planner_map(settings, summary, features, at=at_text, can_edit=can_edit)
+    config["tops"] = tops
+    return _page("map_grids.html", m, config, title="Planner map", summary=summary, at=at_text)
+
+
+@bp.get("/map/incidents")
+@access(*INCIDENT_READERS)
+def incidents_page():
+    """Command-center map: incidents clustered by status, overdue marked, filters, search, details."""
+    settings = state().settings
+    with db() as conn:
+        summary = level_summary(conn)
+        top = next((row for row in _top_down(summary, settings.levels)), None)
+        outline = None
+        if top is not None and top["n"] <= settings.tile_threshold:
+            outline = grids_geojson(conn, level=top["level"], srid=settings.metric_srid)
+    cats = [{"code": c.code, "name": f"{c.zh} {c.en}"} for c in categories(settings.categories_file).values()]
+    statuses = list(TRANSITIONS)
+    m, config = incidents_map(settings, base.extent(summary), categories=cats, statuses=statuses, grids_fc=outline)
+    return _page("map_incidents.html", m, config, title="Command center", categories=cats, statuses=statuses)
+
+
+@bp.get("/map/coverage")
+@access(*COVERAGE_READERS)
+def coverage_page():
+    """Supervisor map: cells by coverage and by rule for a day, tracks per worker, gaps, missed cells."""
+    settings = state().settings
+    day = _day(request.args.get("date"))
+    grid = request.args.get("grid") or None
+    with db() as conn:
+        ensure_coverage(conn, settings, day)
+        n_cells = leaf_count(conn, grid=grid)
+        small = n_cells <= settings.tile_threshold
+        cells = coverage_cells_geojson(conn, settings, day, grid=grid) if small else None
+        gaps = coverage_gaps(conn, settings, day, grid=grid) if small else None
+        tracks = tracks_geojson(conn, settings, day, grid=grid)
+        missed, n_missed = missed_cells(conn, day, grid=grid)
+        summary = level_summary(conn)
+    tiles_query = urlencode({"date": day.isoformat(), **({"grid": grid} if grid else {})})
+    width = next((r["width_m"] for r in _top_down(summary, settings.levels)[::-1]), None)
+    extent = base.extent(summary)
+    zoom = min_zoom(width, (extent[1] + extent[3]) / 2) if extent and not small else 0
+    m, config = coverage_map(settings, extent, cells=cells, tracks=tracks, gaps=gaps, day=day.isoformat(),
+                             tiles_query=tiles_query, tiles_min_zoom=zoom)  # fmt: skip
+    counts = {"cells": n_cells, "missed": n_missed, "tracks": len(tracks["features"]),
+              "gaps": len(gaps["features"]) if gaps is not None else None}  # fmt: skip
+    return _page("map_coverage.html", m, config, title="Patrol coverage", day=day.isoformat(), grid=grid,
+                 missed=missed, counts=counts)  # fmt: skip
+
+
+@bp.get("/tiles/coverage/<int:z>/<int:x>/<int:y>.pbf")
+@access(*COVERAGE_READERS)
+def coverage_tiles(z: int, x: int, y: int):
+    """Leaf cells with a day's coverage as a Mapbox vector tile (layer ``coverage``)."""
+    check_tile(z, x, y)
+    day = _day(request.args.get("date"))
+    with db() as conn:
+        tile = coverage_tile(conn, day, z, x, y, grid=request.args.get("grid") or None)
+    return tile, 200, {"Content-Type": _TILE_TYPE, "Cache-Control": "private, max-age=60"}
+
+
+@bp.get("/tiles/grids/<int:z>/<int:x>/<int:y>.pbf")
+@access(*ANY_ROLE)
+def grid_tiles(z: int, x: int, y: int):
+    """Grids as a Mapbox vector tile (layer ``grids``), for one level and date."""
+    level = request.args.get("level") or None
+    if level is not None and level not in state().settings.levels:
+        raise InvalidInput(f"unknown level {level!r}")
+    with db() as conn:
+        scope = accounts.visible_grid_codes(conn, principal())
+        tile = grid_tile(conn, z, x, y, level=level, at=parse_at(request.args.get("at")), codes=scope)
+    return tile, 200, {"Content-Type": _TILE_TYPE, "Cache-Control": "private, max-age=60"}
+
+
+@bp.get("/vendor/<path:name>")
+@access(PUBLIC)
+def vendor(name: str):
+    """Leaflet and its plugins, from the assets folder installed at set-up (public libraries)."""
+    folder = state().settings.assets_dir
+    if not folder.is_dir():
+        abort(404, description=f"map assets are not installed in {folder}: run `make setup`")
+    if not re.fullmatch(r"[A-Za-z0-9@._/-]+\.(js|css|png|svg|gif)", name) or ".." in name:
+        abort(404)
+    return send_from_directory(folder, name, max_age=3600)
+
+
+@bp.get("/basemap/<int:z>/<int:x>/<int:y>.png")
+@access(*ANY_ROLE)
+def basemap(z: int, x: int, y: int):
+    """A tile from the local tile folder basemap (``GEOGRID_BASEMAP=/path/to/tiles``)."""
+    folder = state().settings.basemap
+    if folder == "none" or "://" in folder:
+        abort(404)
+    path = Path(folder) / str(z) / str(x) / f"{y}.png"
+    if not path.is_file():
+        abort(404)
+    return send_from_directory(Path(folder), f"{z}/{x}/{y}.png", max_age=86400)
+
+
+def _page(template: str, m, config: dict, **context):
+    config = {**config, "csrf": csrf_token(), "role": principal().role}
+    rendered = base.render(m, config)
+    return render_template(template, map=rendered, user=principal(), csrf=config["csrf"], **context)
+
+
+def _top_down(summary: list[dict], levels: tuple[str, ...]) -> list[dict]:
+    order = {name: n for n, name in enumerate(levels)}
+    return sorted(summary, key=lambda row: order.get(row["level"], len(order)))
+
+
+def _day(text: str | None) -> dt.date:
+    if not text:
+        return dt.datetime.now(ZoneInfo(state().settings.timezone)).date()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"date must be YYYY-MM-DD, not {text!r}") from None

@@ -1,0 +1,506 @@
+// geogrid map pages: what the Folium map cannot do alone. Talks to the JSON API with
+// the page session (CSRF header on changes). Every user-supplied string reaches the
+// page through textContent, never as HTML.
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("geogrid-config").textContent);
+  const map = findMap();
+  const panel = {
+    notice: document.getElementById("notice"),
+    details: document.getElementById("details"),
+  };
+
+  function findMap() {
+    const div = document.querySelector(".folium-map");
+    return window[div.id];
+  }
+
+  // -- small helpers ----------------------------------------------------------------
+
+  // el("dl", {class: "x"}, "text", otherNode): strings become text nodes.
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === undefined || child === null) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function notice(text, kind) {
+    panel.notice.textContent = text || "";
+    panel.notice.className = kind === "error" ? "error" : "";
+  }
+
+  function showDetails(title, rows, extra) {
+    const dl = el("dl", {});
+    for (const [key, value] of rows) {
+      if (value === undefined || value === null || value === "") continue;
+      dl.append(el("dt", {}, key), el("dd", {}, value));
+    }
+    panel.details.replaceChildren(el("h3", {}, title), dl, ...(extra || []));
+    panel.details.hidden = false;
+  }
+
+  // Plain words for what the API refused.
+  function explain(status, problem) {
+    const detail = (problem && (problem.detail || problem.title)) || "";
+    if (status === 401) return "Your session ended: sign in again.";
+    if (status === 403) return "Your role may not do this. " + detail;
+    if (status === 404) return "Not found: " + detail;
+    if (status === 409) return "Someone changed this grid after you opened the map, so your edit was not saved. " +
+      "Reload the map and try again. (" + detail + ")";
+    if (status === 422) return "Refused: " + detail;
+    if (status === 413) return "Too large: " + detail;
+    if (status >= 500) return "The server failed (" + status + "). Nothing was changed; try again later.";
+    return "Refused (" + status + "): " + detail;
+  }
+
+  async function api(method, url, body) {
+    const headers = { Accept: "application/json, application/geo+json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET") headers["X-CSRF-Token"] = config.csrf;
+    let response;
+    try {
+      response = await fetch(url, {
+        method, headers, credentials: "same-origin",
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new Error("The server could not be reached: " + err.message);
+    }
+    const text = await response.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (err) { data = null; }
+    if (!response.ok) throw new Error(explain(response.status, data));
+    return data;
+  }
+
+  function ready() {
+    document.body.dataset.ready = "1";
+  }
+
+  // -- planner -------------------------------------------------------------------------
+
+  function gridsPage() {
+    const selected = new Map(); // code -> {layer, feature}
+    const highlight = L.geoJSON(null, { style: { color: "#d62728", weight: 4, fillOpacity: 0.1 }, interactive: false })
+      .addTo(map);
+    const layers = config.levels.map((info) => ({ ...info, layer: window[info.var] }));
+    const problems = L.geoJSON(null, {
+      style: { color: "#d00000", weight: 2, fillColor: "#ff4d4d", fillOpacity: 0.55 },
+    }).addTo(map);
+    let editing = null;
+
+    function describeGrid(props) {
+      return [props.code, props.name].filter(Boolean).join(" ");
+    }
+
+    function bindGeoJson(info) {
+      const deepest = info === layers[layers.length - 1];
+      info.layer.eachLayer((layer) => {
+        const props = layer.feature.properties;
+        layer.bindTooltip(el("span", {}, describeGrid(props)), {
+          permanent: deepest && info.count <= 300, direction: "center", className: "grid-label",
+        });
+        layer.on("click", (e) => pick(props.code, layer.feature, e.originalEvent.shiftKey));
+      });
+    }
+
+    for (const info of layers) {
+      if (info.kind === "geojson") bindGeoJson(info);
+      else info.layer.on("click", (e) => pick(e.layer.properties.code, null, e.originalEvent.shiftKey));
+    }
+
+    async function pick(code, feature, add) {
+      if (editing) return;
+      if (!add) selected.clear();
+      const detail = await api("GET", "/api/grids/" + encodeURIComponent(code) + (config.at ? "?at=" + config.at : ""))
+        .catch((err) => { notice(err.message, "error"); return null; });
+      if (!detail) return;
+      selected.set(code, detail);
+      highlight.clearLayers();
+      for (const f of selected.values()) highlight.addData(f);
+      const p = detail.properties;
+      showDetails(describeGrid(p), [
+        ["level", p.level], ["version", p.version], ["area", Math.round(p.area_m2).toLocaleString() + " m²"],
+        ["parents", (p.parents || []).map((x) => x.code + " " + x.name).join(" › ")],
+        ["children", p.children_count],
+        ["people", (p.people || []).map((x) => x.name + " (" + x.duty + ")").join(", ")],
+        ["selected", Array.from(selected.keys()).join(", ")],
+      ]);
+    }
+
+    // Level switch: show one level, or all. Tiled levels show from their min_zoom on.
+    for (const info of layers) info.wanted = true;
+    document.getElementById("level").addEventListener("change", (e) => {
+      for (const info of layers) {
+        info.wanted = !e.target.value || e.target.value === info.level;
+        if (info.kind === "tiles") continue;
+        if (info.wanted && !map.hasLayer(info.layer)) map.addLayer(info.layer);
+        if (!info.wanted && map.hasLayer(info.layer)) map.removeLayer(info.layer);
+      }
+      syncTiles();
+    });
+
+    function syncTiles() {
+      for (const info of layers) {
+        if (info.kind !== "tiles") continue;
+        const show = info.wanted && map.getZoom() >= info.min_zoom;
+        if (show && !map.hasLayer(info.layer)) map.addLayer(info.layer);
+        if (!show && map.hasLayer(info.layer)) map.removeLayer(info.layer);
+      }
+      zoomHint();
+    }
+
+    function zoomHint() {
+      const hint = document.getElementById("zoom-hint");
+      const hidden = layers.filter((i) => i.kind === "tiles" && i.wanted && map.getZoom() < i.min_zoom);
+      hint.hidden = hidden.length === 0;
+      hint.textContent = hidden.map((i) => "Zoom in to level " + i.min_zoom + " to see the " + i.count.toLocaleString() +
+        " " + i.level + " grids.").join(" ");
+    }
+    map.on("zoomend", syncTiles);
+    syncTiles();
+
+    // Topology problems, loaded after the map shows.
+    async function loadTopology() {
+      const box = document.getElementById("topology");
+      if (config.at) { box.replaceChildren(el("p", { class: "hint" }, "Topology is checked for current boundaries.")); return; }
+      const found = [];
+      for (const code of config.tops || []) {
+        let fc;
+        try {
+          fc = await api("GET", "/api/grids/" + encodeURIComponent(code) + "/topology");
+        } catch (err) {
+          box.replaceChildren(el("p", { class: "hint" }, "The tiling check failed: " + err.message));
+          document.body.dataset.topology = "error";
+          return;
+        }
+        found.push(...fc.features);
+      }
+      problems.clearLayers();
+      problems.addData({ type: "FeatureCollection", features: found });
+      problems.eachLayer((layer) => {
+        const p = layer.feature.properties;
+        layer.bindTooltip(el("span", {}, p.kind + ": " + p.codes.join(", ") + " (" + p.area_m2 + " m²)"));
+      });
+      const items = found.map((f, n) => el("li", {
+        onclick: () => map.fitBounds(L.geoJSON(f).getBounds(), { maxZoom: 18 }),
+      }, f.properties.kind + " in " + f.properties.parent_code + ": " + f.properties.area_m2.toLocaleString() + " m²"));
+      box.replaceChildren(
+        el("h3", {}, found.length ? "Topology problems (" + found.length + ")" : "Tiling checked: no gaps or overlaps"),
+        el("ul", {}, items),
+      );
+      document.body.dataset.topology = String(found.length);
+    }
+
+    // Editing: split with a drawn line, merge the selection, move a boundary's vertices.
+    if (config.can_edit) {
+      document.getElementById("edit-tools").hidden = false;
+      map.on(L.Draw.Event.CREATED, async (e) => {
+        if (e.layerType !== "polyline") return;
+        if (selected.size !== 1) { notice("Click the cell to split first, then draw the line across it.", "error"); return; }
+        const code = Array.from(selected.keys())[0];
+        notice("Splitting " + code + "…");
+        try {
+          const result = await api("POST", "/api/grids/" + encodeURIComponent(code) + "/split",
+            { line: e.layer.toGeoJSON().geometry });
+          done("Split " + code + " into " + result.created.map((c) => c.code || c).join(", ") + ".");
+        } catch (err) { notice(err.message, "error"); }
+      });
+      document.getElementById("merge").addEventListener("click", async () => {
+        if (selected.size < 2) { notice("Shift-click two or more adjacent cells to merge.", "error"); return; }
+        const codes = Array.from(selected.keys());
+        try {
+          const result = await api("POST", "/api/grids/merge", { codes });
+          done("Merged " + codes.join(", ") + " into " + result.created.map((c) => c.code || c).join(", ") + ".");
+        } catch (err) { notice(err.message, "error"); }
+      });
+      const save = document.getElementById("reshape-save");
+      const cancel = document.getElementById("reshape-cancel");
+      document.getElementById("reshape").addEventListener("click", () => {
+        if (selected.size !== 1) { notice("Click one cell to edit its boundary.", "error"); return; }
+        const feature = Array.from(selected.values())[0];
+        const g = feature.geometry;
+        const rings = g.type === "Polygon" ? g.coordinates : g.coordinates.length === 1 ? g.coordinates[0] : null;
+        if (!rings) { notice("This grid has several parts; edit it with a GIS and `geogrid grids import`.", "error"); return; }
+        // Leaflet.draw edits one polygon (with holes), not a multipolygon.
+        const shape = L.polygon(L.GeoJSON.coordsToLatLngs(rings, 1), { color: "#ff7f0e", weight: 3 });
+        shape.addTo(map);
+        shape.editing.enable();
+        editing = { shape, feature };
+        highlight.clearLayers();
+        save.hidden = cancel.hidden = false;
+        notice("Drag the vertices, then save. Neighbours must still tile the parent.");
+      });
+      cancel.addEventListener("click", stopEditing);
+      save.addEventListener("click", async () => {
+        const { shape, feature } = editing;
+        try {
+          await api("PUT", "/api/grids/" + encodeURIComponent(feature.properties.code),
+            { geometry: shape.toGeoJSON().geometry, version: feature.properties.version });
+          stopEditing();
+          done("Saved the new boundary of " + feature.properties.code + ".");
+        } catch (err) { notice(err.message, "error"); }
+      });
+      function stopEditing() {
+        if (editing) { editing.shape.editing.disable(); map.removeLayer(editing.shape); }
+        editing = null;
+        save.hidden = cancel.hidden = true;
+      }
+    }
+
+    function done(message) {
+      sessionStorage.setItem("geogrid-notice", message);
+      window.location.reload();
+    }
+    const carried = sessionStorage.getItem("geogrid-notice");
+    if (carried) { notice(carried); sessionStorage.removeItem("geogrid-notice"); }
+
+    // Ready (first render) once the visible vector-tile layers have drawn; the tiling
+    // check goes on in the background and says when it is done (data-topology).
+    Promise.all(layers.filter((i) => i.kind === "tiles").map((i) => new Promise((resolve) => {
+      if (!map.hasLayer(i.layer) || !i.layer.isLoading()) resolve();
+      else i.layer.once("load", resolve);
+    }))).then(ready);
+    loadTopology();
+  }
+
+  // -- command center ----------------------------------------------------------------
+
+  function incidentsPage() {
+    const cluster = window[config.cluster];
+    const heat = window[config.heat];
+    const picked = window[config.picked];
+    let points = [];
+
+    const legend = document.getElementById("legend");
+    for (const [status, colour] of Object.entries(config.colours)) {
+      legend.append(el("li", {}, el("span", { class: "swatch", style: "background:" + colour }), status));
+    }
+    legend.append(el("li", {}, el("span", { class: "swatch", style: "background:#fff;border:3px solid #000" }), "overdue"));
+
+    function query() {
+      const form = new FormData(document.getElementById("filters"));
+      const params = new URLSearchParams();
+      for (const [key, value] of form.entries()) if (value) params.set(key, value);
+      return params;
+    }
+
+    async function load() {
+      const params = query();
+      params.set("limit", "1000");
+      const features = [];
+      let matched = 0;
+      notice("Loading incidents…");
+      try {
+        for (let offset = 0; offset !== null && features.length < 20000;) {
+          params.set("offset", String(offset));
+          const page = await api("GET", "/api/incidents?" + params.toString());
+          features.push(...page.features);
+          matched = page.numberMatched;
+          offset = page.next_offset;
+        }
+      } catch (err) { notice(err.message, "error"); return; }
+      notice("");
+      cluster.clearLayers();
+      points = [];
+      const markers = features.map((f) => {
+        const [lon, lat] = f.geometry.coordinates;
+        const p = f.properties;
+        points.push([lat, lon, 1]);
+        const marker = L.circleMarker([lat, lon], {
+          radius: 7, fillColor: config.colours[p.status] || "#333", fillOpacity: 0.9,
+          color: p.overdue ? "#000" : "#fff", weight: p.overdue ? 3 : 1, className: "incident incident-" + f.id,
+        });
+        marker.bindTooltip(el("span", {}, "#" + f.id + " " + p.category + " · " + p.status + (p.overdue ? " · overdue" : "")));
+        marker.on("click", () => showIncident(f.id));
+        return marker;
+      });
+      cluster.addLayers(markers);
+      heat.setLatLngs(points);
+      document.getElementById("count").textContent = features.length.toLocaleString() + " of " +
+        matched.toLocaleString() + " matching incidents shown.";
+      document.body.dataset.incidents = String(features.length);
+    }
+
+    async function showIncident(id) {
+      let inc;
+      try { inc = await api("GET", "/api/incidents/" + encodeURIComponent(id)); } catch (err) { notice(err.message, "error"); return; }
+      picked.clearLayers();
+      if (inc.cell) {
+        const cell = L.geoJSON(inc.cell.geometry, { style: { color: "#d62728", weight: 4, fillOpacity: 0.15 } });
+        picked.addLayer(cell);
+        map.fitBounds(cell.getBounds(), { maxZoom: 17 });
+      } else {
+        map.setView([inc.lat, inc.lon], 16);
+      }
+      picked.addLayer(L.circleMarker([inc.lat, inc.lon], { radius: 9, color: "#d62728", weight: 3, fillOpacity: 0 }));
+      const history = el("ol", {}, (inc.events || []).map((e) =>
+        el("li", {}, e.at.slice(0, 16).replace("T", " ") + " " + e.actor + ": " + (e.from_status || "–") + " → " +
+          e.to_status + (e.note ? " (" + e.note + ")" : ""))));
+      showDetails("Incident #" + inc.id, [
+        ["status", inc.status + (inc.overdue ? " · OVERDUE" : "")],
+        ["category", inc.category], ["source", inc.source], ["reported", inc.reported_at],
+        ["deadline", inc.deadline], ["description", inc.description], ["reporter", inc.reporter],
+        ["cell", inc.cell ? inc.cell.code + " " + inc.cell.name : "unassigned (" + inc.assignment + ")"],
+        ["parents", (inc.parents || []).map((x) => x.code + " " + (x.name || "")).join(" › ")],
+        ["responsible", (inc.responsible || []).map((x) => x.name + " (" + x.duty + (x.grid_code ? ", " + x.grid_code : "") + ")").join(", ")],
+      ], [el("h3", {}, "History"), history]);
+      panel.details.dataset.cell = inc.cell ? inc.cell.code : "";
+    }
+
+    async function findPlace(lon, lat) {
+      picked.clearLayers();
+      picked.addLayer(L.circleMarker([lat, lon], { radius: 9, color: "#1f4e79", weight: 3 }));
+      map.setView([lat, lon], 16);
+      const d = 0.00001;
+      try {
+        const fc = await api("GET", "/api/grids?bbox=" + [lon - d, lat - d, lon + d, lat + d].join(","));
+        const holders = fc.features.filter((f) => L.geoJSON(f).getBounds().contains([lat, lon]));
+        showDetails(lon + ", " + lat, [["grids here", holders.map((f) => f.properties.code + " " + f.properties.name).join(" › ") || "none"]]);
+      } catch (err) { notice(err.message, "error"); }
+    }
+
+    document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
+    document.getElementById("heat-toggle").addEventListener("change", (e) => {
+      if (e.target.checked) { map.addLayer(heat); map.removeLayer(cluster); } else { map.removeLayer(heat); map.addLayer(cluster); }
+    });
+    document.getElementById("search").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const q = document.getElementById("q").value.trim();
+      const coords = q.match(/^(-?\d+(?:\.\d+)?)\s*[,\s]\s*(-?\d+(?:\.\d+)?)$/);
+      if (/^\d+$/.test(q)) showIncident(q);
+      else if (coords) findPlace(parseFloat(coords[1]), parseFloat(coords[2]));
+      else notice("Type an incident number, or a position as lon,lat.", "error");
+    });
+    map.removeLayer(heat);
+    load().finally(ready);
+  }
+
+  // -- supervisor ----------------------------------------------------------------------
+
+  function coveragePage() {
+    const byFraction = window[config.fraction];
+    const byRule = window[config.rule];
+    const gaps = config.gaps ? window[config.gaps] : null;
+    const legend = document.getElementById("legend");
+
+    function drawLegend(mode) {
+      const items = mode === "rule"
+        ? Object.entries(config.legend.rule).map(([name, colour]) => [name, colour])
+        : config.legend.fraction.map(([bound, colour], n, all) => [
+          n === 0 ? "0%" : Math.round(all[n - 1][0] * 100) + "–" + Math.min(100, Math.round(bound * 100)) + "%", colour]);
+      legend.replaceChildren(...items.map(([name, colour]) =>
+        el("li", {}, el("span", { class: "swatch", style: "background:" + colour }), name)));
+    }
+
+    function cellDetails(p, people) {
+      showDetails(p.code + " " + (p.name || ""), [
+        ["covered", Math.round(p.fraction * 100) + "%"], ["visits", p.visits],
+        ["rule", p.assigned ? (p.compliant ? "met" : "not met") : "no patrol duty"],
+        ...people.map((x) => [x.person, Math.round(x.fraction * 100) + "%, " + x.visits + " visit(s)" +
+          (x.reasons && x.reasons.length ? ", " + x.reasons.join("; ") : "")]),
+      ]);
+    }
+
+    if (config.kind === "geojson") {
+      for (const layer of [byFraction, byRule]) {
+        layer.eachLayer((cell) => {
+          const p = cell.feature.properties;
+          cell.bindTooltip(el("span", {}, p.code + " " + (p.name || "") + " · " + Math.round(p.fraction * 100) + "% · " +
+            p.visits + " visit(s)" + (p.assigned ? (p.compliant ? " · compliant" : " · missed") : "")));
+          cell.on("click", () => cellDetails(p, p.people));
+        });
+      }
+    } else {
+      // Vector tiles: the tile has the cell's figures; the people come from the coverage API.
+      for (const layer of [byFraction, byRule]) {
+        layer.on("click", async (e) => {
+          const p = e.layer.properties;
+          try {
+            const report = await api("GET", "/api/coverage?date=" + config.day + "&grid=" + encodeURIComponent(p.code));
+            cellDetails(p, report.cells.map((r) => ({ person: r.person, fraction: r.fraction, visits: r.visit_count,
+              reasons: r.reasons })));
+          } catch (err) { notice(err.message, "error"); }
+        });
+      }
+    }
+    if (gaps) {
+      gaps.eachLayer((gap) => {
+        const p = gap.feature.properties;
+        gap.bindTooltip(el("span", {}, "uncovered in " + p.code + ": " + Math.round(p.uncovered_m2) + " m²"));
+      });
+      document.getElementById("gaps-toggle").addEventListener("change", (e) => {
+        if (e.target.checked) map.addLayer(gaps); else map.removeLayer(gaps);
+      });
+    }
+
+    // Which colouring is on; tiled cells show from min_zoom on (a hint says so below it).
+    let mode = "fraction";
+    function syncCells() {
+      const tooFar = config.kind === "tiles" && map.getZoom() < config.min_zoom;
+      for (const [name, layer] of [["fraction", byFraction], ["rule", byRule]]) {
+        const show = mode === name && !tooFar;
+        if (show && !map.hasLayer(layer)) map.addLayer(layer);
+        if (!show && map.hasLayer(layer)) map.removeLayer(layer);
+      }
+      if (gaps && map.hasLayer(gaps)) gaps.bringToFront();
+      notice(tooFar ? "Zoom in to level " + config.min_zoom + " to see the cells." : "");
+    }
+    for (const input of document.querySelectorAll("input[name=mode]")) {
+      input.addEventListener("change", () => {
+        if (!input.checked) return;
+        mode = input.value;
+        syncCells();
+        drawLegend(mode);
+      });
+    }
+    map.on("zoomend", syncCells);
+    syncCells();
+    const box = document.getElementById("workers");
+    if (!config.workers.length) box.append(el("p", { class: "hint" }, "No tracks that day."));
+    for (const worker of config.workers) {
+      const layer = window[worker.var];
+      layer.eachLayer((track) => {
+        const p = track.feature.properties;
+        track.bindTooltip(el("span", {}, p.person + " · " + p.started.slice(11, 16) + "–" + p.ended.slice(11, 16) + " · " + p.fixes + " fixes"));
+      });
+      const checkbox = el("input", { type: "checkbox", checked: true, "data-person": worker.person_id,
+        onchange: (e) => { if (e.target.checked) map.addLayer(layer); else map.removeLayer(layer); } });
+      box.append(el("label", {}, checkbox, el("span", { class: "swatch", style: "background:" + worker.colour }),
+        " " + worker.person + " (" + worker.tracks + ")"));
+    }
+    for (const row of document.querySelectorAll("#missed tr[data-code]")) {
+      row.addEventListener("click", async () => {
+        if (config.kind === "geojson") {
+          byFraction.eachLayer((cell) => {
+            if (cell.feature.properties.code === row.dataset.code) { map.fitBounds(cell.getBounds(), { maxZoom: 17 }); cell.fire("click"); }
+          });
+          return;
+        }
+        try {
+          const cell = await api("GET", "/api/grids/" + encodeURIComponent(row.dataset.code));
+          map.fitBounds(L.geoJSON(cell).getBounds(), { maxZoom: 18 });
+        } catch (err) { notice(err.message, "error"); }
+      });
+    }
+    drawLegend("fraction");
+    ready();
+  }
+
+  const pages = { grids: gridsPage, incidents: incidentsPage, coverage: coveragePage };
+  try {
+    pages[config.page]();
+  } catch (err) {
+    notice("The map page failed: " + err.message, "error");
+    throw err;
+  }
+})();

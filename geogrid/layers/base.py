@@ -1,0 +1,129 @@
+"""The map every page starts from: Folium, with every script and style served by geogrid.
+
+Folium points its maps and plugins at CDNs. A grid center's network may have no
+internet, so :func:`offline` rewrites each resource a map uses to the copy installed
+from the npm registry at set-up (``web/package.json``; served under ``/vendor/``),
+and refuses a resource it does not know rather than let a page reach out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import folium
+from branca.element import Element, Figure
+
+from geogrid.config import Settings
+
+#: Folium's resource names -> files under the assets folder (``web/node_modules``).
+VENDOR = {
+    "leaflet": "leaflet/dist/leaflet.js",
+    "leaflet_css": "leaflet/dist/leaflet.css",
+    "markerclusterjs": "leaflet.markercluster/dist/leaflet.markercluster.js",
+    "markerclustercss": "leaflet.markercluster/dist/MarkerCluster.css",
+    "markerclusterdefaultcss": "leaflet.markercluster/dist/MarkerCluster.Default.css",
+    "leaflet-heat.js": "leaflet.heat/dist/leaflet-heat.js",
+    "leaflet_draw_js": "leaflet-draw/dist/leaflet.draw.js",
+    "leaflet_draw_css": "leaflet-draw/dist/leaflet.draw.css",
+    "vectorGrid": "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js",
+}
+#: Where the app serves the assets folder.
+VENDOR_PREFIX = "/vendor/"
+#: Where the app serves a local tile folder basemap.
+BASEMAP_PREFIX = "/basemap/"
+
+
+class UnknownResource(ValueError):
+    """A map element wants a script or style geogrid does not serve."""
+
+
+def new_map(settings: Settings, bounds: tuple[float, float, float, float] | None) -> folium.Map:
+    """An empty Folium map fitted to *bounds* (minlon, minlat, maxlon, maxlat), with the basemap."""
+    m = folium.Map(tiles=None, width="100%", height="100%", control_scale=True, prefer_canvas=True, maxZoom=20,
+                   zoom_start=12, location=(0, 0))  # fmt: skip
+    # Only Leaflet: jQuery, Bootstrap and the icon fonts Folium also loads are not used.
+    m.default_js = [("leaflet", VENDOR["leaflet"])]
+    m.default_css = [("leaflet_css", VENDOR["leaflet_css"])]
+    if settings.basemap != "none":
+        local = "://" not in settings.basemap
+        url = BASEMAP_PREFIX + "{z}/{x}/{y}.png" if local else settings.basemap
+        attribution = settings.basemap_attribution or ("local tiles" if local else "basemap")
+        folium.TileLayer(url, attr=attribution, name="basemap", max_zoom=20, max_native_zoom=18).add_to(m)
+    if bounds is not None:
+        west, south, east, north = bounds
+        m.fit_bounds([[south, west], [north, east]])
+    return m
+
+
+def offline(m: folium.Map, prefix: str = VENDOR_PREFIX) -> folium.Map:
+    """Point every script and style of *m* and its layers at *prefix*; UnknownResource otherwise."""
+    for element in _walk(m.get_root()):
+        for attr in ("default_js", "default_css"):
+            resources = getattr(element, attr, None)
+            if not resources:
+                continue
+            local = []
+            for name, url in resources:
+                if url.startswith(prefix):
+                    local.append((name, url))
+                elif name in VENDOR:
+                    local.append((name, prefix + VENDOR[name]))
+                elif url in VENDOR.values():
+                    local.append((name, prefix + url))
+                else:
+                    raise UnknownResource(f"{type(element).__name__} wants {name} from {url}; add it to VENDOR")
+            setattr(element, attr, local)
+    return m
+
+
+def _walk(element) -> Iterator:
+    yield element
+    for child in list(getattr(element, "_children", {}).values()):
+        yield from _walk(child)
+
+
+def script_json(value) -> str:
+    """*value* as JSON safe inside a ``<script>`` element (no ``</script>``, no HTML)."""
+    return (
+        json.dumps(value, ensure_ascii=False, default=str)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def extent(summary: list[dict]) -> tuple[float, float, float, float] | None:
+    """The box around every level of :func:`geogrid.grids.queries.level_summary`; None when empty."""
+    rows = [r for r in summary if r["xmin"] is not None]
+    if not rows:
+        return None
+    return (min(r["xmin"] for r in rows), min(r["ymin"] for r in rows),
+            max(r["xmax"] for r in rows), max(r["ymax"] for r in rows))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A map's parts for a page template: head (styles, scripts), body (the map div), script."""
+
+    head: str
+    body: str
+    script: str
+    map_name: str
+
+
+def render(m: folium.Map, config: dict) -> Rendered:
+    """Render *m* offline into parts, with *config* for the page script as a JSON element."""
+    offline(m)
+    figure: Figure = m.get_root()
+    figure.render()
+    data = Element(f'<script type="application/json" id="geogrid-config">{script_json(config)}</script>')
+    return Rendered(
+        head=figure.header.render(),
+        body=figure.html.render() + data.render(),
+        script=figure.script.render(),
+        map_name=m.get_name(),
+    )

@@ -1,0 +1,111 @@
+"""The supervisor's map: cells coloured by coverage or compliance, tracks per worker, uncovered parts."""
+
+from __future__ import annotations
+
+import json
+
+import folium
+from folium.plugins import VectorGridProtobuf
+
+from geogrid.layers.base import new_map
+
+#: Coverage fraction bins (upper bounds) and their fill colours, light to dark.
+FRACTION_BINS = [(0.0001, "#f7f7f7"), (0.3, "#fee5d9"), (0.6, "#fcae91"), (0.8, "#6baed6"), (1.01, "#08519c")]
+COMPLIANCE_COLOURS = {"compliant": "#2ca02c", "not compliant": "#d62728", "no duty": "#bdbdbd"}
+_TRACK_COLOURS = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999"]
+
+
+def fraction_colour(fraction: float) -> str:
+    """Fill colour for a covered fraction."""
+    for bound, colour in FRACTION_BINS:
+        if fraction < bound:
+            return colour
+    return FRACTION_BINS[-1][1]
+
+
+def compliance_colour(properties: dict) -> str:
+    """Fill colour for a cell's patrol-rule state."""
+    if not properties.get("assigned"):
+        return COMPLIANCE_COLOURS["no duty"]
+    return COMPLIANCE_COLOURS["compliant" if properties.get("compliant") else "not compliant"]
+
+
+def coverage_map(settings, extent, *, cells: dict | None, tracks: dict, gaps: dict | None, day: str,
+                 tiles_query: str | None = None, tiles_min_zoom: int = 0):  # fmt: skip
+    """The map for *day* and the page script's configuration (layer names, workers, legend).
+
+    *cells* embeds the coloured cells; with too many cells it is None and *tiles_query*
+    (``date=...&grid=...``) reads them as vector tiles from ``/tiles/coverage``. *gaps*
+    is None when they were not computed (too many cells: pick a grid).
+    """
+    m = new_map(settings, extent)
+    base = {"color": "#555", "weight": 1, "fillOpacity": 0.75}
+    if cells is not None:
+        by_fraction = folium.GeoJson(
+            cells, name="coverage fraction",
+            style_function=lambda f: {**base, "fillColor": fraction_colour(f["properties"]["fraction"])},
+        )  # fmt: skip
+        by_rule = folium.GeoJson(
+            cells, name="patrol rule", show=False,
+            style_function=lambda f: {**base, "fillColor": compliance_colour(f["properties"])},
+        )  # fmt: skip
+    else:
+        url = "/tiles/coverage/{z}/{x}/{y}.pbf?" + tiles_query
+        # Added by the page script from `min_zoom` on (see geogrid.layers.grids).
+        by_fraction = VectorGridProtobuf(url, name="coverage fraction", show=False,
+                                         options=_tile_options(_FRACTION_JS, base))  # fmt: skip
+        by_rule = VectorGridProtobuf(url, name="patrol rule", show=False,
+                                     options=_tile_options(_RULE_JS, base))  # fmt: skip
+    by_fraction.add_to(m)
+    by_rule.add_to(m)
+    gap_var = None
+    if gaps is not None:
+        gap_layer = folium.GeoJson(
+            gaps, name="uncovered parts",
+            style_function=lambda f: {"color": "#b10026", "weight": 1.5, "fillColor": "#b10026",
+                                      "fillOpacity": 0.18, "dashArray": "4 3"},
+        )  # fmt: skip
+        gap_layer.add_to(m)
+        gap_var = gap_layer.get_name()
+    workers = {}
+    for feature in tracks["features"]:
+        props = feature["properties"]
+        workers.setdefault(props["person_id"], {"person_id": props["person_id"], "person": props["person"],
+                                                "features": []})["features"].append(feature)  # fmt: skip
+    worker_layers = []
+    for n, worker in enumerate(workers.values()):
+        colour = _TRACK_COLOURS[n % len(_TRACK_COLOURS)]
+        layer = folium.GeoJson(
+            {"type": "FeatureCollection", "features": worker["features"]}, name=f"tracks {worker['person_id']}",
+            style_function=lambda f, c=colour: {"color": c, "weight": 3, "opacity": 0.85},
+        )  # fmt: skip
+        layer.add_to(m)
+        worker_layers.append({"person_id": worker["person_id"], "person": worker["person"], "colour": colour,
+                              "var": layer.get_name(), "tracks": len(worker["features"])})  # fmt: skip
+    config = {
+        "page": "coverage", "day": day, "fraction": by_fraction.get_name(), "rule": by_rule.get_name(),
+        "kind": "geojson" if cells is not None else "tiles", "min_zoom": tiles_min_zoom,
+        "gaps": gap_var, "workers": worker_layers, "extent": extent,
+        "legend": {"fraction": FRACTION_BINS, "rule": COMPLIANCE_COLOURS},
+    }  # fmt: skip
+    return m, config
+
+
+# Tile styles as JS functions of a feature's properties (colours from the tables above).
+_FRACTION_JS = (
+    "function (p) { const bins = " + json.dumps(FRACTION_BINS) + "; let c = bins[bins.length - 1][1];"
+    " for (const [bound, colour] of bins) { if (p.fraction < bound) { c = colour; break; } } return c; }"
+)
+_RULE_JS = (
+    "function (p) { const c = " + json.dumps(COMPLIANCE_COLOURS) + ";"
+    " return !p.assigned ? c['no duty'] : p.compliant ? c['compliant'] : c['not compliant']; }"
+)
+
+
+def _tile_options(fill_js: str, base: dict) -> str:
+    style = json.dumps({**base, "fill": True})[:-1] + ', "fillColor": (' + fill_js + ")(p)}"
+    return (
+        '{"interactive": true, "maxNativeZoom": 18, "maxZoom": 22,'
+        ' "rendererFactory": L.canvas.tile, "getFeatureId": function (f) { return f.properties.code; },'
+        ' "vectorTileLayerStyles": {"coverage": function (p) { return ' + style + "; }}}"
+    )
