@@ -302,9 +302,9 @@ def grids_merge(ctx, codes, name):
 
 @grids.command("generate")
 @click.argument("code")
-@click.option("--shape", type=click.Choice(["square", "hex"]), default="square", show_default=True)
+@click.option("--shape", type=click.Choice(["square", "hex", "voronoi"]), default="square", show_default=True)
 @click.option("--area", "area", type=float, help="Target cell area in m².")
-@click.option("--balanced", type=int, help="Make K cells of balanced weight instead.")
+@click.option("--balanced", type=int, help="Make K cells around the weight (--shape voronoi: Voronoi regions).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Point file whose points weigh the cells.")
 @click.option("--weight-field", help="Field of --weights holding each point's weight (default 1 each).")
 @click.pass_context
@@ -607,17 +607,20 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 @main.command()
 @click.option("--serve/--no-serve", "then_serve", default=False, help="Serve the app afterwards.")
+@click.option("--seed", type=int, default=20261120, show_default=True, help="Everything in the demo follows from it.")
 @click.pass_context
-def demo(ctx: click.Context, then_serve: bool) -> None:
-    """Load the demo township (idempotent) and print how to sign in."""
-    from geogrid import demo as demo_data
+def demo(ctx: click.Context, then_serve: bool, seed: int) -> None:
+    """Load the demo township (西王庄乡-sized, a week of incidents and patrols; idempotent)."""
+    from geogrid import demo_township
     from geogrid.store.db import unit_of_work
 
     settings = _settings(ctx)
     with unit_of_work(_engine(ctx)) as conn:
-        summary = demo_data.load(conn)
-    click.echo(f"demo loaded: {summary}")
-    click.echo(f"sign in as {demo_data.ADMIN_NAME} / {demo_data.ADMIN_PASSWORD}")
+        counts = demo_township.load(conn, settings, seed=seed, progress=lambda m: click.echo(f"  {m}"))
+    click.echo("demo township: {villages} villages, {grids} grids, {cells} cells; {managers} grid managers, "
+               "{helpers} helpers; {incidents} incidents ({closed} closed); {tracks} patrol tracks, "
+               "{fixes} GPS fixes".format(**counts))  # fmt: skip
+    click.echo(f"sign in as {demo_township.ADMIN_NAME} / {demo_township.ADMIN_PASSWORD}")
     if then_serve:
         _serve(settings, None, None)
 

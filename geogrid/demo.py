@@ -1,4 +1,6 @@
-"""A small demo township: a few grids that tile their parents, and an admin to sign in with.
+"""A tiny sample township for tests and examples: 7 grids that tile their parents, and an admin.
+
+The full demo (`geogrid demo`, `make demo`) is :mod:`geogrid.demo_township`.
 
 Deterministic and idempotent. The demo is served on 127.0.0.1 only, so its admin
 password is fixed and printed; never use it on a shared server.

@@ -361,3 +361,32 @@ def test_balanced_cells_are_contiguous_in_a_concave_grid(conn, settings):
     assert max(result.created.values()) / min(result.created.values()) < 1.05  # equal areas
     assert sum(result.created.values()) == pytest.approx(area_m2(u, srid), rel=1e-6)
     assert tiles(conn, settings, "U1")
+
+
+def test_voronoi_cells_follow_the_settlements_and_tile_the_grid(conn, settings, demo_grids):
+    parent = current(conn, "XWZ001001")
+    rng = random.Random(3)
+    minx, miny, maxx, maxy = parent.geom.bounds
+    # Three hamlets: households cluster around three points.
+    hamlets = [(minx + (maxx - minx) * fx, miny + (maxy - miny) * fy) for fx, fy in ((.25, .3), (.7, .35), (.5, .75))]
+    points = [(hx + rng.gauss(0, (maxx - minx) / 25), hy + rng.gauss(0, (maxy - miny) / 25), 1.0)
+              for hx, hy in hamlets for _ in range(400)]  # fmt: skip
+    result = generate_cells(conn, settings, "XWZ001001", shape="voronoi", balanced=3, weights=points)
+    assert len(result.created) == 3 and tiles(conn, settings, "XWZ001001")
+    cells = [edit.lock_current(conn, c).geom for c in result.created]
+    assert all(len(getattr(c, "geoms", [c])) == 1 for c in cells)  # each cell in one piece
+    # Each hamlet lies in its own cell.
+    holders = {next(i for i, c in enumerate(cells) if c.covers(shapely.Point(h))) for h in hamlets}
+    assert holders == {0, 1, 2}
+    with pytest.raises(InvalidInput, match="voronoi needs --balanced"):
+        generate_cells(conn, settings, "XWZ001002", shape="voronoi")
+
+
+def test_voronoi_without_weights_is_deterministic(conn, settings, demo_grids):
+    first = generate_cells(conn, settings, "XWZ002002", shape="voronoi", balanced=4)
+    shapes = [edit.lock_current(conn, c).geom.wkb for c in first.created]
+    conn.execute(sa.text("UPDATE grids SET valid_to = now() WHERE parent_code = 'XWZ002002'"))
+    conn.execute(sa.text("DELETE FROM grids WHERE parent_code = 'XWZ002002'"))
+    again = generate_cells(conn, settings, "XWZ002002", shape="voronoi", balanced=4)
+    assert [edit.lock_current(conn, c).geom.wkb for c in again.created] == shapes
+    assert tiles(conn, settings, "XWZ002002")

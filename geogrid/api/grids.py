@@ -209,7 +209,7 @@ def _reshape(code: str, body: dict) -> edit.Reshape:
     body={
         "type": "object",
         "properties": {
-            "shape": {"type": "string", "enum": ["square", "hex"]},
+            "shape": {"type": "string", "enum": ["square", "hex", "voronoi"]},
             "area_m2": {"type": "number", "exclusiveMinimum": 0},
             "balanced": {"type": "integer", "minimum": 1},
             "weights": {"description": "GeoJSON FeatureCollection of points"},

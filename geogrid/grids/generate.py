@@ -1,4 +1,8 @@
-"""Generate unit cells inside a grid: a regular tessellation, or K cells of balanced weight.
+"""Generate unit cells inside a grid: a regular tessellation, or K cells around the weight.
+
+K cells come either from weighted bisection (compact, near-equal weight, straight
+cuts) or from Voronoi regions around K weighted k-means centres (irregular borders
+that follow where people live, like village boundaries drawn around settlements).
 
 Shapes are laid out in metres (the grid's projected CRS) and applied to the grid in
 EPSG:4326 by intersection, so the parent's own boundary is kept vertex for vertex
@@ -25,6 +29,8 @@ from geogrid.grids.metric import area_m2, from_metric, metric_srid, to_metric
 
 #: Generating more cells than this in one go is refused (a typo in --area, not a plan).
 MAX_CELLS = 20_000
+#: Voronoi cells are for villages and grids, not for tessellating a city in one go.
+MAX_VORONOI = 2_000
 
 
 def generate_cells(
@@ -60,10 +66,15 @@ def generate_cells(
     if balanced is not None:
         if not 1 <= balanced <= MAX_CELLS:
             raise InvalidInput(f"--balanced must be between 1 and {MAX_CELLS}")
-        cells = _balanced(parent.geom, srid, balanced, weights or [])
+        if shape == "voronoi":
+            if balanced > MAX_VORONOI:
+                raise InvalidInput(f"voronoi makes at most {MAX_VORONOI} cells at a time")
+            cells = _voronoi(parent.geom, srid, balanced, weights or [])
+        else:
+            cells = _balanced(parent.geom, srid, balanced, weights or [])
     else:
         if shape not in ("square", "hex"):
-            raise InvalidInput(f"shape must be square or hex, not {shape!r}")
+            raise InvalidInput(f"shape must be square or hex (voronoi needs --balanced K), not {shape!r}")
         if area_m2_target is None or not area_m2_target > 0:
             raise InvalidInput("give the target cell area in m² (--area)")
         expected = area_m2(parent.geom, srid) / area_m2_target
@@ -79,7 +90,7 @@ def generate_cells(
     result = EditResult()
     for n, (cell_code, cell) in enumerate(zip(codes, cells, strict=True), start=1):
         _insert(conn, cell_code, f"{parent.name} {n}", child_level, code, cell,
-                {"generated": balanced and "balanced" or shape})  # fmt: skip
+                {"generated": shape if shape == "voronoi" else balanced and "balanced" or shape})  # fmt: skip
         result.created[cell_code] = area_m2(cell, srid)
     return result
 
@@ -118,7 +129,8 @@ def _regular(parent: BaseGeometry, srid: int, shape: str, target: float) -> list
     return cells
 
 
-def _balanced(parent, srid: int, k: int, weights: list[tuple[float, float, float]]) -> list[Polygon]:
+def _weights_in(parent, srid: int, weights: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """The weights inside *parent*: metric x, y and weight arrays (checked)."""
     pts = np.array([(x, y) for x, y, _ in weights], dtype=float).reshape(-1, 2)
     w = np.array([wt for _, _, wt in weights], dtype=float)
     if pts.size:
@@ -128,7 +140,78 @@ def _balanced(parent, srid: int, k: int, weights: list[tuple[float, float, float
             raise InvalidInput("weights must be finite and not negative")
     metric_pts = to_metric(shapely.MultiPoint(pts), srid, densify=False) if len(pts) else None
     xy = shapely.get_coordinates(metric_pts) if metric_pts is not None else np.empty((0, 2))
+    return xy, w
+
+
+def _balanced(parent, srid: int, k: int, weights: list[tuple[float, float, float]]) -> list[Polygon]:
+    xy, w = _weights_in(parent, srid, weights)
     return _bisect(parent, srid, xy, w, k)
+
+
+def _voronoi(parent, srid: int, k: int, weights: list[tuple[float, float, float]]) -> list[Polygon]:
+    """K cells: Voronoi regions of K weighted k-means centres, clipped to *parent*.
+
+    Without weights the grid's area is the weight (an even lattice of points). A
+    region cut in several parts by a concave grid keeps its largest part; the others
+    join the cell they share the longest border with, so there are exactly K cells.
+    """
+    xy, w = _weights_in(parent, srid, weights)
+    parent_m = to_metric(parent, srid)
+    if w.sum() <= 0:
+        minx, miny, maxx, maxy = parent_m.bounds
+        step = math.sqrt(parent_m.area / max(200 * k, 2000))
+        gx, gy = np.meshgrid(np.arange(minx, maxx, step), np.arange(miny, maxy, step))
+        xy = np.column_stack([gx.ravel(), gy.ravel()])
+        xy = xy[shapely.contains_xy(parent_m, xy[:, 0], xy[:, 1])]
+        w = np.ones(len(xy))
+    if len(xy) < k:
+        raise InvalidInput(f"not enough weight points inside the grid for {k} cells")
+    centres = _kmeans(xy, w, k)
+    minx, miny, maxx, maxy = parent_m.bounds
+    pad = (maxx - minx) + (maxy - miny)
+    frame = box(minx - pad, miny - pad, maxx + pad, maxy + pad)
+    regions = shapely.voronoi_polygons(shapely.MultiPoint(centres), extend_to=frame).geoms
+    # Vertices only are transformed (as for regular cells), so shared edges stay shared.
+    regions_ll = from_metric(np.array([shapely.segmentize(r, max(pad / 400, 5.0)) for r in regions]), srid)
+    mains, rest = [], []
+    for region in regions_ll:
+        parts = sorted(_polygons(shapely.intersection(region, parent)), key=lambda g: -g.area)
+        if parts:
+            mains.append(parts[0])
+            rest += parts[1:]
+    if len(mains) != k:
+        raise InvalidInput(f"cannot make {k} cells in this grid; ask for fewer")
+    for part in rest:
+        shared = [(_shared_m(part, cell, srid), i) for i, cell in enumerate(mains)]
+        length, i = max(shared)
+        if length > 0:
+            mains[i] = shapely.union_all([mains[i], part])
+    return mains
+
+
+def _kmeans(xy: np.ndarray, w: np.ndarray, k: int, rounds: int = 40) -> np.ndarray:
+    """Weighted k-means centres, deterministic: weighted k-means++ start from a fixed seed, then Lloyd."""
+    rng = np.random.default_rng(0)
+    p = w / w.sum()
+    centres = [xy[rng.choice(len(xy), p=p)]]
+    nearest = ((xy - centres[0]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        score = nearest * w
+        choice = rng.choice(len(xy), p=score / score.sum()) if score.sum() > 0 else rng.choice(len(xy))
+        centres.append(xy[choice])
+        nearest = np.minimum(nearest, ((xy - xy[choice]) ** 2).sum(axis=1))
+    centres = np.array(centres)
+    for _ in range(rounds):
+        tree = shapely.STRtree(shapely.points(centres))
+        label = tree.query_nearest(shapely.points(xy), all_matches=False)[1]
+        sums = np.zeros((k, 2))
+        np.add.at(sums, label, xy * w[:, None])
+        mass = np.bincount(label, weights=w, minlength=k)
+        moved = np.where(mass[:, None] > 0, sums / np.maximum(mass, 1e-12)[:, None], centres)
+        if np.allclose(moved, centres, atol=0.5):
+            break
+        centres = moved
+    return centres
 
 
 def _bisect(poly, srid, xy: np.ndarray, w: np.ndarray, k: int) -> list[Polygon]:

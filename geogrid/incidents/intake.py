@@ -67,9 +67,15 @@ def check(incident: NewIncident, settings: Settings) -> NewIncident:
     return dataclasses.replace(incident, reported_at=reported_at, external_id=external_id)
 
 
-def register(conn: Connection, settings: Settings, incident: NewIncident, actor: str) -> dict:
-    """Store one incident, assigned to its cell, with its first event; returns its summary."""
+def register(conn: Connection, settings: Settings, incident: NewIncident, actor: str, *,
+             registered_at: dt.datetime | None = None) -> dict:  # fmt: skip
+    """Store one incident, assigned to its cell, with its first event; returns its summary.
+
+    *registered_at* backdates the first event (replaying records kept elsewhere); default now.
+    """
     incident = check(incident, settings)
+    if registered_at is not None and (registered_at.tzinfo is None or registered_at > dt.datetime.now(dt.UTC)):
+        raise InvalidInput("a backdated registration needs a time zone and may not be in the future")
     lon, lat = incident.lon, incident.lat
     in_range = -180 <= lon <= 180 and -90 <= lat <= 90
     if in_range:
@@ -99,8 +105,9 @@ def register(conn: Connection, settings: Settings, incident: NewIncident, actor:
                 ON CONFLICT (external_id) DO NOTHING
                 RETURNING id
             ), event AS (
-                INSERT INTO incident_events (incident_id, actor, from_status, to_status, note)
-                SELECT id, :actor, NULL, 'reported', 'registered' FROM ins
+                INSERT INTO incident_events (incident_id, at, actor, from_status, to_status, note)
+                SELECT id, coalesce(CAST(:registered_at AS timestamptz), now()), :actor, NULL, 'reported',
+                       'registered' FROM ins
             )
             SELECT id FROM ins
             """
@@ -112,6 +119,7 @@ def register(conn: Connection, settings: Settings, incident: NewIncident, actor:
             "reporter": incident.reporter, "reported_at": incident.reported_at,
             "grid_id": assigned["grid_id"], "assignment": assigned["assignment"],
             "snap": assigned["snap_distance_m"], "deadline": deadline, "actor": actor,
+            "registered_at": registered_at,
         },
     ).first()  # fmt: skip
     if row is None:

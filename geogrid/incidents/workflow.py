@@ -45,8 +45,12 @@ def transition(
     actor: str,
     note: str = "",
     department: str | None = None,
+    at: dt.datetime | None = None,
 ) -> dict:
-    """Move an incident to state *to*; returns the event. 409 when not allowed from here."""
+    """Move an incident to state *to*; returns the event. 409 when not allowed from here.
+
+    *at* backdates the step (replaying records kept elsewhere, or the demo); default now.
+    """
     if to not in TRANSITIONS:
         raise InvalidInput(f"unknown state {to!r}; states are {', '.join(TRANSITIONS)}")
     incident = _lock(conn, incident_id)
@@ -61,7 +65,7 @@ def transition(
         )
     updates: dict = {"status": to}
     details: dict = {}
-    now = conn.execute(sa.text("SELECT now()")).scalar_one()
+    now = _moment(conn, at)
     if to == "escalated":
         level = escalation_target(conn, settings, incident)
         hours = find_category(incident["category"], settings.categories_file).hours_at(level)
@@ -71,13 +75,14 @@ def transition(
         updates["department"] = department
         details["department"] = department
     _apply(conn, incident_id, updates)
-    return _event(conn, incident_id, actor, incident["status"], to, note, details)
+    return _event(conn, incident_id, actor, incident["status"], to, note, details, now)
 
 
 def return_visit(
-    conn: Connection, incident_id: int, *, actor: str, method: str, satisfied: bool, note: str = ""
-) -> dict:
-    """Record the return visit (回访): satisfied closes the incident, unsatisfied reopens it."""
+    conn: Connection, incident_id: int, *, actor: str, method: str, satisfied: bool, note: str = "",
+    at: dt.datetime | None = None,
+) -> dict:  # fmt: skip
+    """Record the return visit (回访): satisfied closes the incident, unsatisfied reopens it (*at*: as above)."""
     if method not in VISIT_METHODS:
         raise InvalidInput(f"a return visit is by {' or '.join(VISIT_METHODS)}, not {method!r}")
     if not isinstance(satisfied, bool):
@@ -90,11 +95,22 @@ def return_visit(
         )
     to = "closed" if satisfied else "reopened"
     updates = {"status": to}
+    now = _moment(conn, at)
     if satisfied:
-        updates["closed_at"] = conn.execute(sa.text("SELECT now()")).scalar_one()
+        updates["closed_at"] = now
     _apply(conn, incident_id, updates)
     details = {"return_visit": True, "method": method, "satisfied": satisfied}
-    return _event(conn, incident_id, actor, incident["status"], to, note, details)
+    return _event(conn, incident_id, actor, incident["status"], to, note, details, now)
+
+
+def _moment(conn: Connection, at: dt.datetime | None) -> dt.datetime:
+    """*at* (checked: aware, not in the future) or the transaction's now()."""
+    now = conn.execute(sa.text("SELECT now()")).scalar_one()
+    if at is None:
+        return now
+    if at.tzinfo is None or at > now:
+        raise InvalidInput("a backdated step needs a time zone and may not be in the future")
+    return at
 
 
 def escalation_target(conn: Connection, settings: Settings, incident: dict) -> str:
@@ -175,16 +191,16 @@ def _apply(conn: Connection, incident_id: int, updates: dict) -> None:
     conn.execute(sa.text(f"UPDATE incidents SET {columns} WHERE id = :id"), {**updates, "id": incident_id})
 
 
-def _event(conn, incident_id, actor, from_status, to_status, note, details) -> dict:
+def _event(conn, incident_id, actor, from_status, to_status, note, details, at) -> dict:
     import json
 
     row = conn.execute(
         sa.text(
-            "INSERT INTO incident_events (incident_id, actor, from_status, to_status, note, details) "
-            "VALUES (:i, :actor, :from_status, :to_status, :note, CAST(:details AS jsonb)) "
+            "INSERT INTO incident_events (incident_id, at, actor, from_status, to_status, note, details) "
+            "VALUES (:i, :at, :actor, :from_status, :to_status, :note, CAST(:details AS jsonb)) "
             "RETURNING id, at"
         ),
-        {"i": incident_id, "actor": actor, "from_status": from_status, "to_status": to_status,
+        {"i": incident_id, "at": at, "actor": actor, "from_status": from_status, "to_status": to_status,
          "note": note, "details": json.dumps(details, ensure_ascii=False)},
     ).one()  # fmt: skip
     return {
