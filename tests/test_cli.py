@@ -57,12 +57,14 @@ def test_worker_user_becomes_a_person(scratch_url):
 def test_demo_loads_a_tiling_hierarchy_idempotently(scratch_url):
     first = run(scratch_url, "demo")
     assert first.exit_code == 0, first.output
-    assert "7 grids (7 new)" in first.output and "demo / geogrid-demo" in first.output
-    assert "7 grids (0 new)" in run(scratch_url, "demo").output
+    summary = "demo township: 18 villages, 36 grids, 101 cells; 72 grid managers, 101 helpers; 330 incidents"
+    assert summary in first.output and "demo / geogrid-demo" in first.output
+    again = run(scratch_url, "demo")
+    assert summary in again.output and "grids: 18 villages" not in again.output  # nothing built twice
     engine = sa.create_engine(scratch_url)
     with engine.connect() as conn:
         levels = dict(conn.execute(sa.text("SELECT level, count(*) FROM grids GROUP BY level")).all())
-        assert levels == {"township": 1, "village": 2, "grid": 4}
+        assert levels == {"township": 1, "village": 18, "grid": 36, "cell": 101}
         # Children cover their parent: the symmetric difference is (numerically) nothing.
         # Compared in the storage CRS, where a vertex the split put on an edge is exactly
         # collinear; projected or cast to geography, that edge bends and the degenerate
@@ -74,7 +76,7 @@ def test_demo_loads_a_tiling_hierarchy_idempotently(scratch_url):
              GROUP BY p.code, p.geom
             """
         )).all()  # fmt: skip
-        assert len(mismatch) == 3
+        assert len(mismatch) == 1 + 18 + 36  # every grid with children
         assert all(deg2 < 1e-10 for _, deg2 in mismatch), mismatch
         # Siblings do not overlap.
         overlap = conn.execute(sa.text(
