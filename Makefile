@@ -16,7 +16,7 @@ demo: setup
 
 ## make test: set everything up (and the browser for the map tests), lint, and run the whole test suite
 test: setup browser
-	$(BIN)/ruff check geogrid tests bench
+	$(BIN)/ruff check geogrid tests bench scripts
 	$(BIN)/python -m pytest
 
 setup: venv postgis assets
@@ -65,7 +65,7 @@ db-down:
 	$(BIN)/geogrid db down
 
 lint: venv
-	$(BIN)/ruff check geogrid tests bench
+	$(BIN)/ruff check geogrid tests bench scripts
 	$(BIN)/ruff format --check geogrid tests
 
 clean:

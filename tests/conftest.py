@@ -84,6 +84,19 @@ def engine(databases: Databases) -> Iterator[Engine]:
     eng.dispose()
 
 
+@pytest.fixture(scope="session")
+def demo_township_url(databases: Databases, settings: Settings) -> str:
+    """URL of a database holding the full demo township (built once per run, ~25 s; read-only)."""
+    from geogrid import demo_township
+
+    url = databases.new()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        demo_township.load(conn, settings)
+    engine.dispose()
+    return url
+
+
 @pytest.fixture
 def scratch_url(databases: Databases) -> str:
     """URL of a database of its own, for tests whose work commits (CLI runs)."""

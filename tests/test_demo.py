@@ -11,10 +11,10 @@ from geogrid.grids.topology import check_topology
 
 
 @pytest.fixture(scope="module")
-def township(databases, settings):
-    engine = sa.create_engine(databases.new())
-    with engine.begin() as conn:
-        counts = demo_township.load(conn, settings)
+def township(demo_township_url):
+    engine = sa.create_engine(demo_township_url)
+    with engine.connect() as conn:
+        counts = demo_township.counts(conn)
     yield engine, counts
     engine.dispose()
 

@@ -70,6 +70,14 @@ def test_cleaning_counts_each_reason_and_splits_on_gaps(settings):
     assert [len(t) for t in tracks] == [6, 3]
 
 
+def test_a_track_that_starts_with_a_jump_loses_the_jump_not_the_walk(settings):
+    fixes = walk(20)
+    fixes[0] = Fix(fixes[0].time, 115.25 + 2000 * DEG_PER_M / 0.79, fixes[0].lat)  # the first fix is 2 km off
+    tracks, dropped = clean(fixes, settings)
+    assert [len(t) for t in tracks] == [19] and dropped["impossible_jump"] == 1
+    assert tracks[0][0] == fixes[1]
+
+
 def test_a_slow_walk_is_kept_whole(settings):
     tracks, dropped = clean(walk(100, step_s=10, step_m=14.0), settings)  # 1.4 m/s
     assert [len(t) for t in tracks] == [100] and dropped["impossible_jump"] == 0

@@ -3,7 +3,9 @@
 In file order: fixes with no time, with poor accuracy (over ``max_accuracy_m``),
 repeating the last kept time, going back in time, or implying a jump faster than
 ``max_speed_mps`` (geodesic distance from the last kept fix) are dropped; a pause over
-``track_gap_s`` or a new recorded segment starts a new track.
+``track_gap_s`` or a new recorded segment starts a new track. When a track's first fix
+is the one that jumped (its successors agree with each other, not with it), that first
+fix is dropped instead of the good ones after it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def clean(fixes: list[Fix], settings: Settings) -> tuple[list[list[Fix]], Counte
     dropped: Counter = Counter({reason: 0 for reason in REASONS})
     tracks: list[list[Fix]] = []
     last: Fix | None = None
-    for fix in fixes:
+    for n, fix in enumerate(fixes):
         if fix.time is None:
             dropped["no_time"] += 1
             continue
@@ -39,9 +41,15 @@ def clean(fixes: list[Fix], settings: Settings) -> tuple[list[list[Fix]], Counte
             if elapsed < 0:
                 dropped["time_backwards"] += 1
                 continue
-            _, _, metres = _GEOD.inv(last.lon, last.lat, fix.lon, fix.lat)
-            if elapsed <= settings.track_gap_s and metres / elapsed > settings.max_speed_mps:
+            if elapsed <= settings.track_gap_s and _speed(last, fix) > settings.max_speed_mps:
                 dropped["impossible_jump"] += 1
+                following = fixes[n + 1] if n + 1 < len(fixes) else None
+                if (tracks[-1] == [last] and following is not None and following.time is not None
+                        and following.segment == fix.segment and following.time > fix.time
+                        and _speed(fix, following) <= settings.max_speed_mps):  # fmt: skip
+                    tracks[-1].pop()  # the track began with the jump: drop it, keep this fix
+                    tracks[-1].append(fix)
+                    last = fix
                 continue
         elif last is not None and fix.time <= last.time:
             # A new segment that starts before the last one ended is still time going back.
@@ -53,3 +61,9 @@ def clean(fixes: list[Fix], settings: Settings) -> tuple[list[list[Fix]], Counte
         last = fix
     dropped["tracks"] = len(tracks)
     return tracks, dropped
+
+
+def _speed(a: Fix, b: Fix) -> float:
+    """Metres per second from *a* to *b* (geodesic)."""
+    _, _, metres = _GEOD.inv(a.lon, a.lat, b.lon, b.lat)
+    return metres / max((b.time - a.time).total_seconds(), 1e-9)

@@ -107,7 +107,7 @@
       info.layer.eachLayer((layer) => {
         const props = layer.feature.properties;
         layer.bindTooltip(el("span", {}, describeGrid(props)), {
-          permanent: deepest && info.count <= 300, direction: "center", className: "grid-label",
+          permanent: deepest && info.count <= 40, direction: "center", className: "grid-label",
         });
         layer.on("click", (e) => pick(props.code, layer.feature, e.originalEvent.shiftKey));
       });

@@ -1,0 +1,63 @@
+"""Screenshots of the three map pages on the demo township, for the README.
+
+Builds the demo in a throw-away database, serves it on 127.0.0.1 and photographs
+each page in Debian's Chromium. Run: ``.venv/bin/python scripts/screenshots.py``
+(writes docs/screenshots/*.png).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from scratch import scratch_database  # noqa: E402
+
+from geogrid import demo_township  # noqa: E402
+from geogrid.api import create_app  # noqa: E402
+from geogrid.config import Settings  # noqa: E402
+from tests.browser import launch, live_server, open_map, screen_point, sign_in  # noqa: E402
+
+
+def main() -> None:
+    """Write docs/screenshots/{planner,command_center,coverage}.png."""
+    out = ROOT / "docs" / "screenshots"
+    settings = Settings.from_env()
+    with scratch_database(settings, "geogrid_screenshots") as engine:
+        with engine.begin() as conn:
+            demo_township.load(conn, settings)
+            day = conn.execute(sa.text("SELECT max(day) - 1 FROM coverage")).scalar_one()
+            busy = conn.execute(sa.text(
+                "SELECT i.id FROM incidents i JOIN incident_events e ON e.incident_id = i.id "
+                "WHERE e.to_status = 'escalated' ORDER BY i.id LIMIT 1")).scalar_one()  # fmt: skip
+        with live_server(create_app(settings, bind=engine)) as base, sync_playwright() as playwright:
+            browser = launch(playwright)
+            page = browser.new_page(viewport={"width": 1400, "height": 860})
+            sign_in(page, base, demo_township.ADMIN_NAME, demo_township.ADMIN_PASSWORD)
+            open_map(page, base + "/map/grids")
+            page.wait_for_function("document.body.dataset.topology !== undefined", timeout=60_000)
+            cell = page.evaluate("""() => { const c = JSON.parse(document.getElementById('geogrid-config').textContent);
+                const l = window[c.levels[c.levels.length - 1].var]; const f = l.getLayers()[40].feature;
+                const b = L.geoJSON(f).getBounds().getCenter(); return [b.lng, b.lat]; }""")
+            page.mouse.click(*screen_point(page, *cell))
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(out / "planner.png"))
+            open_map(page, base + "/map/incidents")
+            page.fill("#q", str(busy))
+            page.click("#search button")
+            page.wait_for_timeout(1200)
+            page.screenshot(path=str(out / "command_center.png"))
+            open_map(page, base + f"/map/coverage?date={day}")
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(out / "coverage.png"))
+            browser.close()
+    print(f"screenshots in {out}")
+
+
+if __name__ == "__main__":
+    main()
