@@ -45,7 +45,9 @@ class PageLog:
     def watch(self, page, base: str) -> None:
         page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url} {r.failure}"))
+        # A request cut short by leaving the page (net::ERR_ABORTED) is not a failure of the page.
+        page.on("requestfailed", lambda r: None if "ERR_ABORTED" in (r.failure or "")
+                else self.errors.append(f"request failed: {r.url} {r.failure}"))  # fmt: skip
         local = (base, "data:", "blob:")
         page.on("request", lambda r: None if r.url.startswith(local) else self.external.append(r.url))
 

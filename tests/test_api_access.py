@@ -82,6 +82,8 @@ MATRIX = {
         ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
     ("GET", "/tiles/coverage/<int:z>/<int:x>/<int:y>.pbf", "/tiles/coverage/14/13437/6317.pbf?date=2026-11-20",
      None): ADMIN_ONLY | {ANON: 302, "admin": 200, "supervisor": 200},
+    ("GET", "/tiles/incidents/<int:z>/<int:x>/<int:y>.pbf", "/tiles/incidents/14/13437/6317.pbf", None): READERS_OK
+    | {ANON: 302},
     ("GET", "/vendor/<path:name>", "/vendor/leaflet/dist/leaflet.js", None): {c: 200 for c in CALLERS}
     | {REVOKED: 401},
     # No local tile folder is configured: nothing to serve, but only to those signed in.

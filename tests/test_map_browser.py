@@ -208,3 +208,36 @@ def test_coverage_page_colours_cells_and_toggles_a_workers_tracks(page, site):
     # XWZ001002 was walked once: patrolled but short of the two-a-day rule, so it is listed as missed.
     assert "XWZ001002" in page.text_content("#missed")
     assert "of 2 visits counted" in page.text_content("#missed")
+
+
+def test_tiled_layers_answer_clicks(browser, site, settings):
+    import dataclasses
+
+    app = create_app(dataclasses.replace(settings, tile_threshold=1), bind=site["engine"])
+    with live_server(app) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        log = PageLog()
+        log.watch(page, base)
+        sign_in(page, base, demo.ADMIN_NAME, demo.ADMIN_PASSWORD)
+        open_map(page, base + "/map/incidents")
+        page.wait_for_function("document.body.dataset.incidents === '2'")
+        here = site["cells"]["XWZ001001"].representative_point()
+        page.evaluate(f"window[document.querySelector('.folium-map').id].setView([{here.y}, {here.x}], 16, "
+                      "{animate: false})")  # fmt: skip
+        page.wait_for_timeout(800)  # the tile arrives and is drawn
+        page.mouse.click(*screen_point(page, here.x, here.y))
+        page.wait_for_function("document.getElementById('details').dataset.cell === 'XWZ001001'")
+        page.check("#heat-toggle")
+        # The planner and supervisor maps with tiled cells: a click asks the API what is there.
+        inner = site["cells"]["XWZ001002"].representative_point()
+        for path, expected in (("/map/grids", "XWZ001002"), (f"/map/coverage?date={DAY}", "XWZ001002")):
+            open_map(page, base + path)
+            page.evaluate(f"window[document.querySelector('.folium-map').id].setView([{inner.y}, {inner.x}], 17, "
+                          "{animate: false})")  # fmt: skip
+            page.wait_for_timeout(500)
+            page.mouse.click(*screen_point(page, inner.x, inner.y))
+            page.wait_for_function(f"document.getElementById('details').textContent.includes('{expected}')")
+        assert "of 2 visits counted" in page.text_content("#details")  # the coverage API answered for the cell
+        assert log.errors == [] and log.external == []
+        context.close()

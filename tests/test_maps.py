@@ -160,3 +160,23 @@ def test_many_cells_make_the_coverage_map_use_tiles(conn, settings, demo_grids, 
     # With a grid picked, the few cells under it are embedded again, gaps and all.
     html = client.get("/map/coverage?date=2026-11-20&grid=XWZ001001", headers=token).get_data(as_text=True)
     assert config_of(html)["kind"] == "geojson" and config_of(html)["gaps"] is not None
+
+
+def test_many_incidents_are_served_as_tiles_filtered_like_the_list(conn, settings, demo_grids, make_user):
+    from geogrid.incidents.intake import NewIncident, register
+
+    for status_probe, (lon, lat) in enumerate([(115.255, 37.755), (115.26, 37.76)]):
+        register(conn, settings, NewIncident(lon=lon, lat=lat, category="garbage" if status_probe else "water",
+                                             source="app"), actor="t")  # fmt: skip
+    app = create_app(dataclasses.replace(settings, tile_threshold=1), bind=conn)
+    token = bearer(make_user("operator")[1])
+    client = app.test_client()
+    html = client.get("/map/incidents", headers=token).get_data(as_text=True)
+    assert config_of(html)["tiles"] and "/tiles/incidents/{z}/{x}/{y}.pbf" in html
+    x, y = tile_of(115.257, 37.757, 13)
+    every = client.get(f"/tiles/incidents/13/{x}/{y}.pbf", headers=token)
+    assert every.status_code == 200 and b"incidents" in every.data and every.data.count(b"reported") >= 1
+    water = client.get(f"/tiles/incidents/13/{x}/{y}.pbf?category=water", headers=token).data
+    garbage = client.get(f"/tiles/incidents/13/{x}/{y}.pbf?category=garbage", headers=token).data
+    assert b"water" in water and b"garbage" not in water and b"garbage" in garbage
+    assert client.get(f"/tiles/incidents/13/{x}/{y}.pbf?status=nope", headers=token).status_code in (400, 422)

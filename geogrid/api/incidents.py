@@ -94,6 +94,14 @@ HANDLERS = ("admin", "operator")
 def index():
     """Incidents as GeoJSON, newest first, filtered and paginated; overdue ones are marked."""
     args = request.args
+    with db() as conn:
+        body = list_incidents(conn, **list_filters(args), limit=_int(args.get("limit"), "limit", 100),
+                              offset=_int(args.get("offset"), "offset", 0))  # fmt: skip
+    return jsonify(body), 200, {"Content-Type": "application/geo+json"}
+
+
+def list_filters(args) -> dict:
+    """The incident filters of a request's query (status, category, grid, bbox, from, to, overdue), checked."""
     statuses = [s for s in args.get("status", "").split(",") if s] or None
     if statuses:
         unknown = set(statuses) - set(workflow.TRANSITIONS)
@@ -102,14 +110,11 @@ def index():
     overdue = args.get("overdue")
     if overdue not in (None, "true", "false"):
         raise InvalidInput("overdue must be true or false")
-    with db() as conn:
-        body = list_incidents(
-            conn, statuses=statuses, category=args.get("category"), grid=args.get("grid"),
-            bbox=parse_bbox(args.get("bbox")), start=parse_since(args.get("from")), end=parse_since(args.get("to")),
-            overdue=None if overdue is None else overdue == "true",
-            limit=_int(args.get("limit"), "limit", 100), offset=_int(args.get("offset"), "offset", 0),
-        )  # fmt: skip
-    return jsonify(body), 200, {"Content-Type": "application/geo+json"}
+    return {
+        "statuses": statuses, "category": args.get("category") or None, "grid": args.get("grid") or None,
+        "bbox": parse_bbox(args.get("bbox")), "start": parse_since(args.get("from") or None),
+        "end": parse_since(args.get("to") or None), "overdue": None if overdue is None else overdue == "true",
+    }  # fmt: skip
 
 
 @bp.get("/incidents/<int:incident_id>")

@@ -19,8 +19,10 @@ from flask import Blueprint, abort, render_template, request, send_from_director
 from geogrid import accounts
 from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_token
 from geogrid.api.context import db, principal, state
+from geogrid.api.incidents import list_filters
 from geogrid.errors import InvalidInput
 from geogrid.grids.queries import check_tile, grid_tile, grids_geojson, level_summary, parse_at
+from geogrid.incidents.queries import count_incidents, incident_tile
 from geogrid.incidents.taxonomy import categories
 from geogrid.incidents.workflow import TRANSITIONS
 from geogrid.layers import base
@@ -84,7 +86,10 @@ def incidents_page():
             outline = grids_geojson(conn, level=top["level"], srid=settings.metric_srid)
     cats = [{"code": c.code, "name": f"{c.zh} {c.en}"} for c in categories(settings.categories_file).values()]
     statuses = list(TRANSITIONS)
-    m, config = incidents_map(settings, base.extent(summary), categories=cats, statuses=statuses, grids_fc=outline)
+    with db() as conn:
+        tiled = count_incidents(conn) > settings.tile_threshold
+    m, config = incidents_map(settings, base.extent(summary), categories=cats, statuses=statuses, grids_fc=outline,
+                              tiled=tiled)  # fmt: skip
     return _page("map_incidents.html", m, config, title="Command center", categories=cats, statuses=statuses)
 
 
@@ -138,6 +143,16 @@ def grid_tiles(z: int, x: int, y: int):
         scope = accounts.visible_grid_codes(conn, principal())
         tile = grid_tile(conn, z, x, y, level=level, at=parse_at(request.args.get("at")), codes=scope)
     return tile, 200, {"Content-Type": _TILE_TYPE, "Cache-Control": "private, max-age=60"}
+
+
+@bp.get("/tiles/incidents/<int:z>/<int:x>/<int:y>.pbf")
+@access(*INCIDENT_READERS)
+def incident_tiles(z: int, x: int, y: int):
+    """Incidents matching the list filters (status, category, grid, from, to, overdue) as a vector tile."""
+    check_tile(z, x, y)
+    with db() as conn:
+        tile = incident_tile(conn, z, x, y, **list_filters(request.args))
+    return tile, 200, {"Content-Type": _TILE_TYPE, "Cache-Control": "private, max-age=30"}
 
 
 @bp.get("/vendor/<path:name>")

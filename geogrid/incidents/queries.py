@@ -15,22 +15,57 @@ MAX_LIMIT = 1000
 #: An incident is overdue when its deadline has passed and it is not done.
 OVERDUE = f"(i.deadline < now() AND i.status NOT IN ({', '.join(repr(s) for s in DONE)}))"
 
-_LIST = f"""
-SELECT i.id, i.external_id, i.category, i.source, i.status, i.description, i.reporter,
-       i.reported_at, i.deadline, i.assignment, i.snap_distance_m, i.escalation_level, i.department,
-       g.code AS grid_code, g.version AS grid_version, {OVERDUE} AS overdue,
-       ST_X(i.location) AS lon, ST_Y(i.location) AS lat, count(*) OVER () AS matched
-  FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
- WHERE (CAST(:statuses AS text[]) IS NULL OR i.status = ANY(:statuses))
+#: The list filters (incidents i joined to their grid g); parameters from :func:`filter_params`.
+_FILTERS = f"""
+       (CAST(:statuses AS text[]) IS NULL OR i.status = ANY(:statuses))
    AND (CAST(:category AS text) IS NULL OR i.category = :category)
    AND (CAST(:grid AS text) IS NULL OR g.code IN (SELECT geogrid_subtree(ARRAY[CAST(:grid AS text)])))
    AND (CAST(:xmin AS float8) IS NULL OR i.location && ST_MakeEnvelope(:xmin, :ymin, :xmax, :ymax, 4326))
    AND (CAST(:start AS timestamptz) IS NULL OR i.reported_at >= :start)
    AND (CAST(:end AS timestamptz) IS NULL OR i.reported_at < :end)
    AND (CAST(:overdue AS boolean) IS NULL OR {OVERDUE} = :overdue)
+"""
+
+_LIST = f"""
+SELECT i.id, i.external_id, i.category, i.source, i.status, i.description, i.reporter,
+       i.reported_at, i.deadline, i.assignment, i.snap_distance_m, i.escalation_level, i.department,
+       g.code AS grid_code, g.version AS grid_version, {OVERDUE} AS overdue,
+       ST_X(i.location) AS lon, ST_Y(i.location) AS lat, count(*) OVER () AS matched
+  FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
+ WHERE {_FILTERS}
  ORDER BY i.reported_at DESC, i.id DESC
  LIMIT :limit OFFSET :offset
 """
+
+_TILE = f"""
+WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env),
+features AS (
+    SELECT ST_AsMVTGeom(ST_Transform(i.location, 3857), b.env, 4096, 16, true) AS geom,
+           i.id, i.status, i.category, {OVERDUE} AS overdue
+      FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id CROSS JOIN bounds b
+     WHERE i.location && ST_Transform(b.env, 4326) AND {_FILTERS}
+)
+SELECT ST_AsMVT(features, 'incidents', 4096, 'geom') FROM features WHERE geom IS NOT NULL
+"""
+
+
+def filter_params(statuses=None, category=None, grid=None, bbox=None, start=None, end=None, overdue=None) -> dict:
+    """Bound values for the list filters (None: no filter)."""
+    xmin, ymin, xmax, ymax = bbox or (None, None, None, None)
+    return {"statuses": statuses, "category": category, "grid": grid, "xmin": xmin, "ymin": ymin,
+            "xmax": xmax, "ymax": ymax, "start": start, "end": end, "overdue": overdue}  # fmt: skip
+
+
+def count_incidents(conn: Connection, **filters) -> int:
+    """How many incidents the filters match."""
+    statement = f"SELECT count(*) FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id WHERE {_FILTERS}"
+    return conn.execute(sa.text(statement), filter_params(**filters)).scalar_one()
+
+
+def incident_tile(conn: Connection, z: int, x: int, y: int, **filters) -> bytes:
+    """Mapbox vector tile z/x/y of the incidents the filters match (layer ``incidents``: id, status, ...)."""
+    tile = conn.execute(sa.text(_TILE), {**filter_params(**filters), "z": z, "x": x, "y": y}).scalar()
+    return bytes(tile or b"")
 
 
 def list_incidents(
@@ -52,13 +87,8 @@ def list_incidents(
     """
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise InvalidInput(f"limit must be 1..{MAX_LIMIT} and offset 0 or more")
-    xmin, ymin, xmax, ymax = bbox or (None, None, None, None)
-    rows = conn.execute(
-        sa.text(_LIST),
-        {"statuses": statuses, "category": category, "grid": grid, "xmin": xmin, "ymin": ymin,
-         "xmax": xmax, "ymax": ymax, "start": start, "end": end, "overdue": overdue,
-         "limit": limit, "offset": offset},
-    ).mappings().all()  # fmt: skip
+    params = filter_params(statuses, category, grid, bbox, start, end, overdue)
+    rows = conn.execute(sa.text(_LIST), {**params, "limit": limit, "offset": offset}).mappings().all()
     matched = rows[0]["matched"] if rows else 0
     features = []
     for row in rows:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import folium
 from branca.element import Element, Figure
+from folium.map import CustomPane
 
 from geogrid.config import Settings
 
@@ -55,6 +56,19 @@ def new_map(settings: Settings, bounds: tuple[float, float, float, float] | None
         west, south, east, north = bounds
         m.fit_bounds([[south, west], [north, east]])
     return m
+
+
+#: The pane for vector-tile layers, above the embedded layers. Leaflet.VectorGrid 1.3's
+#: own click events do not fire under Leaflet 1.9, so the tiles take no pointer events
+#: and the page script answers map clicks by asking the API what is there.
+TILES_PANE = "geogrid-tiles"
+
+
+def tiles_pane(m: folium.Map) -> str:
+    """Add (once) the pane vector tiles go in, and return its name."""
+    if not any(isinstance(c, CustomPane) and c.name == TILES_PANE for c in m._children.values()):
+        CustomPane(TILES_PANE, z_index=450, pointer_events=False).add_to(m)
+    return TILES_PANE
 
 
 def offline(m: folium.Map, prefix: str = VENDOR_PREFIX) -> folium.Map:

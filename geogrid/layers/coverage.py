@@ -7,7 +7,7 @@ import json
 import folium
 from folium.plugins import VectorGridProtobuf
 
-from geogrid.layers.base import new_map
+from geogrid.layers.base import TILES_PANE, new_map, tiles_pane
 
 #: Coverage fraction bins (upper bounds) and their fill colours, light to dark.
 FRACTION_BINS = [(0.0001, "#f7f7f7"), (0.3, "#fee5d9"), (0.6, "#fcae91"), (0.8, "#6baed6"), (1.01, "#08519c")]
@@ -50,6 +50,7 @@ def coverage_map(settings, extent, *, cells: dict | None, tracks: dict, gaps: di
             style_function=lambda f: {**base, "fillColor": compliance_colour(f["properties"])},
         )  # fmt: skip
     else:
+        tiles_pane(m)
         url = "/tiles/coverage/{z}/{x}/{y}.pbf?" + tiles_query
         # Added by the page script from `min_zoom` on (see geogrid.layers.grids).
         by_fraction = VectorGridProtobuf(url, name="coverage fraction", show=False,
@@ -85,7 +86,7 @@ def coverage_map(settings, extent, *, cells: dict | None, tracks: dict, gaps: di
     config = {
         "page": "coverage", "day": day, "fraction": by_fraction.get_name(), "rule": by_rule.get_name(),
         "kind": "geojson" if cells is not None else "tiles", "min_zoom": tiles_min_zoom,
-        "gaps": gap_var, "workers": worker_layers, "extent": extent,
+        "levels": list(settings.levels), "gaps": gap_var, "workers": worker_layers, "extent": extent,
         "legend": {"fraction": FRACTION_BINS, "rule": COMPLIANCE_COLOURS},
     }  # fmt: skip
     return m, config
@@ -105,7 +106,7 @@ _RULE_JS = (
 def _tile_options(fill_js: str, base: dict) -> str:
     style = json.dumps({**base, "fill": True})[:-1] + ', "fillColor": (' + fill_js + ")(p)}"
     return (
-        '{"interactive": true, "maxNativeZoom": 18, "maxZoom": 22,'
+        '{"interactive": false, "pane": "' + TILES_PANE + '", "maxNativeZoom": 18, "maxZoom": 22,'
         ' "rendererFactory": L.canvas.tile, "getFeatureId": function (f) { return f.properties.code; },'
         ' "vectorTileLayerStyles": {"coverage": function (p) { return ' + style + "; }}}"
     )

@@ -14,7 +14,7 @@ import folium
 from folium.plugins import Draw, VectorGridProtobuf
 
 from geogrid.layers.base import extent as extent_of
-from geogrid.layers.base import new_map
+from geogrid.layers.base import new_map, tiles_pane
 
 #: Outline colour and width per depth in the hierarchy (top level first).
 _COLOURS = ["#1f4e79", "#2e7d32", "#8e24aa", "#e65100", "#00838f", "#5d4037"]
@@ -69,7 +69,7 @@ def planner_map(settings, summary: list[dict], features: dict[str, dict], *, at:
             # Not shown yet, and no minZoom option (it would stop the whole map zooming out):
             # the page script adds the layer from `min_zoom` on.
             options = {
-                "interactive": True, "maxNativeZoom": 18, "maxZoom": 22,
+                "interactive": False, "pane": tiles_pane(m), "maxNativeZoom": 18, "maxZoom": 22,
                 "vectorTileLayerStyles": {"grids": style}, "rendererFactory": "L.canvas.tile",
             }  # fmt: skip
             layer = VectorGridProtobuf("/tiles/grids/{z}/{x}/{y}.pbf" + query, name=f"{name} ({row['n']}, tiles)",

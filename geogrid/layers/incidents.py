@@ -6,10 +6,12 @@ filters the operator sets, so the map and the list always show the same query.
 
 from __future__ import annotations
 
-import folium
-from folium.plugins import HeatMap, MarkerCluster
+import json
 
-from geogrid.layers.base import new_map
+import folium
+from folium.plugins import HeatMap, MarkerCluster, VectorGridProtobuf
+
+from geogrid.layers.base import new_map, tiles_pane
 
 #: Marker colour per workflow state; overdue ones get a thick black ring.
 STATUS_COLOURS = {
@@ -24,13 +26,19 @@ STATUS_COLOURS = {
 }
 
 
-def incidents_map(settings, extent, *, categories: list[dict], statuses: list[str], grids_fc: dict | None):
-    """The map with an empty cluster, heat and highlight layer, and the page script's configuration."""
+def incidents_map(settings, extent, *, categories: list[dict], statuses: list[str], grids_fc: dict | None,
+                  tiled: bool = False):  # fmt: skip
+    """The map with an empty cluster, heat and highlight layer, and the page script's configuration.
+
+    *tiled* (more incidents than the tile threshold): points come as vector tiles from
+    ``/tiles/incidents`` (coloured by status, overdue ringed) instead of the cluster.
+    """
     m = new_map(settings, extent)
     grid_var = None
     if grids_fc and grids_fc.get("features"):
-        style = {"color": "#1f4e79", "weight": 1, "fillOpacity": 0}
-        outline = folium.GeoJson(grids_fc, name="grids", style_function=lambda f: style)
+        outline_style = {"color": "#1f4e79", "weight": 1, "fillOpacity": 0}
+        # Not interactive: a click on the map is for the incidents, not the outline.
+        outline = folium.GeoJson(grids_fc, name="grids", style_function=lambda f: outline_style, interactive=False)
         outline.add_to(m)
         grid_var = outline.get_name()
     cluster = MarkerCluster(name="incidents", options={"showCoverageOnHover": False, "maxClusterRadius": 40})
@@ -39,9 +47,21 @@ def incidents_map(settings, extent, *, categories: list[dict], statuses: list[st
     heat.add_to(m)
     picked = folium.FeatureGroup(name="picked cell")
     picked.add_to(m)
+    tiles_var = None
+    if tiled:
+        point_style = ("function (p) { const c = " + json.dumps(STATUS_COLOURS) + "; return {radius: 5, fill: true,"
+                 " fillOpacity: 0.9, fillColor: c[p.status] || '#333', color: p.overdue ? '#000' : '#fff',"
+                 " weight: p.overdue ? 2.5 : 1}; }")  # fmt: skip
+        options = ('{"interactive": false, "pane": "' + tiles_pane(m) + '", "maxNativeZoom": 18, "maxZoom": 22,'
+                   ' "rendererFactory": L.canvas.tile,'
+                   ' "vectorTileLayerStyles": {"incidents": ' + point_style + "}}")  # fmt: skip
+        layer = VectorGridProtobuf("/tiles/incidents/{z}/{x}/{y}.pbf", name="incidents (tiles)", options=options)
+        layer.add_to(m)
+        tiles_var = layer.get_name()
     config = {
         "page": "incidents", "cluster": cluster.get_name(), "heat": heat.get_name(), "picked": picked.get_name(),
         "grids": grid_var, "colours": STATUS_COLOURS, "statuses": statuses, "categories": categories,
+        "tiles": tiles_var,
         "extent": extent,
     }  # fmt: skip
     return m, config

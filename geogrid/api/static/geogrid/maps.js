@@ -86,6 +86,44 @@
     document.body.dataset.ready = "1";
   }
 
+  // The map box *px* pixels around *latlng*, as the API's bbox parameter.
+  function bboxAround(latlng, px) {
+    const p = map.latLngToContainerPoint(latlng);
+    const sw = map.containerPointToLatLng([p.x - px, p.y + px]);
+    const ne = map.containerPointToLatLng([p.x + px, p.y - px]);
+    return [sw.lng, sw.lat, ne.lng, ne.lat].map((v) => v.toFixed(7)).join(",");
+  }
+
+  // Does a GeoJSON (Multi)Polygon feature hold the point? (even-odd rule over all rings)
+  function holds(feature, latlng) {
+    const g = feature.geometry;
+    const polygons = g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
+    let inside = false;
+    for (const rings of polygons) {
+      for (const ring of rings) {
+        for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+          const [xi, yi] = ring[i];
+          const [xj, yj] = ring[j];
+          if ((yi > latlng.lat) !== (yj > latlng.lat) &&
+              latlng.lng < ((xj - xi) * (latlng.lat - yi)) / (yj - yi) + xi) inside = !inside;
+        }
+      }
+    }
+    return inside;
+  }
+
+  // Vector tiles take no clicks (see geogrid.layers.base): ask the API which grid of
+  // *level* holds the clicked point.
+  // *level* may be an array of level names top down: then the deepest grid holding the point.
+  async function gridAt(latlng, level, at) {
+    const one = typeof level === "string";
+    const fc = await api("GET", "/api/grids?bbox=" + bboxAround(latlng, 1) + (one ? "&level=" + encodeURIComponent(level) : "") +
+      (at ? "&at=" + at : ""));
+    const found = fc.features.filter((f) => holds(f, latlng));
+    if (!one) found.sort((a, b) => level.indexOf(a.properties.level) - level.indexOf(b.properties.level));
+    return found.pop() || null;
+  }
+
   // -- planner -------------------------------------------------------------------------
 
   function gridsPage() {
@@ -109,14 +147,22 @@
         layer.bindTooltip(el("span", {}, describeGrid(props)), {
           permanent: deepest && info.count <= 40, direction: "center", className: "grid-label",
         });
-        layer.on("click", (e) => pick(props.code, layer.feature, e.originalEvent.shiftKey));
+        layer.on("click", (e) => { if (!tiledShown()) pick(props.code, layer.feature, e.originalEvent.shiftKey); });
       });
     }
 
-    for (const info of layers) {
-      if (info.kind === "geojson") bindGeoJson(info);
-      else info.layer.on("click", (e) => pick(e.layer.properties.code, null, e.originalEvent.shiftKey));
+    // The deepest tiled level on the map now, if any: clicks are for its grids.
+    function tiledShown() {
+      return layers.filter((i) => i.kind === "tiles" && map.hasLayer(i.layer)).pop() || null;
     }
+
+    for (const info of layers) if (info.kind === "geojson") bindGeoJson(info);
+    map.on("click", async (e) => {
+      const info = tiledShown();
+      if (!info || editing) return;
+      const feature = await gridAt(e.latlng, info.level, config.at).catch((err) => { notice(err.message, "error"); });
+      if (feature) pick(feature.properties.code, feature, e.originalEvent.shiftKey);
+    });
 
     async function pick(code, feature, add) {
       if (editing) return;
@@ -294,8 +340,28 @@
       return params;
     }
 
+    // Many incidents: the points are vector tiles filtered by the same query; the
+    // heatmap takes the newest 20,000 of them.
+    const tiles = config.tiles ? window[config.tiles] : null;
+    if (tiles) {
+      map.removeLayer(cluster);
+      map.on("click", async (e) => {
+        if (!map.hasLayer(tiles)) return;
+        const params = query();
+        params.set("bbox", bboxAround(e.latlng, 8));
+        params.set("limit", "1");
+        try {
+          const fc = await api("GET", "/api/incidents?" + params.toString());
+          if (fc.features.length) showIncident(fc.features[0].id);
+        } catch (err) { notice(err.message, "error"); }
+      });
+    }
+
     async function load() {
       const params = query();
+      if (tiles) {
+        tiles.setUrl("/tiles/incidents/{z}/{x}/{y}.pbf?" + params.toString());
+      }
       params.set("limit", "1000");
       const features = [];
       let matched = 0;
@@ -312,6 +378,14 @@
       notice("");
       cluster.clearLayers();
       points = [];
+      if (tiles) {
+        points = features.map((f) => [f.geometry.coordinates[1], f.geometry.coordinates[0], 1]);
+        heat.setLatLngs(points);
+        document.getElementById("count").textContent = matched.toLocaleString() + " matching incidents (map tiles; " +
+          "heatmap of the newest " + features.length.toLocaleString() + ").";
+        document.body.dataset.incidents = String(matched);
+        return;
+      }
       const markers = features.map((f) => {
         const [lon, lat] = f.geometry.coordinates;
         const p = f.properties;
@@ -371,7 +445,8 @@
 
     document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
     document.getElementById("heat-toggle").addEventListener("change", (e) => {
-      if (e.target.checked) { map.addLayer(heat); map.removeLayer(cluster); } else { map.removeLayer(heat); map.addLayer(cluster); }
+      const points = tiles || cluster;
+      if (e.target.checked) { map.addLayer(heat); map.removeLayer(points); } else { map.removeLayer(heat); map.addLayer(points); }
     });
     document.getElementById("search").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -422,16 +497,23 @@
       }
     } else {
       // Vector tiles: the tile has the cell's figures; the people come from the coverage API.
-      for (const layer of [byFraction, byRule]) {
-        layer.on("click", async (e) => {
-          const p = e.layer.properties;
-          try {
-            const report = await api("GET", "/api/coverage?date=" + config.day + "&grid=" + encodeURIComponent(p.code));
-            cellDetails(p, report.cells.map((r) => ({ person: r.person, fraction: r.fraction, visits: r.visit_count,
-              reasons: r.reasons })));
-          } catch (err) { notice(err.message, "error"); }
-        });
-      }
+      map.on("click", async (e) => {
+        if (!map.hasLayer(byFraction) && !map.hasLayer(byRule)) return;
+        try {
+          const cell = await gridAt(e.latlng, config.levels, null);
+          if (!cell) return;
+          const report = await api("GET", "/api/coverage?date=" + config.day + "&grid=" +
+            encodeURIComponent(cell.properties.code));
+          const rows = report.cells;
+          const p = {
+            code: cell.properties.code, name: cell.properties.name, visits: Math.max(0, ...rows.map((r) => r.visit_count)),
+            fraction: Math.max(0, ...rows.map((r) => r.fraction)), assigned: rows.some((r) => r.assigned),
+            compliant: rows.some((r) => r.assigned && r.compliant),
+          };
+          cellDetails(p, rows.map((r) => ({ person: r.person, fraction: r.fraction, visits: r.visit_count,
+            reasons: r.reasons })));
+        } catch (err) { notice(err.message, "error"); }
+      });
     }
     if (gaps) {
       gaps.eachLayer((gap) => {
