@@ -180,3 +180,15 @@ def test_many_incidents_are_served_as_tiles_filtered_like_the_list(conn, setting
     garbage = client.get(f"/tiles/incidents/13/{x}/{y}.pbf?category=garbage", headers=token).data
     assert b"water" in water and b"garbage" not in water and b"garbage" in garbage
     assert client.get(f"/tiles/incidents/13/{x}/{y}.pbf?status=nope", headers=token).status_code in (400, 422)
+
+
+def test_coverage_page_opens_on_the_latest_day_with_patrols(conn, settings, demo_grids, make_user):
+    from geogrid.patrols.ingest import import_patrol
+
+    person = conn.execute(sa.text("INSERT INTO people (name) VALUES ('周八') RETURNING id")).scalar_one()
+    walk = "time,lon,lat\n2026-11-03T09:00:00,115.26,37.76\n2026-11-03T09:00:10,115.2601,37.76\n"
+    import_patrol(conn, settings, person, "w.csv", walk.encode())
+    token = bearer(make_user("supervisor")[1])
+    app = create_app(settings, bind=conn)
+    html = app.test_client().get("/map/coverage", headers=token).get_data(as_text=True)
+    assert config_of(html)["day"] == "2026-11-03"

@@ -34,6 +34,7 @@ from geogrid.patrols.coverage import (
     coverage_gaps,
     coverage_tile,
     ensure_coverage,
+    latest_patrol_day,
     leaf_count,
     missed_cells,
     tracks_geojson,
@@ -98,9 +99,9 @@ def incidents_page():
 def coverage_page():
     """Supervisor map: cells by coverage and by rule for a day, tracks per worker, gaps, missed cells."""
     settings = state().settings
-    day = _day(request.args.get("date"))
     grid = request.args.get("grid") or None
     with db() as conn:
+        day = _day(request.args.get("date")) if request.args.get("date") else latest_patrol_day(conn, settings)
         ensure_coverage(conn, settings, day)
         n_cells = leaf_count(conn, grid=grid)
         small = n_cells <= settings.tile_threshold

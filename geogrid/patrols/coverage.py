@@ -517,3 +517,13 @@ def coverage_tile(conn: Connection, day: dt.date, z: int, x: int, y: int, *, gri
         {"day": day, "grid": grid, "z": z, "x": x, "y": y},
     ).scalar()
     return bytes(tile or b"")
+
+
+def latest_patrol_day(conn: Connection, settings: Settings) -> dt.date:
+    """The most recent local day with patrol fixes up to today; today when there are none."""
+    zone = ZoneInfo(settings.timezone)
+    today = dt.datetime.now(zone).date()
+    latest = conn.execute(
+        sa.text("SELECT max(fixed_at) FROM gps_fixes WHERE fixed_at < :end"), {"end": day_window(settings, today)[1]}
+    ).scalar()
+    return latest.astimezone(zone).date() if latest is not None else today
