@@ -125,6 +125,32 @@ def db_migrate(ctx: click.Context) -> None:
     click.echo(f"schema at {after}" if before == after else f"schema migrated {before or 'empty'} -> {after}")
 
 
+@db.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def db_backup(ctx: click.Context, file: str) -> None:
+    """Dump the database to FILE (pg_dump custom format) and print its fingerprint."""
+    from geogrid.store.backup import backup
+
+    _print_fingerprint(f"backed up to {file}", backup(_settings(ctx), file))
+
+
+@db.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--replace", is_flag=True, help="Overwrite a database that already holds grids.")
+@click.pass_context
+def db_restore(ctx: click.Context, file: str, replace: bool) -> None:
+    """Load a backup made by `db backup` into the database and print its fingerprint."""
+    from geogrid.store.backup import restore
+
+    _print_fingerprint(f"restored from {file}", restore(_settings(ctx), file, replace=replace))
+
+
+def _print_fingerprint(what: str, fingerprint: dict) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in fingerprint.items() if k != "grids_md5")
+    click.echo(f"{what}: {counts}; grids md5 {fingerprint['grids_md5']}")
+
+
 # -- users ------------------------------------------------------------------------
 
 
