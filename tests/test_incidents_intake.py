@@ -130,8 +130,15 @@ def test_swapped_and_out_of_range_coordinates_are_refused(conn, settings, demo_g
     assert conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar() == 0
 
 
-def test_api_intake(client, make_user, demo_grids):
-    _, token = make_user("worker")
+def _worker_in(conn, make_user, grid: str) -> str:
+    who, token = make_user("worker")
+    conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, :g, 'grid_helper')"),
+                 {"p": who.person_id, "g": grid})  # fmt: skip
+    return token
+
+
+def test_api_intake(client, conn, make_user, demo_grids):
+    token = _worker_in(conn, make_user, "XWZ001")
     body = {"lon": 115.26, "lat": 37.76, "category": "garbage", "source": "patrol", "external_id": "A-1",
             "description": "<script>alert(1)</script>"}  # fmt: skip
     first = client.post("/api/incidents", json=body, headers=bearer(token))
@@ -147,6 +154,19 @@ def test_api_intake(client, make_user, demo_grids):
     _, operator = make_user("operator")
     detail = client.get(f"/api/incidents/{first.json['id']}", headers=bearer(operator))
     assert detail.status_code == 200 and detail.json["grid_code"] == first.json["grid_code"]
+
+
+def test_a_worker_reports_only_inside_their_own_grids(client, conn, make_user, demo_grids):
+    token = _worker_in(conn, make_user, "XWZ001001")
+    inside = edit.lock_current(conn, "XWZ001001").geom.representative_point()
+    elsewhere = edit.lock_current(conn, "XWZ002001").geom.representative_point()
+    body = {"category": "garbage", "source": "patrol"}
+    ok = client.post("/api/incidents", json={**body, "lon": inside.x, "lat": inside.y}, headers=bearer(token))
+    assert ok.status_code == 201 and ok.json["grid_code"] == "XWZ001001"
+    for x, y in [(elsewhere.x, elsewhere.y), (115.25, 37.75 - 2000 / 111_000)]:  # another cell; nobody's
+        refused = client.post("/api/incidents", json={**body, "lon": x, "lat": y}, headers=bearer(token))
+        assert refused.status_code == 403 and "outside the grids assigned to you" in refused.json["detail"]
+    assert conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar() == 1  # nothing else stored
 
 
 def _write_csv(path, rows):

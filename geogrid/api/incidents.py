@@ -6,11 +6,12 @@ import datetime as dt
 
 from flask import Blueprint, jsonify, request
 
+from geogrid import accounts
 from geogrid.api import openapi
 from geogrid.api.auth import access
 from geogrid.api.context import db, principal, state
 from geogrid.api.params import json_body, optional, required
-from geogrid.errors import InvalidInput
+from geogrid.errors import Forbidden, InvalidInput
 from geogrid.grids.queries import parse_bbox, parse_since
 from geogrid.incidents import workflow
 from geogrid.incidents.intake import NewIncident, register
@@ -65,8 +66,13 @@ def create():
         reported_at=when, gps_accuracy_m=_number(body, "gps_accuracy_m", optional_=True),
         external_id=optional(body, "external_id", str),
     )  # fmt: skip
+    who = principal()
     with db() as conn:
-        out = register(conn, state().settings, incident, actor=principal().name)
+        out = register(conn, state().settings, incident, actor=who.name)
+        scope = accounts.visible_grid_codes(conn, who)
+        if scope is not None and out.get("grid_code") not in scope:
+            # Rolled back with the unit of work: a worker reports only inside their own grids.
+            raise Forbidden("that point is outside the grids assigned to you; the command center registers it")
     return jsonify(out), 200 if out.get("duplicate") else 201
 
 
