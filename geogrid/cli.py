@@ -664,4 +664,6 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     click.echo(f"  command center:  http://{host}:{port}/map/incidents")
     click.echo(f"  coverage map:    http://{host}:{port}/map/coverage")
     click.echo(f"  API:             http://{host}:{port}/api/openapi.json")
-    waitress.serve(app, host=host, port=port, threads=settings.threads, ident="geogrid")
+    # Hundreds of handsets keep connections open: waitress's default limit (100) would
+    # leave the rest waiting (bench/load.py).
+    waitress.serve(app, host=host, port=port, threads=settings.threads, ident="geogrid", connection_limit=2000)

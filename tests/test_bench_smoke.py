@@ -40,3 +40,11 @@ def test_map_bench_runs_small(settings):
                     "--database", "geogrid_map_bench_smoke", GEOGRID_TILE_THRESHOLD="50")  # fmt: skip
     assert "/map/grids with 200 cells: page" in out
     assert "ratio 200 / 20 cells: page bytes" in out
+
+
+def test_load_test_runs_small_and_loses_nothing(settings, tmp_path):
+    report = tmp_path / "reliability.md"
+    out = run_bench(settings, "load.py", "--terminals", "4", "--operators", "2", "--seconds", "3",
+                    "--database", "geogrid_load_smoke", "--report", str(report))  # fmt: skip
+    assert "Nothing lost." in out and "| create incident |" in out
+    assert report.read_text(encoding="utf-8").startswith("# Reliability figures")
