@@ -57,6 +57,19 @@ def test_422_on_bad_input(client, admin_token, kwargs, detail):
     assert_problem(response, 422, detail)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        # Both found by tests/test_fuzz_api.py: a NUL in text, a number past bigint.
+        ("GET", "/api/incidents?grid=%00x", None),
+        ("POST", "/api/users", {"name": "big", "role": "worker", "person_id": 28260113390052147200}),
+    ],
+)
+def test_values_the_database_refuses_are_422_not_500(client, admin_token, method, path, body):
+    response = client.open(path, method=method, json=body, headers=bearer(admin_token))
+    assert_problem(response, 422, "cannot be stored or searched")
+
+
 def test_409_on_duplicate(client, admin_token):
     body = {"name": "dup", "role": "planner"}
     assert client.post("/api/users", json=body, headers=bearer(admin_token)).status_code == 201

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
@@ -49,6 +50,13 @@ def install(app: Flask) -> None:
         if err.code == 405 and err.valid_methods:
             response.headers["Allow"] = ", ".join(err.valid_methods)
         return response
+
+    @app.errorhandler(sa.exc.DataError)
+    def _data(err: sa.exc.DataError):
+        # The database refused a value the request carried (a number out of range, a NUL
+        # character in text, ...): the caller's input, not a server fault. Found by fuzzing.
+        first = str(err.orig).strip().splitlines()[0] if err.orig is not None else "invalid value"
+        return problem(422, f"a value in the request cannot be stored or searched: {first}", "Invalid input")
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
