@@ -85,10 +85,9 @@ def incidents_page():
         outline = None
         if top is not None and top["n"] <= settings.tile_threshold:
             outline = grids_geojson(conn, level=top["level"], srid=settings.metric_srid)
+        tiled = count_incidents(conn) > settings.tile_threshold
     cats = [{"code": c.code, "name": f"{c.zh} {c.en}"} for c in categories(settings.categories_file).values()]
     statuses = list(TRANSITIONS)
-    with db() as conn:
-        tiled = count_incidents(conn) > settings.tile_threshold
     m, config = incidents_map(settings, base.extent(summary), categories=cats, statuses=statuses, grids_fc=outline,
                               tiled=tiled)  # fmt: skip
     return _page("map_incidents.html", m, config, title="Command center", categories=cats, statuses=statuses)
