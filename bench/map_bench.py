@@ -26,8 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import shapely
-import sqlalchemy as sa
+from assign_bench import build_cells, load_cells
 from playwright.sync_api import sync_playwright
 from scratch import scratch_database
 
@@ -36,31 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from geogrid import accounts  # noqa: E402
 from geogrid.api import create_app  # noqa: E402
 from geogrid.config import Settings  # noqa: E402
-from geogrid.grids.metric import from_metric  # noqa: E402
 from tests.browser import launch, live_server, sign_in  # noqa: E402
-
-SRID = 32650
-ORIGIN = (500_000.0, 4_180_000.0)
-SIDE_M = 20_000.0
 
 
 def load(engine, n_cells: int, rng: np.random.Generator) -> None:
-    x0, y0 = ORIGIN
-    seeds = shapely.points(rng.uniform(x0, x0 + SIDE_M, n_cells), rng.uniform(y0, y0 + SIDE_M, n_cells))
-    square = shapely.box(x0, y0, x0 + SIDE_M, y0 + SIDE_M)
-    cells = shapely.intersection(np.array(shapely.voronoi_polygons(shapely.MultiPoint(seeds), extend_to=square).geoms),
-                                 square)  # fmt: skip
-    cells, square = from_metric(cells, SRID), from_metric(shapely.segmentize(square, 100.0), SRID)
+    """The assignment benchmark's township of *n_cells* Voronoi cells, and a planner to sign in as."""
+    load_cells(engine, *build_cells(n_cells, rng))
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO grids (code, name, level, geom) "
-                             "VALUES ('B', 'bench', 'township', ST_Multi(ST_GeomFromWKB(:w, 4326)))"),
-                     {"w": shapely.to_wkb(square)})  # fmt: skip
-        with conn.connection.driver_connection.cursor().copy(
-            "COPY grids (code, name, level, parent_code, geom) FROM STDIN"
-        ) as copy:
-            for n, wkb in enumerate(shapely.to_wkb(shapely.multipolygons(np.asarray(cells)[:, None]), hex=True)):
-                copy.write_row((f"B{n + 1:06d}", f"cell {n + 1}", "cell", "B", wkb))
-        conn.execute(sa.text("ANALYZE grids"))
         accounts.create_user(conn, "bench", "planner", password="bench-password")
 
 

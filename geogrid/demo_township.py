@@ -63,18 +63,20 @@ def load(conn: Connection, settings: Settings, *, seed: int = 20261120, days: in
     weights = [(x, y, 1.0) for x, y in homes]
     progress("grids: 18 villages, 36 grids, 101 cells")
     villages = list(generate_cells(conn, settings, CODE, shape="voronoi", balanced=18, weights=weights).created)
-    _rename(conn, villages, [v + "村" if not v.endswith("村") else v for v in VILLAGES])
+    for code, name in zip(villages, VILLAGES, strict=True):
+        conn.execute(sa.text("UPDATE grids SET name = :n WHERE code = :c AND valid_to IS NULL"),
+                     {"n": name if name.endswith("村") else name + "村", "c": code})  # fmt: skip
     grids = []
     for village in villages:
         made = list(generate_cells(conn, settings, village, shape="voronoi", balanced=2, weights=weights).created)
         grids += made
-    _rename(conn, grids, [None] * len(grids), suffix=lambda n: f"第{n % 2 + 1}网格")
+    _name_after_parent(conn, settings, grids, "第{n}网格")
     two_cells = set(rng.choice(len(grids), size=7, replace=False).tolist())  # 29 x 3 + 7 x 2 = 101
     cells = []
     for n, grid in enumerate(grids):
         k = 2 if n in two_cells else 3
         cells += list(generate_cells(conn, settings, grid, shape="voronoi", balanced=k, weights=weights).created)
-    _rename(conn, cells, [None] * len(cells), suffix=lambda n: "单元")
+    _name_after_parent(conn, settings, cells, "单元{n}")
     progress("people: 2 managers per grid, 1 helper per cell")
     helpers = _people(conn, rng, grids, cells)
     if conn.execute(sa.select(User.id).where(User.name == ADMIN_NAME)).first() is None:
@@ -142,16 +144,17 @@ def _insert_township(conn: Connection, outline) -> None:
     )
 
 
-def _rename(conn: Connection, codes: list[str], names: list[str | None], suffix=None) -> None:
-    """Readable names: villages by name, grids and cells after their parent and a number."""
-    for n, (code, name) in enumerate(zip(codes, names, strict=True)):
-        if name is None:
-            parent = conn.execute(
-                sa.text("SELECT p.name FROM grids g JOIN grids p ON p.code = g.parent_code AND p.valid_to IS NULL "
-                        "WHERE g.code = :c AND g.valid_to IS NULL"), {"c": code}
-            ).scalar_one()  # fmt: skip
-            name = f"{parent} {suffix(n)}{code[-1]}" if suffix(n) == "单元" else f"{parent} {suffix(n)}"
-        conn.execute(sa.text("UPDATE grids SET name = :n WHERE code = :c AND valid_to IS NULL"), {"n": name, "c": code})
+def _name_after_parent(conn: Connection, settings: Settings, codes: list[str], label: str) -> None:
+    """Name grids "<parent name> <label>", {n} being their number under the parent (from the code)."""
+    prefix, suffix = label.split("{n}")
+    conn.execute(
+        sa.text(
+            "UPDATE grids g SET name = p.name || ' ' || :prefix || ltrim(right(g.code, :width), '0') || :suffix "
+            "FROM grids p WHERE p.code = g.parent_code AND p.valid_to IS NULL AND g.valid_to IS NULL "
+            "AND g.code = ANY(:codes)"
+        ),
+        {"prefix": prefix, "suffix": suffix, "width": settings.code_width, "codes": codes},
+    )
 
 
 # -- people ------------------------------------------------------------------------------

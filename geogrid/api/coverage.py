@@ -24,7 +24,7 @@ READERS = ("admin", "supervisor")
 )
 def report():
     """Coverage of a day: per cell and person (fraction, visits, rule), per worker, and rolled up to a level."""
-    day = _day(request.args.get("date"))
+    day = parse_day(request.args.get("date"))
     level = request.args.get("level")
     if level is not None and level not in state().settings.levels:
         raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(state().settings.levels)}")
@@ -41,13 +41,14 @@ def report():
 )
 def gaps():
     """The parts of cells nobody patrolled within sight that day, as GeoJSON with their m²."""
-    day = _day(request.args.get("date"))
+    day = parse_day(request.args.get("date"))
     with db() as conn:
         body = coverage_gaps(conn, state().settings, day, grid=request.args.get("grid"))
     return jsonify(body), 200, {"Content-Type": "application/geo+json"}
 
 
-def _day(text: str | None) -> dt.date:
+def parse_day(text: str | None) -> dt.date:
+    """The ``date`` query value as a date; 422 when missing or malformed."""
     if not text:
         raise InvalidInput("give the day: ?date=YYYY-MM-DD")
     try:

@@ -8,17 +8,16 @@ folder installed at set-up, a local tile folder when that is the basemap.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from pathlib import Path
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, render_template, request, send_from_directory
 
 from geogrid import accounts
 from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_token
 from geogrid.api.context import db, principal, state
+from geogrid.api.coverage import parse_day
 from geogrid.api.incidents import list_filters
 from geogrid.errors import InvalidInput
 from geogrid.grids.queries import check_tile, grid_tile, grids_geojson, level_summary, parse_at
@@ -100,7 +99,7 @@ def coverage_page():
     settings = state().settings
     grid = request.args.get("grid") or None
     with db() as conn:
-        day = _day(request.args.get("date")) if request.args.get("date") else latest_patrol_day(conn, settings)
+        day = parse_day(request.args.get("date")) if request.args.get("date") else latest_patrol_day(conn, settings)
         ensure_coverage(conn, settings, day)
         n_cells = leaf_count(conn, grid=grid)
         small = n_cells <= settings.tile_threshold
@@ -126,7 +125,7 @@ def coverage_page():
 def coverage_tiles(z: int, x: int, y: int):
     """Leaf cells with a day's coverage as a Mapbox vector tile (layer ``coverage``)."""
     check_tile(z, x, y)
-    day = _day(request.args.get("date"))
+    day = parse_day(request.args.get("date"))
     with db() as conn:
         tile = coverage_tile(conn, day, z, x, y, grid=request.args.get("grid") or None)
     return tile, 200, {"Content-Type": _TILE_TYPE, "Cache-Control": "private, max-age=60"}
@@ -189,12 +188,3 @@ def _page(template: str, m, config: dict, **context):
 def _top_down(summary: list[dict], levels: tuple[str, ...]) -> list[dict]:
     order = {name: n for n, name in enumerate(levels)}
     return sorted(summary, key=lambda row: order.get(row["level"], len(order)))
-
-
-def _day(text: str | None) -> dt.date:
-    if not text:
-        return dt.datetime.now(ZoneInfo(state().settings.timezone)).date()
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"date must be YYYY-MM-DD, not {text!r}") from None

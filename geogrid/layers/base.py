@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import folium
 from branca.element import Element, Figure
 from folium.map import CustomPane
+from folium.plugins import VectorGridProtobuf
 
 from geogrid.config import Settings
 
@@ -69,6 +70,17 @@ def tiles_pane(m: folium.Map) -> str:
     if not any(isinstance(c, CustomPane) and c.name == TILES_PANE for c in m._children.values()):
         CustomPane(TILES_PANE, z_index=450, pointer_events=False).add_to(m)
     return TILES_PANE
+
+
+def vector_grid(m: folium.Map, url: str, name: str, layer: str, style_js: str, *, show: bool = True):
+    """A Leaflet.VectorGrid layer of *url* tiles, drawn on canvas in the tiles pane.
+
+    *style_js* styles the tiles' *layer*: a JS object literal, or a function of a
+    feature's properties. Not interactive: see :data:`TILES_PANE`.
+    """
+    options = ('{"interactive": false, "pane": "' + tiles_pane(m) + '", "maxNativeZoom": 18, "maxZoom": 22,'
+               ' "rendererFactory": L.canvas.tile, "vectorTileLayerStyles": {"' + layer + '": ' + style_js + "}}")
+    return VectorGridProtobuf(url, name=name, options=options, show=show).add_to(m)
 
 
 def offline(m: folium.Map, prefix: str = VENDOR_PREFIX) -> folium.Map:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import folium
-from folium.plugins import VectorGridProtobuf
 
-from geogrid.layers.base import TILES_PANE, new_map, tiles_pane
+from geogrid.layers.base import new_map, vector_grid
 
 #: Coverage fraction bins (upper bounds) and their fill colours, light to dark.
 FRACTION_BINS = [(0.0001, "#f7f7f7"), (0.3, "#fee5d9"), (0.6, "#fcae91"), (0.8, "#6baed6"), (1.01, "#08519c")]
@@ -50,13 +49,10 @@ def coverage_map(settings, extent, *, cells: dict | None, tracks: dict, gaps: di
             style_function=lambda f: {**base, "fillColor": compliance_colour(f["properties"])},
         )  # fmt: skip
     else:
-        tiles_pane(m)
         url = "/tiles/coverage/{z}/{x}/{y}.pbf?" + tiles_query
         # Added by the page script from `min_zoom` on (see geogrid.layers.grids).
-        by_fraction = VectorGridProtobuf(url, name="coverage fraction", show=False,
-                                         options=_tile_options(_FRACTION_JS, base))  # fmt: skip
-        by_rule = VectorGridProtobuf(url, name="patrol rule", show=False,
-                                     options=_tile_options(_RULE_JS, base))  # fmt: skip
+        by_fraction = vector_grid(m, url, "coverage fraction", "coverage", _tile_style(_FRACTION_JS, base), show=False)
+        by_rule = vector_grid(m, url, "patrol rule", "coverage", _tile_style(_RULE_JS, base), show=False)
     by_fraction.add_to(m)
     by_rule.add_to(m)
     gap_var = None
@@ -103,10 +99,7 @@ _RULE_JS = (
 )
 
 
-def _tile_options(fill_js: str, base: dict) -> str:
+def _tile_style(fill_js: str, base: dict) -> str:
+    """A JS style function: *base* with the fill colour *fill_js* computes from the properties."""
     style = json.dumps({**base, "fill": True})[:-1] + ', "fillColor": (' + fill_js + ")(p)}"
-    return (
-        '{"interactive": false, "pane": "' + TILES_PANE + '", "maxNativeZoom": 18, "maxZoom": 22,'
-        ' "rendererFactory": L.canvas.tile, "getFeatureId": function (f) { return f.properties.code; },'
-        ' "vectorTileLayerStyles": {"coverage": function (p) { return ' + style + "; }}}"
-    )
+    return "function (p) { return " + style + "; }"

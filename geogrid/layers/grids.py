@@ -11,10 +11,10 @@ import json
 import math
 
 import folium
-from folium.plugins import Draw, VectorGridProtobuf
+from folium.plugins import Draw
 
 from geogrid.layers.base import extent as extent_of
-from geogrid.layers.base import new_map, tiles_pane
+from geogrid.layers.base import new_map, vector_grid
 
 #: Outline colour and width per depth in the hierarchy (top level first).
 _COLOURS = ["#1f4e79", "#2e7d32", "#8e24aa", "#e65100", "#00838f", "#5d4037"]
@@ -68,13 +68,8 @@ def planner_map(settings, summary: list[dict], features: dict[str, dict], *, at:
             query = f"?level={name}" + (f"&at={at}" if at else "")
             # Not shown yet, and no minZoom option (it would stop the whole map zooming out):
             # the page script adds the layer from `min_zoom` on.
-            options = {
-                "interactive": False, "pane": tiles_pane(m), "maxNativeZoom": 18, "maxZoom": 22,
-                "vectorTileLayerStyles": {"grids": style}, "rendererFactory": "L.canvas.tile",
-            }  # fmt: skip
-            layer = VectorGridProtobuf("/tiles/grids/{z}/{x}/{y}.pbf" + query, name=f"{name} ({row['n']}, tiles)",
-                                       options=_tile_options(options), show=False)  # fmt: skip
-            layer.add_to(m)
+            layer = vector_grid(m, "/tiles/grids/{z}/{x}/{y}.pbf" + query, f"{name} ({row['n']}, tiles)", "grids",
+                                json.dumps(style), show=False)  # fmt: skip
             layers.append({"level": name, "kind": "tiles", "var": layer.get_name(), "count": row["n"],
                            "style": style, "min_zoom": zoom})  # fmt: skip
     if can_edit:
@@ -86,11 +81,3 @@ def planner_map(settings, summary: list[dict], features: dict[str, dict], *, at:
         "page": "grids", "levels": layers, "at": at, "can_edit": can_edit, "extent": extent,
     }  # fmt: skip
     return m, config
-
-
-def _tile_options(options: dict) -> str:
-    """VectorGrid options as JS (the renderer is a function, not JSON)."""
-    renderer = options.pop("rendererFactory")
-    return json.dumps(options)[:-1] + f', "rendererFactory": {renderer}' + "}"
-
-

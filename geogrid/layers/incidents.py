@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 
 import folium
-from folium.plugins import HeatMap, MarkerCluster, VectorGridProtobuf
+from folium.plugins import HeatMap, MarkerCluster
 
-from geogrid.layers.base import new_map, tiles_pane
+from geogrid.layers.base import new_map, vector_grid
 
 #: Marker colour per workflow state; overdue ones get a thick black ring.
 STATUS_COLOURS = {
@@ -52,11 +52,7 @@ def incidents_map(settings, extent, *, categories: list[dict], statuses: list[st
         point_style = ("function (p) { const c = " + json.dumps(STATUS_COLOURS) + "; return {radius: 5, fill: true,"
                  " fillOpacity: 0.9, fillColor: c[p.status] || '#333', color: p.overdue ? '#000' : '#fff',"
                  " weight: p.overdue ? 2.5 : 1}; }")  # fmt: skip
-        options = ('{"interactive": false, "pane": "' + tiles_pane(m) + '", "maxNativeZoom": 18, "maxZoom": 22,'
-                   ' "rendererFactory": L.canvas.tile,'
-                   ' "vectorTileLayerStyles": {"incidents": ' + point_style + "}}")  # fmt: skip
-        layer = VectorGridProtobuf("/tiles/incidents/{z}/{x}/{y}.pbf", name="incidents (tiles)", options=options)
-        layer.add_to(m)
+        layer = vector_grid(m, "/tiles/incidents/{z}/{x}/{y}.pbf", "incidents (tiles)", "incidents", point_style)
         tiles_var = layer.get_name()
     config = {
         "page": "incidents", "cluster": cluster.get_name(), "heat": heat.get_name(), "picked": picked.get_name(),
