@@ -116,8 +116,12 @@ def main() -> None:
     parser.add_argument("--terminals", type=int, default=200)
     parser.add_argument("--operators", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--upload-every", type=float, default=10.0,
-                        help="Seconds between a handset's uploads (0: back to back, a stress test).")
+    parser.add_argument(
+        "--upload-every",
+        type=float,
+        default=10.0,
+        help="Seconds between a handset's uploads (0: back to back, a stress test).",
+    )
     parser.add_argument("--database", default="geogrid_load")
     parser.add_argument("--report", type=Path, help="Write the figures to this Markdown file.")
     args = parser.parse_args()

@@ -62,7 +62,8 @@ def measure(browser, base: str, runs: int) -> dict:
             "performance.getEntriesByType('resource').reduce((s, r) => s + r.encodedBodySize, 0)"
         )
         # Zoom to where the deepest level shows and time until its tiles are drawn.
-        cells_ms.append(page.evaluate("""() => new Promise((resolve) => {
+        cells_ms.append(
+            page.evaluate("""() => new Promise((resolve) => {
             const config = JSON.parse(document.getElementById('geogrid-config').textContent);
             const map = window[document.querySelector('.folium-map').id];
             const info = config.levels[config.levels.length - 1];
@@ -72,7 +73,8 @@ def measure(browser, base: str, runs: int) -> dict:
             const done = () => resolve(performance.now() - t0);
             map.setView(map.getCenter(), Math.max(info.min_zoom, map.getZoom()), {animate: false});
             setTimeout(() => { if (layer.isLoading()) layer.once('load', done); else done(); }, 0);
-        })"""))
+        })""")
+        )
         # The tiling check runs in the background after first render; wait for it so runs
         # do not overlap, and report how long it took.
         page.wait_for_function("document.body.dataset.topology !== undefined", timeout=900_000)

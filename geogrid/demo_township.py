@@ -139,8 +139,12 @@ def _territory(rng: np.random.Generator):
 
 def _insert_township(conn: Connection, outline) -> None:
     conn.execute(
-        sa.insert(Grid).values(code=CODE, name="西王庄乡 (demo)", level="township",
-                               geom=sa.func.ST_Multi(sa.func.ST_GeomFromText(outline.wkt, 4326)))  # fmt: skip
+        sa.insert(Grid).values(
+            code=CODE,
+            name="西王庄乡 (demo)",
+            level="township",
+            geom=sa.func.ST_Multi(sa.func.ST_GeomFromText(outline.wkt, 4326)),
+        )  # fmt: skip
     )
 
 
@@ -162,6 +166,7 @@ def _name_after_parent(conn: Connection, settings: Settings, codes: list[str], l
 
 def _people(conn: Connection, rng: np.random.Generator, grids: list[str], cells: list[str]) -> dict[str, int]:
     """Two managers per grid, a helper per cell; returns cell code -> helper's person id."""
+
     def person(staff: str) -> int:
         name = str(rng.choice(list(SURNAMES))) + "".join(rng.choice(list(GIVEN), size=int(rng.integers(1, 3))))
         phone = "13" + "".join(str(d) for d in rng.integers(0, 10, 9))

@@ -79,16 +79,25 @@ MATRIX = {
     ("GET", "/map/incidents", "/map/incidents", None): READERS_OK | {ANON: 302},
     ("GET", "/map/coverage", "/map/coverage", None): ADMIN_ONLY | {ANON: 302, "admin": 200, "supervisor": 200},
     ("GET", "/tiles/grids/<int:z>/<int:x>/<int:y>.pbf", "/tiles/grids/14/13437/6317.pbf", None): {
-        ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
-    ("GET", "/tiles/coverage/<int:z>/<int:x>/<int:y>.pbf", "/tiles/coverage/14/13437/6317.pbf?date=2026-11-20",
-     None): ADMIN_ONLY | {ANON: 302, "admin": 200, "supervisor": 200},
+        ANON: 302,
+        REVOKED: 401,
+        **{r: 200 for r in ROLES},
+    },
+    (
+        "GET",
+        "/tiles/coverage/<int:z>/<int:x>/<int:y>.pbf",
+        "/tiles/coverage/14/13437/6317.pbf?date=2026-11-20",
+        None,
+    ): ADMIN_ONLY | {ANON: 302, "admin": 200, "supervisor": 200},
     ("GET", "/tiles/incidents/<int:z>/<int:x>/<int:y>.pbf", "/tiles/incidents/14/13437/6317.pbf", None): READERS_OK
     | {ANON: 302},
-    ("GET", "/vendor/<path:name>", "/vendor/leaflet/dist/leaflet.js", None): {c: 200 for c in CALLERS}
-    | {REVOKED: 401},
+    ("GET", "/vendor/<path:name>", "/vendor/leaflet/dist/leaflet.js", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
     # No local tile folder is configured: nothing to serve, but only to those signed in.
     ("GET", "/basemap/<int:z>/<int:x>/<int:y>.png", "/basemap/1/0/0.png", None): {
-        ANON: 302, REVOKED: 401, **{r: 404 for r in ROLES}},
+        ANON: 302,
+        REVOKED: 401,
+        **{r: 404 for r in ROLES},
+    },
     ("GET", "/login", "/login", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
     ("POST", "/login", "/login", None): {c: 401 for c in CALLERS},
     ("POST", "/logout", "/logout", None): {ANON: 302, REVOKED: 401, **{r: 302 for r in ROLES}},

@@ -368,7 +368,9 @@ def test_voronoi_cells_follow_the_settlements_and_tile_the_grid(conn, settings, 
     rng = random.Random(3)
     minx, miny, maxx, maxy = parent.geom.bounds
     # Three hamlets: households cluster around three points.
-    hamlets = [(minx + (maxx - minx) * fx, miny + (maxy - miny) * fy) for fx, fy in ((.25, .3), (.7, .35), (.5, .75))]
+    hamlets = [
+        (minx + (maxx - minx) * fx, miny + (maxy - miny) * fy) for fx, fy in ((0.25, 0.3), (0.7, 0.35), (0.5, 0.75))
+    ]
     points = [(hx + rng.gauss(0, (maxx - minx) / 25), hy + rng.gauss(0, (maxy - miny) / 25), 1.0)
               for hx, hy in hamlets for _ in range(400)]  # fmt: skip
     result = generate_cells(conn, settings, "XWZ001001", shape="voronoi", balanced=3, weights=points)

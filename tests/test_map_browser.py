@@ -159,8 +159,11 @@ def test_clicking_an_incident_shows_its_cell_people_and_history(page, site, shot
     details = page.text_content("#details")
     assert f"Incident #{site['xss_incident']}" in details and "registered" in details
     # The cell is drawn highlighted on the map.
-    assert page.evaluate("""() => { const c = JSON.parse(document.getElementById('geogrid-config').textContent);
-        return window[c.picked].getLayers().length; }""") == 2
+    assert (
+        page.evaluate("""() => { const c = JSON.parse(document.getElementById('geogrid-config').textContent);
+        return window[c.picked].getLayers().length; }""")
+        == 2
+    )
     page.wait_for_timeout(400)
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shots / "command_center_incident.png"))

@@ -78,8 +78,10 @@ def vector_grid(m: folium.Map, url: str, name: str, layer: str, style_js: str, *
     *style_js* styles the tiles' *layer*: a JS object literal, or a function of a
     feature's properties. Not interactive: see :data:`TILES_PANE`.
     """
-    options = ('{"interactive": false, "pane": "' + tiles_pane(m) + '", "maxNativeZoom": 18, "maxZoom": 22,'
-               ' "rendererFactory": L.canvas.tile, "vectorTileLayerStyles": {"' + layer + '": ' + style_js + "}}")
+    options = (
+        '{"interactive": false, "pane": "' + tiles_pane(m) + '", "maxNativeZoom": 18, "maxZoom": 22,'
+        ' "rendererFactory": L.canvas.tile, "vectorTileLayerStyles": {"' + layer + '": ' + style_js + "}}"
+    )
     return VectorGridProtobuf(url, name=name, options=options, show=show).add_to(m)
 
 

@@ -460,9 +460,10 @@ def leaf_count(conn: Connection, *, grid: str | None = None) -> int:
 
 def missed_cells(conn: Connection, day: dt.date, *, grid: str | None = None, limit: int = 500) -> tuple[list, int]:
     """Assigned cells that fell short of the rule on *day* (worst first, at most *limit*), and how many in all."""
-    rows = conn.execute(
-        sa.text(
-            f"""
+    rows = (
+        conn.execute(
+            sa.text(
+                f"""
             SELECT c.grid_code AS code, g.name, max(c.fraction) AS fraction, max(c.visit_count) AS visits,
                    json_agg(json_build_object('person', p.name, 'reasons', c.reasons) ORDER BY p.name) AS people,
                    count(*) OVER () AS total
@@ -474,9 +475,12 @@ def missed_cells(conn: Connection, day: dt.date, *, grid: str | None = None, lim
              ORDER BY max(c.fraction), c.grid_code
              LIMIT :limit
             """
-        ),
-        {"day": day, "grid": grid, "limit": limit},
-    ).mappings().all()
+            ),
+            {"day": day, "grid": grid, "limit": limit},
+        )
+        .mappings()
+        .all()
+    )
     return [{k: v for k, v in r.items() if k != "total"} for r in rows], (rows[0]["total"] if rows else 0)
 
 
