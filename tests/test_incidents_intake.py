@@ -72,7 +72,7 @@ def test_point_far_out_is_kept_unassigned_and_flagged(conn, settings, demo_grids
 
 def test_bulk_assignment_gives_the_single_intake_answer_for_every_case(conn, settings, demo_grids):
     """assign_table's fast leaf join and its fallbacks agree with the general rule, case by case."""
-    from geogrid.incidents.assign import assign_point, assign_table
+    from geogrid.incidents.assign import assign_point, assign_table, index_points
 
     hole = edit.lock_current(conn, "XWZ002002").geom.representative_point()
     # Expire one cell: its area is now a gap in village XWZ002's tiling.
@@ -91,8 +91,7 @@ def test_bulk_assignment_gives_the_single_intake_answer_for_every_case(conn, set
         conn.execute(sa.text("INSERT INTO pts VALUES (:n, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
                      {"n": n, "x": x, "y": y})  # fmt: skip
     conn.execute(sa.text("INSERT INTO pts VALUES (99, NULL)"))  # no geometry: skipped, not assigned
-    conn.execute(sa.text("CREATE INDEX ON pts USING gist (geom)"))
-    conn.execute(sa.text("ANALYZE pts"))
+    index_points(conn, "pts")
     assert assign_table(conn, settings, "pts", "pts_out") == len(cases)
     got = conn.execute(sa.text(
         "SELECT o.n, g.code, o.assignment, o.snap_distance_m FROM pts_out o LEFT JOIN grids g ON g.id = o.grid_id"

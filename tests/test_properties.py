@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from geogrid.errors import InvalidInput
 from geogrid.grids import edit
-from geogrid.incidents.assign import assign_point, assign_table
+from geogrid.incidents.assign import assign_point, assign_table, index_points
 
 # Around the sample township (115.247..115.286 E, 37.748..37.778 N), and now and then far off.
 LON = st.one_of(st.floats(115.24, 115.29), st.floats(-180, 180))
@@ -68,7 +68,7 @@ def test_bulk_assignment_agrees_with_single_assignment(conn, settings, demo_grid
         for n, (x, y) in enumerate(points):
             conn.execute(sa.text("INSERT INTO prop_pts VALUES (:n, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
                          {"n": n, "x": x, "y": y})  # fmt: skip
-        conn.execute(sa.text("CREATE INDEX ON prop_pts USING gist (geom)"))
+        index_points(conn, "prop_pts")
         assert assign_table(conn, settings, "prop_pts", "prop_out") == len(points)
         bulk = dict(conn.execute(sa.text("SELECT n, grid_id FROM prop_out")).all())
         for n, (x, y) in enumerate(points):

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
 from geogrid.errors import InvalidInput
-from geogrid.incidents.assign import assign_point, assign_sql, assign_table, spatial_order
+from geogrid.incidents.assign import POINT_COLUMN, assign_point, assign_sql, assign_table, index_points, spatial_order
 from geogrid.incidents.taxonomy import category as find_category
 from geogrid.store.models import SOURCES
 
@@ -254,7 +254,7 @@ def _create_stage(conn: Connection) -> str:
             CREATE UNLOGGED TABLE {stage} (
                 n integer PRIMARY KEY, external_id text, lon float8, lat float8,
                 accuracy float8, category text, description text, source text, reporter text,
-                reported_at timestamptz, deadline timestamptz, geom geometry(Point, 4326))
+                reported_at timestamptz, deadline timestamptz, geom geometry(Point, 4326), {POINT_COLUMN})
             """
         )
     )
@@ -262,7 +262,10 @@ def _create_stage(conn: Connection) -> str:
 
 
 def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkReport) -> None:
+    # Emptied in this transaction, so COPY FREEZE may load it all-visible (the assignment
+    # then reads only the points' index); the index is built afresh after the load.
     conn.execute(sa.text(f"TRUNCATE {stage}"))
+    conn.execute(sa.text(f"DROP INDEX IF EXISTS {stage}_pt"))
     lon = np.array([inc.lon for _, _, inc in batch], dtype=float)
     lat = np.array([inc.lat for _, _, inc in batch], dtype=float)
     in_range = (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
@@ -271,7 +274,7 @@ def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkRepor
     driver = conn.connection.driver_connection
     columns = "n, external_id, lon, lat, accuracy, category, description, source, reporter, reported_at, deadline, geom"
     # Staged in spatial order (n keeps the row's place in the batch): see spatial_order.
-    with driver.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+    with driver.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN (FREEZE)") as copy:
         for n in spatial_order(np.where(in_range, lon, np.nan), np.where(in_range, lat, np.nan)).tolist():
             inc = batch[n][2]
             hours = find_category(inc.category, settings.categories_file).deadline_hours
@@ -279,9 +282,7 @@ def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkRepor
                             inc.description, inc.source, inc.reporter, inc.reported_at,
                             inc.reported_at + dt.timedelta(hours=hours),
                             "SRID=4326;" + ewkb[n] if in_range[n] else None))  # fmt: skip
-    # The index lets PostGIS drive the join from the cells' side; ANALYZE tells it to.
-    conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {stage}_geom ON {stage} USING gist (geom)"))
-    conn.execute(sa.text(f"ANALYZE {stage}"))
+    index_points(conn, stage)
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {stage}_assigned"))
     assign_table(conn, settings, stage, f"{stage}_assigned")
     # Unassigned or out-of-range rows whose swapped lon/lat land in the territory are refused,
