@@ -71,7 +71,7 @@ def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid
             WITH leaves AS (
                 SELECT g.id, g.code, g.geom FROM grids g WHERE {_LEAF_IN_SCOPE}
             ),
-            duty(person_id, code) AS (
+            duty(code, people) AS (
                 -- A patrol duty on a grid covers every leaf cell below it; one walk for all people
                 -- (geogrid_subtree would be a call per assignment).
                 WITH RECURSIVE down(person_id, code) AS (
@@ -81,14 +81,12 @@ def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid
                     SELECT d.person_id, g.code FROM grids g JOIN down d ON g.parent_code = d.code
                      WHERE g.valid_to IS NULL
                 )
-                SELECT person_id, code FROM down
+                SELECT code, array_agg(DISTINCT person_id) AS people FROM down GROUP BY code
             )
             SELECT l.id, l.code, ST_Transform(ST_Segmentize(l.geom, 0.0001), :srid) AS g,
-                   geogrid_area_m2(l.geom, :srid) AS area_m2,
-                   coalesce((SELECT array_agg(DISTINCT person_id) FROM duty d WHERE d.code = l.code), '{{}}')
-                       AS duty_people
-              FROM leaves l
-             WHERE l.code IN (SELECT code FROM duty)
+                   geogrid_area_m2(l.geom, :srid) AS area_m2, coalesce(d.people, '{{}}') AS duty_people
+              FROM leaves l LEFT JOIN duty d ON d.code = l.code
+             WHERE d.code IS NOT NULL
                 OR l.geom && (SELECT ST_Expand(ST_Transform(ST_SetSRID(ST_Extent(g), :srid), 4326), 0.001) FROM {fixes})
             """
         ),
