@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 
@@ -34,7 +35,7 @@ def _engine(ctx: click.Context):
     from geogrid.store.db import make_engine
     from geogrid.store.migrate import upgrade
 
-    engine = make_engine(_settings(ctx), start=True)
+    engine = make_engine(_settings(ctx), start=True, actor=f"cli:{getpass.getuser()}")
     upgrade(engine)
     return engine
 
@@ -200,6 +201,32 @@ def users_revoke(ctx: click.Context, token: str) -> None:
         if not accounts.revoke_token(conn, token):
             raise GeogridError("no such live token")
     click.echo("token revoked")
+
+
+@main.command("audit")
+@click.option("--from", "since", help="From this ISO date or date-time.")
+@click.option("--to", "until", help="Until this ISO date or date-time (exclusive).")
+@click.option("--actor", help="Only changes by this user (cli:<os user> for the CLI, db:<role> for plain SQL).")
+@click.option("--table", help="Only changes to this table.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+@click.pass_context
+def audit(ctx, since, until, actor, table, limit, as_json):
+    """Who changed which records when, newest first (one line per statement and table)."""
+    from geogrid.audit import audit_entries
+    from geogrid.grids.queries import parse_since
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        entries = audit_entries(conn, since=parse_since(since), until=parse_since(until), actor=actor,
+                                table=table, limit=limit)  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(entries, ensure_ascii=False, indent=1))
+        return
+    for e in entries:
+        count = "?" if e["row_count"] is None else f"{e['row_count']:,}"
+        keys = ", ".join(e["keys"][:5]) + (" ..." if len(e["keys"]) > 5 or (e["row_count"] or 0) > 5 else "")
+        click.echo(f"{e['at'][:19]}  {e['actor']:<20} {e['operation']:<8} {e['table']:<16} {count:>9}  {keys}")
 
 
 # -- grids ------------------------------------------------------------------------

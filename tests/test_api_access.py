@@ -22,6 +22,7 @@ MATRIX = {
     ("GET", "/api/openapi.json", "/api/openapi.json", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
     ("GET", "/api/me", "/api/me", None): ALL_ROLES_OK,
     ("GET", "/api/users", "/api/users", None): ADMIN_ONLY | {"admin": 200},
+    ("GET", "/api/audit", "/api/audit", None): ADMIN_ONLY | {"admin": 200},
     ("POST", "/api/users", "/api/users", '{"name": "newplanner", "role": "planner"}'): ADMIN_ONLY | {"admin": 201},
     ("GET", "/api/grids", "/api/grids", None): ALL_ROLES_OK,
     # The worker is assigned to village XWZ001: its own cell is visible, the other village's is not.
@@ -153,6 +154,29 @@ def test_worker_lists_only_assigned_grids(client, tokens, demo_grids):
     assert codes == {"XWZ001", "XWZ001001", "XWZ001002"}
     everyone = client.get("/api/grids", headers=bearer(tokens["planner"])).json["features"]
     assert {f["id"] for f in everyone} == {g["code"] for g in demo_grids}
+
+
+def test_a_worker_guessing_ids_learns_nothing(client, conn, tokens, demo_grids):
+    """Real ids of records outside the worker's grids: refused alike, nothing read, nothing changed."""
+    operator = tokens["operator"]
+    made = client.post("/api/incidents", headers=bearer(operator), json={
+        "lon": 115.275, "lat": 37.772, "category": "water", "source": "hotline"}).json  # fmt: skip
+    assert made["grid_code"].startswith("XWZ002")  # the other village
+    worker = bearer(tokens["worker"])
+    for method, path, body in [
+        ("GET", f"/api/incidents/{made['id']}", None),
+        ("POST", f"/api/incidents/{made['id']}/transition", {"to": "dispatched"}),
+        ("POST", f"/api/incidents/{made['id']}/visit", {"method": "phone", "satisfied": True}),
+        ("GET", f"/api/incidents/{made['id'] + 1}", None),
+    ]:
+        response = client.open(path, method=method, json=body, headers=worker)
+        assert response.status_code == 403 and "role" in response.json["detail"], (path, response.json)
+    assert client.get("/api/grids/XWZ002001", headers=worker).status_code == 404
+    assert client.get("/api/grids/NOSUCH01", headers=worker).status_code == 404  # same answer as a real code
+    line = {"type": "LineString", "coordinates": [[115.275, 37.76], [115.2751, 37.79]]}
+    assert client.post("/api/grids/XWZ002001/split", json={"line": line}, headers=worker).status_code == 403
+    status = conn.execute(sa.text("SELECT status FROM incidents WHERE id = :i"), {"i": made["id"]}).scalar_one()
+    assert status == "reported"
 
 
 def test_worker_with_no_assignment_sees_nothing(client, make_user, demo_grids):

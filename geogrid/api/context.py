@@ -29,7 +29,8 @@ def state() -> AppState:
 
 def db() -> AbstractContextManager[Connection]:
     """One transaction for one unit of work: ``with db() as conn: ...``."""
-    return unit_of_work(state().bind)
+    who = g.get("principal")
+    return unit_of_work(state().bind, actor=who.name if who is not None else None)
 
 
 def principal() -> Principal:

@@ -10,7 +10,7 @@ from geogrid import accounts
 from geogrid.api import openapi
 from geogrid.api.auth import access
 from geogrid.api.context import db, principal, state
-from geogrid.api.params import json_body, optional, required
+from geogrid.api.params import json_body, optional, query_int, required
 from geogrid.errors import Forbidden, InvalidInput
 from geogrid.grids.queries import parse_bbox, parse_since
 from geogrid.incidents import workflow
@@ -101,8 +101,8 @@ def index():
     """Incidents as GeoJSON, newest first, filtered and paginated; overdue ones are marked."""
     args = request.args
     with db() as conn:
-        body = list_incidents(conn, **list_filters(args), limit=_int(args.get("limit"), "limit", 100),
-                              offset=_int(args.get("offset"), "offset", 0))  # fmt: skip
+        body = list_incidents(conn, **list_filters(args), limit=query_int(args, "limit", 100),
+                              offset=query_int(args, "offset", 0))  # fmt: skip
     return jsonify(body), 200, {"Content-Type": "application/geo+json"}
 
 
@@ -211,15 +211,6 @@ def warnings():
     """Cells where a category is rising well above its own baseline, and widespread categories."""
     with db() as conn:
         return jsonify(early_warnings(conn))
-
-
-def _int(text: str | None, name: str, default: int) -> int:
-    if text is None:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer, not {text!r}") from None
 
 
 def _number(body: dict, name: str, optional_: bool = False):

@@ -41,3 +41,14 @@ def _typed(body: dict, name: str, kind: type) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InvalidInput(f"field {name!r} must be a {kind.__name__}")
     return value
+
+
+def query_int(args, name: str, default: int) -> int:
+    """Integer query parameter *name* of *args*, *default* when absent; 422 when not an integer."""
+    text = args.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer, not {text!r}") from None

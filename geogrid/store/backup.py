@@ -21,7 +21,7 @@ from geogrid.store.embedded import choose_install
 
 #: Tables whose rows a fingerprint counts.
 TABLES = ("grids", "people", "assignments", "users", "api_tokens", "incidents", "incident_events",
-          "patrol_tracks", "gps_fixes", "coverage")  # fmt: skip
+          "patrol_tracks", "gps_fixes", "coverage", "audit_log")  # fmt: skip
 
 
 class BackupFailed(GeogridError):

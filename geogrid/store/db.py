@@ -33,22 +33,39 @@ def database_url(settings: Settings, start: bool = False, database: str | None =
     return url.set(database=database) if database else url
 
 
-def make_engine(settings: Settings, start: bool = False, database: str | None = None) -> Engine:
-    """One engine per process and database, with the statement timeout applied."""
+def make_engine(settings: Settings, start: bool = False, database: str | None = None, *,
+                actor: str | None = None) -> Engine:  # fmt: skip
+    """One engine per process and database, with the statement timeout applied.
+
+    *actor* names whoever makes the changes through this engine in the audit trail
+    (the CLI: ``cli:<os user>``); a unit of work can name someone else for its transaction.
+    """
     url = database_url(settings, start=start, database=database)
     options = "-c timezone=UTC"
     if settings.statement_timeout_ms:
         options += f" -c statement_timeout={settings.statement_timeout_ms}"
+    if actor:
+        options += f" -c {ACTOR_SETTING}={_option_value(actor)}"
     return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": options}, future=True)
 
 
+#: The setting the audit triggers read to name who made a change (migration 0007).
+ACTOR_SETTING = "geogrid.actor"
+
+
+def _option_value(text: str) -> str:
+    """*text* as one value of libpq's ``options`` (spaces and backslashes escaped)."""
+    return text.replace("\\", "\\\\").replace(" ", "\\ ")
+
+
 @contextmanager
-def unit_of_work(bind: Bind) -> Iterator[Connection]:
+def unit_of_work(bind: Bind, *, actor: str | None = None) -> Iterator[Connection]:
     """One transaction: commits when the block ends, rolls back on any error.
 
     Given an engine, a connection is checked out for the block. Given a connection
     already in a transaction (the test fixtures do this), the block runs in a
-    savepoint inside it, so the caller's rollback undoes everything.
+    savepoint inside it, so the caller's rollback undoes everything. *actor* names
+    who makes this transaction's changes in the audit trail.
     """
     if isinstance(bind, Engine):
         try:
@@ -56,10 +73,18 @@ def unit_of_work(bind: Bind) -> Iterator[Connection]:
         except sa.exc.OperationalError as exc:
             raise DatabaseUnavailable(f"cannot reach the database: {exc.orig}") from exc
         with conn, conn.begin():
+            set_actor(conn, actor)
             yield conn
     else:
         with bind.begin_nested():
+            set_actor(bind, actor)
             yield bind
+
+
+def set_actor(conn: Connection, actor: str | None) -> None:
+    """Name *actor* as the author of this transaction's changes (nothing when None)."""
+    if actor is not None:
+        conn.execute(sa.text("SELECT set_config(:name, :actor, true)"), {"name": ACTOR_SETTING, "actor": actor})
 
 
 def server_versions(conn: Connection) -> dict[str, str]:

@@ -295,6 +295,31 @@ class Coverage(Base):
     )
 
 
+class AuditLog(Base):
+    """One statement's changes to one table: when, by whom, how many rows, the first 100 keys.
+
+    Written by triggers on every table of record (migration 0007); append-only.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(always=True), primary_key=True)
+    at: Mapped[datetime] = _tstz(server_default=sa.func.clock_timestamp())
+    #: The signed-in user (API), ``cli:<os user>`` (CLI) or ``db:<role>`` (straight SQL).
+    actor: Mapped[str] = mapped_column(sa.Text)
+    table_name: Mapped[str] = mapped_column(sa.Text)
+    operation: Mapped[str] = mapped_column(sa.Text)
+    #: NULL for a TRUNCATE (the count is not known).
+    row_count: Mapped[int | None] = mapped_column(sa.BigInteger)
+    keys: Mapped[list[str]] = mapped_column(ARRAY(sa.Text), server_default=sa.text("'{}'::text[]"))
+
+    __table_args__ = (
+        sa.CheckConstraint(_in("operation", ("INSERT", "UPDATE", "DELETE", "TRUNCATE")), name="operation_known"),
+        sa.Index("ix_audit_log_at", "at"),
+        sa.Index("ix_audit_log_actor", "actor", "at"),
+    )
+
+
 class User(Base):
     """Someone who logs in. Workers are tied to a person, whose assignments bound what they see."""
 
