@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import requests
 import sqlalchemy as sa
+from report import write_section
 from scratch import scratch_database
 
 from geogrid import accounts, demo
@@ -172,8 +173,7 @@ def main() -> None:
     lines = report(args, out, elapsed, stored_fixes, stored, settings.threads)
     print("\n".join(lines))
     if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_section(args.report, "load", lines)
 
 
 def _free_port() -> int:
@@ -198,11 +198,9 @@ def report(args, out: Results, elapsed: float, stored_fixes: int, stored: set[in
     total = sum(len(v) for v in out.latency.values())
     errors = sum(len(v) for v in out.errors.values())
     lines = [
-        "# Reliability figures",
-        "",
-        "Written by `bench/load.py` (not typed by hand).",
-        "",
         "## Load",
+        "",
+        "Written by `bench/load.py`.",
         "",
         f"{args.terminals} terminals uploading fixes "
         f"({'back to back' if not args.upload_every else f'each every {args.upload_every:g} s'}) and "

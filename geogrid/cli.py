@@ -21,6 +21,16 @@ class _Group(click.Group):
         except GeogridError as err:
             click.echo(f"geogrid: {err}", err=True)
             sys.exit(1)
+        except Exception as err:
+            import sqlalchemy as sa
+
+            if not isinstance(err, sa.exc.OperationalError):
+                raise
+            # The server went away mid-command (a crash, a restart): say so in one line.
+            reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+            click.echo(f"geogrid: lost the database connection ({reason}); the command's transaction "
+                       "did not complete: run it again once the database is back", err=True)  # fmt: skip
+            sys.exit(1)
 
 
 def _settings(ctx: click.Context) -> Settings:
