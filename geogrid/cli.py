@@ -345,7 +345,9 @@ def grids_split(ctx, code, line, cascade):
     from geogrid.store.db import unit_of_work
 
     with unit_of_work(_engine(ctx)) as conn:
-        result = edit.split_grid(conn, _settings(ctx), code, edit.parse_geometry(line), cascade=cascade)
+        settings = _settings(ctx)
+        cut = edit.parse_geometry(line, max_vertices=settings.max_vertices)
+        result = edit.split_grid(conn, settings, code, cut, cascade=cascade)
     _print_edit(result)
 
 

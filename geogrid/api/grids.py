@@ -122,7 +122,7 @@ def split(code: str):
     line = body.get("line")
     if not isinstance(line, dict | str):
         raise InvalidInput("'line' must be a GeoJSON LineString or WKT text")
-    geometry = edit.parse_geometry(line)
+    geometry = edit.parse_geometry(line, max_vertices=state().settings.max_vertices)
     with db() as conn:
         result = edit.split_grid(conn, state().settings, code, geometry, cascade=bool(optional(body, "cascade", bool)))
     return jsonify(result.to_json())
@@ -199,7 +199,7 @@ def _reshape(code: str, body: dict) -> edit.Reshape:
     return edit.Reshape(
         code=code,
         version=required(body, "version", int),
-        geometry=edit.parse_geometry(required(body, "geometry", dict)),
+        geometry=edit.parse_geometry(required(body, "geometry", dict), max_vertices=state().settings.max_vertices),
     )
 
 

@@ -219,4 +219,7 @@ def _number(body: dict, name: str, optional_: bool = False):
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"field {name!r} must be a number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer with hundreds of digits
+        raise InvalidInput(f"field {name!r} is out of range") from None

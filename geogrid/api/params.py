@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import request
@@ -10,15 +11,26 @@ from geogrid.errors import InvalidInput
 
 
 def json_body() -> dict:
-    """The request's JSON object; refuses other content types, bad JSON and non-objects."""
+    """The request's JSON object; refuses other content types, bad JSON and non-objects.
+
+    Strict JSON (RFC 8259): ``NaN`` and ``Infinity``, which Python would read, are refused,
+    and so is nesting too deep for the parser (a stack-exhaustion attempt).
+    """
     if not request.is_json:
         raise InvalidInput("send the request body as JSON (Content-Type: application/json)")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise InvalidInput("the request body is not valid JSON")
+    try:
+        body = json.loads(request.get_data(cache=True), parse_constant=_refuse_constant)
+    except RecursionError:
+        raise InvalidInput("the request body is not valid JSON: nested too deeply") from None
+    except ValueError:  # also bad UTF-8
+        raise InvalidInput("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object")
     return body
+
+
+def _refuse_constant(name: str):
+    raise InvalidInput(f"the request body is not valid JSON: {name} is not a JSON number")
 
 
 def required(body: dict, name: str, kind: type) -> Any:

@@ -300,22 +300,47 @@ def _reparent(conn, child: GridRow, parent: str, result: EditResult) -> None:
     result.reparented[child.code] = parent
 
 
-def parse_geometry(text: str | dict) -> BaseGeometry:
-    """A geometry from WKT, a GeoJSON geometry or Feature (string or dict), EPSG:4326."""
+def _count_positions(obj, limit: int) -> int:
+    """Positions (coordinate pairs) in a GeoJSON object, counting no further than past *limit*."""
+    count, stack = 0, [obj]
+    while stack and count <= limit:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(v for k, v in item.items() if k in ("coordinates", "geometries", "geometry"))
+        elif isinstance(item, list):
+            if item and all(isinstance(v, int | float) for v in item[:2]):
+                count += 1
+            else:
+                stack.extend(item)
+    return count
+
+
+def parse_geometry(text: str | dict, *, max_vertices: int | None = None) -> BaseGeometry:
+    """A geometry from WKT, a GeoJSON geometry or Feature (string or dict), EPSG:4326.
+
+    More than *max_vertices* points is refused before any geometry is built (a boundary
+    of a million vertices would otherwise cost seconds of GEOS work per check).
+    """
     try:
         if isinstance(text, dict):
             obj = text
         elif text.lstrip().startswith("{"):
             obj = json.loads(text)
         else:
+            if max_vertices is not None and text.count(",") + 1 > max_vertices:
+                raise InvalidInput(f"the geometry has more than {max_vertices:,} vertices (GEOGRID_MAX_VERTICES)")
             geom = shapely.from_wkt(text)
             obj = None
+        if obj is not None and max_vertices is not None and _count_positions(obj, max_vertices) > max_vertices:
+            raise InvalidInput(f"the geometry has more than {max_vertices:,} vertices (GEOGRID_MAX_VERTICES)")
         if obj is not None:
             if obj.get("type") == "Feature":
                 obj = obj.get("geometry") or {}
+            if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+                raise InvalidInput("a GeoJSON geometry needs a 'type' (and 'coordinates')")
             geom = shapely.from_geojson(json.dumps(obj))
-    except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException) as exc:
-        raise InvalidInput(f"cannot read the geometry (WKT or GeoJSON expected): {exc}") from exc
+    except (ValueError, TypeError, AttributeError, RecursionError, shapely.errors.GEOSException) as exc:
+        raise InvalidInput(f"cannot read the geometry (WKT or GeoJSON expected): {str(exc)[:200]}") from exc
     coords = shapely.get_coordinates(geom)
     if coords.size == 0:
         raise InvalidInput("the geometry is empty")

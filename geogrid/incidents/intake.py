@@ -45,20 +45,29 @@ class NewIncident:
     external_id: str | None = None
 
 
+def _finite(value) -> bool:
+    """A real number (not a bool) that is finite as a float (a 400-digit integer is not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def check(incident: NewIncident, settings: Settings) -> NewIncident:
     """The incident with defaults filled in (time zone, external id); InvalidInput if malformed."""
     for name in ("lon", "lat"):
         value = getattr(incident, name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise InvalidInput(f"{name} must be a finite number, not {value!r}")
+        if not _finite(value):
+            raise InvalidInput(f"{name} must be a finite number, not {str(value)[:40]}")
     find_category(incident.category, settings.categories_file)
     if incident.source not in SOURCES:
         raise InvalidInput(f"unknown source {incident.source!r}; one of {', '.join(SOURCES)}")
     if len(incident.description) > MAX_DESCRIPTION:
         raise InvalidInput(f"description is longer than {MAX_DESCRIPTION} characters")
     accuracy = incident.gps_accuracy_m
-    if accuracy is not None and (isinstance(accuracy, bool) or not isinstance(accuracy, int | float)
-                                 or not math.isfinite(accuracy) or accuracy < 0):  # fmt: skip
+    if accuracy is not None and (not _finite(accuracy) or accuracy < 0):
         raise InvalidInput("gps_accuracy_m must be a number of metres, 0 or more")
     reported_at = incident.reported_at or dt.datetime.now(dt.UTC)
     if reported_at.tzinfo is None:
