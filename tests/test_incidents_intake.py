@@ -271,3 +271,15 @@ def test_reassign_after_a_split_moves_open_incidents_and_keeps_history(conn, set
     assert details["from_grid"] == {"code": "XWZ001002", "version": 1}
     assert details["to_grid"]["code"] == moved
     assert reassign(conn, settings) == 0  # nothing left to move
+
+
+def test_coordinates_next_to_zero_are_numbers_not_errors(conn, settings, demo_grids):
+    """Found by the property tests: radians() of a latitude like 1e-310 was a float underflow error."""
+    from geogrid.incidents.assign import assign_point, assign_table, index_points
+
+    for lon, lat in [(115.25, 1e-310), (5e-324, 5e-324), (-1e-320, 0.0)]:
+        assert assign_point(conn, settings, lon, lat)["assignment"] == "unassigned"
+    conn.execute(sa.text("CREATE TEMP TABLE tiny (n integer PRIMARY KEY, geom geometry(Point, 4326))"))
+    conn.execute(sa.text("INSERT INTO tiny VALUES (1, ST_SetSRID(ST_MakePoint(115.25, 1e-310), 4326))"))
+    index_points(conn, "tiny")
+    assert assign_table(conn, settings, "tiny", "tiny_out") == 1

@@ -52,6 +52,7 @@ def read_boundaries(
     _check_shapes(frame, path.name, max_vertices)
     if not frame.crs.equals(pyproj.CRS.from_epsg(4326)):
         frame = frame.to_crs(4326)
+    _check_range(frame, path.name)
     frame["geometry"] = shapely.force_2d(frame.geometry.values)
     return frame
 
@@ -69,7 +70,25 @@ def _check_shapes(frame: gpd.GeoDataFrame, name: str, max_vertices: int) -> None
             )
         elif not all(math.isfinite(v) for v in shapely.get_coordinates(geom).ravel()):
             problems.append(f"feature {feature}: has a NaN or infinite coordinate")
+        elif short := _short_rings(geom):
+            problems.append(f"feature {feature}: {short} ring(s) with fewer than 4 points (a ring needs 3 corners "
+                            "and the first point again)")  # fmt: skip
     if problems:
+        raise InvalidInput(f"{name}: " + "; ".join(problems[:20]), problems=problems)
+
+
+def _short_rings(geom) -> int:
+    """How many rings of a (multi)polygon have fewer than 4 points (PostGIS refuses those)."""
+    rings = [ring for part in shapely.get_parts(geom) for ring in (part.exterior, *part.interiors)]
+    return sum(1 for ring in rings if shapely.get_num_coordinates(ring) < 4)
+
+
+def _check_range(frame: gpd.GeoDataFrame, name: str) -> None:
+    """Refuse features that leave longitude/latitude (once in EPSG:4326)."""
+    bounds = frame.geometry.bounds
+    bad = frame["feature"][(bounds.minx < -180) | (bounds.maxx > 180) | (bounds.miny < -90) | (bounds.maxy > 90)]
+    if len(bad):
+        problems = [f"feature {f}: lies outside longitude -180..180 / latitude -90..90 (wrong CRS?)" for f in bad]
         raise InvalidInput(f"{name}: " + "; ".join(problems[:20]), problems=problems)
 
 

@@ -191,7 +191,7 @@ def level_summary(conn: Connection, *, at: dt.datetime | None = None, codes: set
             SELECT g.level, count(*) AS n, ST_XMin(ST_Extent(g.geom)) AS xmin, ST_YMin(ST_Extent(g.geom)) AS ymin,
                    ST_XMax(ST_Extent(g.geom)) AS xmax, ST_YMax(ST_Extent(g.geom)) AS ymax,
                    -- degrees² to m² at the layer's latitude: enough to pick a zoom level.
-                   sqrt(avg(ST_Area(g.geom)) * 111320.0 ^ 2 * cos(radians(avg(ST_Y(ST_PointOnSurface(g.geom))))))
+                   sqrt(avg(ST_Area(g.geom)) * 111320.0 ^ 2 * cosd(avg(ST_Y(ST_PointOnSurface(g.geom)))))
                        AS width_m
               FROM grids g
              WHERE {_VALID_AT} AND (CAST(:all_codes AS boolean) OR g.code = ANY(:codes))
