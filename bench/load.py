@@ -87,7 +87,8 @@ def terminal(base: str, token: str, person: int, lon: float, lat: float, stop: f
                 out.fixes_accepted += response.json()["stored"]
 
 
-def operator(base: str, token: str, k: int, cell: tuple[float, float], stop: float, out: Results) -> None:
+def operator(base: str, token: str, k: int, cell: tuple[float, float], stop: float, out: Results,
+             think: float = 0.0) -> None:  # fmt: skip
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     n = 0
@@ -109,6 +110,8 @@ def operator(base: str, token: str, k: int, cell: tuple[float, float], stop: flo
             if kind == "create incident" and response.status_code == 201:
                 with out.lock:
                     out.incidents_accepted.add(response.json()["id"])
+            if think:
+                time.sleep(think)
         n += 1
 
 
@@ -123,6 +126,14 @@ def main() -> None:
         default=10.0,
         help="Seconds between a handset's uploads (0: back to back, a stress test).",
     )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="Seconds an operator pauses after each action (0: back to back, a stress test).",
+    )
+    parser.add_argument("--processes", type=int, help="Server processes (default GEOGRID_PROCESSES).")
+    parser.add_argument("--section", default="load", help="Name of the report section to write.")
     parser.add_argument("--database", default="geogrid_load")
     parser.add_argument("--report", type=Path, help="Write the figures to this Markdown file.")
     args = parser.parse_args()
@@ -145,7 +156,8 @@ def main() -> None:
         # would otherwise share its interpreter lock).
         port = _free_port()
         env = {**os.environ, "GEOGRID_DATABASE_URL": engine.url.render_as_string(hide_password=False),
-               "GEOGRID_PORT": str(port), "GEOGRID_HOST": "127.0.0.1", "GEOGRID_SECRET_KEY": "load"}  # fmt: skip
+               "GEOGRID_PORT": str(port), "GEOGRID_HOST": "127.0.0.1", "GEOGRID_SECRET_KEY": "load",
+               "GEOGRID_PROCESSES": str(args.processes or settings.processes)}  # fmt: skip
         # Its log to a file: an unread pipe fills up and stalls the server.
         log = open(Path(tempfile.gettempdir()) / "geogrid-load-serve.log", "wb")  # noqa: SIM115
         server = subprocess.Popen([str(Path(sys.executable).parent / "geogrid"), "serve"], env=env,
@@ -156,7 +168,8 @@ def main() -> None:
         stop = time.perf_counter() + args.seconds
         threads = [threading.Thread(target=terminal, args=(base, t, w, x, y, stop, out, args.upload_every))
                    for t, w, x, y in workers]  # fmt: skip
-        threads += [threading.Thread(target=operator, args=(base, t, k, cells[k % len(cells)][1:], stop, out))
+        threads += [threading.Thread(target=operator, args=(base, t, k, cells[k % len(cells)][1:], stop, out,
+                                                            args.think))
                     for k, t in enumerate(operators)]  # fmt: skip
         began = time.perf_counter()
         for t in threads:
@@ -170,10 +183,10 @@ def main() -> None:
         with engine.connect() as conn:
             stored_fixes = conn.execute(sa.text("SELECT count(*) FROM gps_fixes")).scalar_one()
             stored = set(conn.execute(sa.text("SELECT id FROM incidents")).scalars())
-    lines = report(args, out, elapsed, stored_fixes, stored, settings.threads)
+    lines = report(args, out, elapsed, stored_fixes, stored, settings.threads, args.processes or settings.processes)
     print("\n".join(lines))
     if args.report:
-        write_section(args.report, "load", lines)
+        write_section(args.report, args.section, lines)
 
 
 def _free_port() -> int:
@@ -194,18 +207,20 @@ def _wait_for(base: str, server: subprocess.Popen) -> None:
     raise SystemExit("geogrid serve did not answer")
 
 
-def report(args, out: Results, elapsed: float, stored_fixes: int, stored: set[int], threads: int) -> list[str]:
+def report(args, out: Results, elapsed: float, stored_fixes: int, stored: set[int], threads: int,
+           processes: int) -> list[str]:  # fmt: skip
     total = sum(len(v) for v in out.latency.values())
     errors = sum(len(v) for v in out.errors.values())
+    pace = "back to back" if not args.think else f"pausing {args.think:g} s after each"
     lines = [
-        "## Load",
+        f"## Load ({'operators back to back, a stress test' if not args.think else 'operators at a human pace'})",
         "",
-        "Written by `bench/load.py`.",
+        f"Written by `bench/load.py --think {args.think:g}`.",
         "",
         f"{args.terminals} terminals uploading fixes "
         f"({'back to back' if not args.upload_every else f'each every {args.upload_every:g} s'}) and "
-        f"{args.operators} operators (map page, list, create, back to back) for "
-        f"{elapsed:.0f} s against one `geogrid serve` process (waitress, {threads} threads) on 127.0.0.1, "
+        f"{args.operators} operators (map page, list, create, {pace}) for "
+        f"{elapsed:.0f} s against `geogrid serve` ({processes} waitress processes of {threads} threads) on 127.0.0.1, "
         f"{os.cpu_count()} cores shared with the client threads and PostgreSQL: {total:,} requests, {total / elapsed:,.0f} per second, "
         f"{errors} errors.",
         "",
@@ -217,6 +232,13 @@ def report(args, out: Results, elapsed: float, stored_fixes: int, stored: set[in
         if ms:
             p50, p99 = statistics.median(ms), float(np.percentile(ms, 99))
             lines.append(f"| {kind} | {len(ms):,} | {p50:.0f} | {p99:.0f} | {len(out.errors.get(kind, []))} |")
+    create = out.latency.get("create incident", [])
+    if create:
+        p99 = float(np.percentile(create, 99))
+        lines += [
+            "",
+            f"Incident creation p99: {p99:.0f} ms (target under 200 ms: {'met' if p99 < 200 else 'NOT met'}).",
+        ]
     lost_incidents = out.incidents_accepted - stored
     lines += [
         "",

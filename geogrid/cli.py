@@ -663,11 +663,13 @@ def patrols_coverage(ctx, day, grid):
 @main.command()
 @click.option("--host", help="Address to listen on (default GEOGRID_HOST or 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default GEOGRID_PORT or 8000).")
+@click.option("--processes", type=click.IntRange(1, 64), help="Server processes (default GEOGRID_PROCESSES: "
+              "the cores, at most 4).")  # fmt: skip
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, processes: int | None) -> None:
     """Serve the API and map pages with a production WSGI server (waitress)."""
-    _engine(ctx)  # starts and migrates the database first
-    _serve(_settings(ctx), host, port)
+    _engine(ctx).dispose()  # starts and migrates the database first; no connection crosses a fork
+    _serve(_settings(ctx), host, port, processes)
 
 
 @main.command()
@@ -680,8 +682,10 @@ def demo(ctx: click.Context, then_serve: bool, seed: int) -> None:
     from geogrid.store.db import unit_of_work
 
     settings = _settings(ctx)
-    with unit_of_work(_engine(ctx)) as conn:
+    engine = _engine(ctx)
+    with unit_of_work(engine) as conn:
         counts = demo_township.load(conn, settings, seed=seed, progress=lambda m: click.echo(f"  {m}"))
+    engine.dispose()  # no connection may cross the server's fork
     click.echo("demo township: {villages} villages, {grids} grids, {cells} cells; {managers} grid managers, "
                "{helpers} helpers; {incidents} incidents ({closed} closed); {tracks} patrol tracks, "
                "{fixes} GPS fixes".format(**counts))  # fmt: skip
@@ -690,19 +694,16 @@ def demo(ctx: click.Context, then_serve: bool, seed: int) -> None:
         _serve(settings, None, None)
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> None:
-    import waitress
+def _serve(settings: Settings, host: str | None, port: int | None, processes: int | None = None) -> None:
+    from geogrid.server import serve
 
-    from geogrid.api import create_app
-
-    host, port = host or settings.host, port or settings.port
-    app = create_app(settings)
-    click.echo(f"geogrid serving on http://{host}:{port}/  (Ctrl-C stops)")
+    host, port, processes = host or settings.host, port or settings.port, processes or settings.processes
+    click.echo(f"geogrid serving on http://{host}:{port}/ with {processes} process(es) of {settings.threads} threads "
+               "(Ctrl-C stops)")  # fmt: skip
     click.echo(f"  start page:      http://{host}:{port}/")
     click.echo(f"  planner map:     http://{host}:{port}/map/grids")
     click.echo(f"  command center:  http://{host}:{port}/map/incidents")
     click.echo(f"  coverage map:    http://{host}:{port}/map/coverage")
     click.echo(f"  API:             http://{host}:{port}/api/openapi.json")
-    # Hundreds of handsets keep connections open: waitress's default limit (100) would
-    # leave the rest waiting (bench/load.py).
-    waitress.serve(app, host=host, port=port, threads=settings.threads, ident="geogrid", connection_limit=2000)
+    sys.stdout.flush()
+    serve(settings, host, port, processes)

@@ -75,6 +75,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     threads: int = 8
+    #: Waitress processes sharing the socket (Python uses about one core per process).
+    processes: int = min(os.cpu_count() or 1, 4)
 
     def __post_init__(self) -> None:
         levels = tuple(level.strip() for level in self.levels)
@@ -102,6 +104,8 @@ class Settings:
             raise ConfigError("GEOGRID_CODE_WIDTH must be between 1 and 6")
         if self.tile_threshold < 0:
             raise ConfigError("GEOGRID_TILE_THRESHOLD must be 0 or more")
+        if not 1 <= self.threads <= 1000 or not 1 <= self.processes <= 64:
+            raise ConfigError("GEOGRID_THREADS must be 1..1000 and GEOGRID_PROCESSES 1..64")
         object.__setattr__(self, "assets_dir", Path(self.assets_dir).absolute())
         basemap = self.basemap.strip()
         if basemap.lower() in ("", "none"):
@@ -145,6 +149,7 @@ class Settings:
             ("statement_timeout_ms", "GEOGRID_STATEMENT_TIMEOUT_MS"),
             ("port", "GEOGRID_PORT"),
             ("threads", "GEOGRID_THREADS"),
+            ("processes", "GEOGRID_PROCESSES"),
             ("code_width", "GEOGRID_CODE_WIDTH"),
             ("max_vertices", "GEOGRID_MAX_VERTICES"),
             ("metric_srid", "GEOGRID_METRIC_SRID"),
