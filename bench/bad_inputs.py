@@ -156,7 +156,7 @@ def cases(settings: Settings) -> list[Case]:
             "POST",
             "/api/grids/XWZ002002/split",
             422,
-            "",
+            "nested more than",
             _json({"line": _deep_collection(200)}),
         ),
         Case(

@@ -300,18 +300,28 @@ def _reparent(conn, child: GridRow, parent: str, result: EditResult) -> None:
     result.reparented[child.code] = parent
 
 
+#: GeoJSON nests at most ~6 deep (a Feature's MultiPolygon); deeper is refused before
+#: GEOS sees it (deeply nested collections can crash it: GEOS #1487).
+MAX_NESTING = 20
+
+
 def _count_positions(obj, limit: int) -> int:
-    """Positions (coordinate pairs) in a GeoJSON object, counting no further than past *limit*."""
-    count, stack = 0, [obj]
+    """Positions (coordinate pairs) in a GeoJSON object, counting no further than past *limit*.
+
+    Raises InvalidInput for nesting deeper than ``MAX_NESTING``.
+    """
+    count, stack = 0, [(obj, 0)]
     while stack and count <= limit:
-        item = stack.pop()
+        item, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise InvalidInput(f"the geometry is nested more than {MAX_NESTING} levels deep")
         if isinstance(item, dict):
-            stack.extend(v for k, v in item.items() if k in ("coordinates", "geometries", "geometry"))
+            stack.extend((v, depth + 1) for k, v in item.items() if k in ("coordinates", "geometries", "geometry"))
         elif isinstance(item, list):
             if item and all(isinstance(v, int | float) for v in item[:2]):
                 count += 1
             else:
-                stack.extend(item)
+                stack.extend((v, depth + 1) for v in item)
     return count
 
 
@@ -331,7 +341,7 @@ def parse_geometry(text: str | dict, *, max_vertices: int | None = None) -> Base
                 raise InvalidInput(f"the geometry has more than {max_vertices:,} vertices (GEOGRID_MAX_VERTICES)")
             geom = shapely.from_wkt(text)
             obj = None
-        if obj is not None and max_vertices is not None and _count_positions(obj, max_vertices) > max_vertices:
+        if obj is not None and _count_positions(obj, max_vertices or 10**9) > (max_vertices or 10**9):
             raise InvalidInput(f"the geometry has more than {max_vertices:,} vertices (GEOGRID_MAX_VERTICES)")
         if obj is not None:
             if obj.get("type") == "Feature":
