@@ -40,12 +40,16 @@ def _settings(ctx: click.Context) -> Settings:
     return ctx.obj["settings"]
 
 
+#: Who the CLI's changes are by, in incident histories and the audit trail.
+_ACTOR = f"cli:{getpass.getuser()}"
+
+
 def _engine(ctx: click.Context):
     """An engine for the configured database, starting the embedded one when needed."""
     from geogrid.store.db import make_engine
     from geogrid.store.migrate import upgrade
 
-    engine = make_engine(_settings(ctx), start=True, actor=f"cli:{getpass.getuser()}")
+    engine = make_engine(_settings(ctx), start=True, actor=_ACTOR)
     upgrade(engine)
     return engine
 
@@ -439,7 +443,7 @@ def incidents_add(ctx, lon, lat, category, source, description, reporter, accura
         reported_at=when, gps_accuracy_m=accuracy, external_id=external_id,
     )  # fmt: skip
     with unit_of_work(_engine(ctx)) as conn:
-        out = register(conn, _settings(ctx), incident, actor="cli")
+        out = register(conn, _settings(ctx), incident, actor=_ACTOR)
     where = out["grid_code"] or "no cell (unassigned, flagged)"
     extra = f", snapped {out['snap_distance_m']} m" if out["assignment"] == "snapped" else ""
     click.echo(f"incident {out['id']}: {where}{extra}; deadline {out['deadline']}")
@@ -478,7 +482,7 @@ def incidents_import(ctx, file, reject_path, category, source, batch_size):
         click.progressbar(length=max(total - 1, 1), label="importing", file=sys.stderr) as bar,
     ):
         report = import_incidents(conn, _settings(ctx), read_incidents(file, default_category=category,
-                                  default_source=source), actor="cli", reject=reject,
+                                  default_source=source), actor=_ACTOR, reject=reject,
                                   batch_size=batch_size, progress=bar.update)  # fmt: skip
     if rejected:
         fields = list(dict.fromkeys(k for row in rejected for k in row))
@@ -526,7 +530,7 @@ def incidents_transition(ctx, incident_id, to, note, department):
     from geogrid.store.db import unit_of_work
 
     with unit_of_work(_engine(ctx)) as conn:
-        event = workflow.transition(conn, _settings(ctx), incident_id, to, actor="cli", note=note,
+        event = workflow.transition(conn, _settings(ctx), incident_id, to, actor=_ACTOR, note=note,
                                     department=department)  # fmt: skip
     click.echo(f"incident {incident_id}: {event['from']} -> {event['to']} {event['details'] or ''}")
 
@@ -543,7 +547,7 @@ def incidents_visit(ctx, incident_id, method, satisfied, note):
     from geogrid.store.db import unit_of_work
 
     with unit_of_work(_engine(ctx)) as conn:
-        event = workflow.return_visit(conn, incident_id, actor="cli", method=method, satisfied=satisfied, note=note)
+        event = workflow.return_visit(conn, incident_id, actor=_ACTOR, method=method, satisfied=satisfied, note=note)
     click.echo(f"incident {incident_id}: {event['from']} -> {event['to']}")
 
 
@@ -597,7 +601,7 @@ def incidents_reassign(ctx, all_incidents):
     from geogrid.store.db import unit_of_work
 
     with unit_of_work(_engine(ctx)) as conn:
-        moved = reassign(conn, _settings(ctx), open_only=not all_incidents, actor="cli")
+        moved = reassign(conn, _settings(ctx), open_only=not all_incidents, actor=_ACTOR)
     click.echo(f"{moved} incidents moved to another cell")
 
 
