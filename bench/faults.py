@@ -40,6 +40,7 @@ from scratch import scratch_database
 
 from geogrid import accounts, demo
 from geogrid.config import Settings
+from geogrid.server import child_pids
 from geogrid.store.db import make_engine
 from geogrid.store.embedded import EmbeddedCluster
 from geogrid.store.migrate import upgrade
@@ -307,15 +308,7 @@ def postgres_killed_during_split(work: Path) -> Scenario:
 def _kill_server(cluster: EmbeddedCluster) -> int:
     """SIGKILL the postmaster and all its children at once, as a crash would; how many."""
     postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster:
-                children.append(int(entry.name))
+    children = child_pids(postmaster)
     for pid in [postmaster, *children]:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -13,24 +13,13 @@ from pathlib import Path
 
 import requests
 
+from geogrid.server import child_pids
+
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _children(pid: int) -> set[int]:
-    out = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.add(int(entry.name))
-    return out
 
 
 def _wait_for(base: str, server: subprocess.Popen) -> None:
@@ -54,7 +43,7 @@ def test_serve_runs_supervised_worker_processes(scratch_url):
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for(base, server)
-        workers = _children(server.pid)
+        workers = child_pids(server.pid)
         assert len(workers) == 2
         with ThreadPoolExecutor(16) as pool:
             statuses = list(pool.map(lambda _: requests.get(base + "/api/health", timeout=10).status_code, range(64)))
@@ -63,11 +52,11 @@ def test_serve_runs_supervised_worker_processes(scratch_url):
         victim = sorted(workers)[0]
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and (len(_children(server.pid)) < 2 or victim in _children(server.pid)):
+        while time.monotonic() < deadline and (len(child_pids(server.pid)) < 2 or victim in child_pids(server.pid)):
             time.sleep(0.1)
-        assert len(_children(server.pid)) == 2 and victim not in _children(server.pid)
+        assert len(child_pids(server.pid)) == 2 and victim not in child_pids(server.pid)
         assert requests.get(base + "/api/health", timeout=10).status_code == 200
-        remaining = _children(server.pid)
+        remaining = child_pids(server.pid)
     finally:
         server.terminate()
         out, err = server.communicate(timeout=30)
