@@ -72,6 +72,18 @@ def test_a_straight_walk_covers_twice_the_sight_radius_times_its_length(conn, se
     assert row["visit_count"] == 1 and row["visits"][0]["dwell_s"] > 0
 
 
+def test_the_computation_leaves_the_callers_settings_as_they_were(conn, settings, worker):
+    names = ("jit", "work_mem", "parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size")
+
+    def current():
+        return {n: conn.execute(sa.text("SELECT current_setting(:n)"), {"n": n}).scalar() for n in names}
+
+    before = current()
+    import_patrol(conn, settings, worker, "a.csv", walk_east(at(1)))
+    compute_coverage(conn, settings, DAY)
+    assert current() == before
+
+
 def test_two_passes_five_hours_apart_are_two_visits_and_meet_the_rule(conn, settings, worker):
     import_patrol(conn, settings, worker, "am.csv", walk_north(at(1)))
     import_patrol(conn, settings, worker, "pm.csv", walk_north(at(6)))

@@ -268,15 +268,17 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
 
 @contextmanager
 def _settings(conn: Connection, **values: str) -> Iterator[None]:
-    """PostgreSQL settings for the statements inside, restored after (the caller's transaction goes on)."""
+    """PostgreSQL settings for the statements inside, restored after (the caller's transaction goes on).
+
+    Not restored when the block fails: the transaction is aborted then, and its rollback
+    (or the savepoint's) undoes the settings anyway, while a statement now would hide the error.
+    """
     before = {n: conn.execute(sa.text("SELECT current_setting(:n)"), {"n": n}).scalar() for n in values}
     for n, value in values.items():
         conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": n, "v": value})
-    try:
-        yield
-    finally:
-        for n, value in before.items():
-            conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": n, "v": value})
+    yield
+    for n, value in before.items():
+        conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": n, "v": value})
 
 
 #: Let statements run in parallel whatever their size: buffering and intersecting cost
