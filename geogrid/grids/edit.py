@@ -341,8 +341,10 @@ def parse_geometry(text: str | dict, *, max_vertices: int | None = None) -> Base
                 raise InvalidInput(f"the geometry has more than {max_vertices:,} vertices (GEOGRID_MAX_VERTICES)")
             geom = shapely.from_wkt(text)
             obj = None
-        if obj is not None and _count_positions(obj, max_vertices or 10**9) > (max_vertices or 10**9):
-            raise InvalidInput(f"the geometry has more than {max_vertices:,} vertices (GEOGRID_MAX_VERTICES)")
+        if obj is not None:
+            limit = max_vertices if max_vertices is not None else 10**9  # nesting is bounded either way
+            if _count_positions(obj, limit) > limit:
+                raise InvalidInput(f"the geometry has more than {limit:,} vertices (GEOGRID_MAX_VERTICES)")
         if obj is not None:
             if obj.get("type") == "Feature":
                 obj = obj.get("geometry") or {}

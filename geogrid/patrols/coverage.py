@@ -20,14 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
+from geogrid.store.db import transaction_settings
 
 #: Duties whose holders patrol their cells.
 PATROL_DUTIES = ("grid_helper", "grid_manager")
@@ -42,7 +41,7 @@ def day_window(settings: Settings, day: dt.date) -> tuple[dt.datetime, dt.dateti
 def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> int:
     """Recompute and store the coverage of *day* (in cells under *grid*, or everywhere); rows written."""
     # JIT only adds compile time here; the visits' sorts stay in memory.
-    with _settings(conn, jit="off", work_mem="128MB"):
+    with transaction_settings(conn, jit="off", work_mem="128MB"):
         return _compute(conn, settings, day, grid)
 
 
@@ -179,7 +178,7 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
         ),
         params,
     )
-    with _settings(conn, **_ALL_CORES):
+    with transaction_settings(conn, **_ALL_CORES):
         conn.execute(
             sa.text(
                 f"""
@@ -264,21 +263,6 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
         )
     conn.execute(sa.text("DROP TABLE " + ", ".join(f"cov_{t}_{tag}" for t in tables)))
     return len(out)
-
-
-@contextmanager
-def _settings(conn: Connection, **values: str) -> Iterator[None]:
-    """PostgreSQL settings for the statements inside, restored after (the caller's transaction goes on).
-
-    Not restored when the block fails: the transaction is aborted then, and its rollback
-    (or the savepoint's) undoes the settings anyway, while a statement now would hide the error.
-    """
-    before = {n: conn.execute(sa.text("SELECT current_setting(:n)"), {"n": n}).scalar() for n in values}
-    for n, value in values.items():
-        conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": n, "v": value})
-    yield
-    for n, value in before.items():
-        conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": n, "v": value})
 
 
 #: Let statements run in parallel whatever their size: buffering and intersecting cost

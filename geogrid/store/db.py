@@ -93,3 +93,18 @@ def server_versions(conn: Connection) -> dict[str, str]:
     postgis = conn.execute(sa.text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")).scalar()
     full = conn.execute(sa.text("SELECT postgis_full_version()")).scalar() if postgis else None
     return {"postgresql": pg, "postgis": postgis or "not installed", "postgis_full": full or ""}
+
+
+@contextmanager
+def transaction_settings(conn: Connection, **values: str) -> Iterator[None]:
+    """PostgreSQL settings for the statements inside, restored after (the caller's transaction goes on).
+
+    Not restored when the block fails: the transaction is aborted then, and its rollback
+    (or the savepoint's) undoes the settings anyway, while a statement now would hide the error.
+    """
+    before = {n: conn.execute(sa.text("SELECT current_setting(:n)"), {"n": n}).scalar() for n in values}
+    for n, value in values.items():
+        conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": n, "v": value})
+    yield
+    for n, value in before.items():
+        conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": n, "v": value})
