@@ -142,3 +142,37 @@ def test_coverage_api(client, make_user, conn, settings, worker):
     assert client.get("/api/coverage?date=yesterday", headers=bearer(token)).status_code == 422
     gaps = client.get(f"/api/coverage/gaps?date={DAY}&grid=R", headers=bearer(token))
     assert gaps.status_code == 200 and len(gaps.json["features"]) == 1
+
+
+def route(start: dt.datetime, legs: list[tuple[float, float, float]]) -> bytes:
+    """A walk through points given as (east m, north m, minutes to wait there) from the cell's corner.
+
+    1.4 m/s, a fix every 10 s, one track (no gap in the fixes).
+    """
+    rows, t = ["time,lon,lat"], start
+    here = legs[0][:2]
+
+    def fix(e, n):
+        rows.append(f"{t.isoformat()},{X0 + e * DEG / COS},{Y0 + n * DEG}")
+
+    for east, north, wait in legs:
+        steps = max(1, round(((east - here[0]) ** 2 + (north - here[1]) ** 2) ** 0.5 / 14))
+        for k in range(1, steps + 1):
+            fix(here[0] + (east - here[0]) * k / steps, here[1] + (north - here[1]) * k / steps)
+            t += dt.timedelta(seconds=10)
+        for _ in range(int(wait * 6)):
+            fix(east, north)
+            t += dt.timedelta(seconds=10)
+        here = (east, north)
+    return "\n".join(rows).encode()
+
+
+def test_each_visit_is_measured_on_its_own_stretch_of_one_track(conn, settings, worker):
+    # North along the middle (a 60 m strip, 75%), away for 40 min, then east across (60 m x 80 m, 20%).
+    day = route(at(1), [(40, -100, 0), (40, 400, 0), (-100, 400, 40), (-100, 150, 0), (180, 150, 0)])
+    import_patrol(conn, settings, worker, "day.csv", day)
+    compute_coverage(conn, settings, DAY)
+    (row,) = rows(conn)
+    assert [v["fraction"] for v in row["visits"]] == [pytest.approx(0.75, rel=0.01), pytest.approx(0.2, rel=0.01)]
+    assert row["fraction"] == pytest.approx((18_000 + 4_800 - 3_600) / 24_000, rel=0.01)  # the union, all day
+    assert conn.execute(sa.text("SELECT count(*) FROM patrol_tracks")).scalar_one() == 1
