@@ -98,9 +98,10 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
                 )
                 SELECT code, array_agg(DISTINCT person_id) AS people FROM down GROUP BY code
             )
-            SELECT l.id, l.code, ST_Transform(ST_Segmentize(l.geom, 0.0001), :srid) AS g,
-                   geogrid_area_m2(l.geom, :srid) AS area_m2, coalesce(d.people, '{{}}') AS duty_people
+            -- The area as geogrid_area_m2 measures it, from the shape in metres made once.
+            SELECT l.id, l.code, m.g, ST_Area(m.g) AS area_m2, coalesce(d.people, '{{}}') AS duty_people
               FROM leaves l LEFT JOIN duty d ON d.code = l.code
+             CROSS JOIN LATERAL (SELECT ST_Transform(ST_Segmentize(l.geom, 0.0001), :srid) AS g) m
              WHERE d.code IS NOT NULL
                 OR l.geom && (SELECT ST_Expand(ST_Transform(ST_SetSRID(ST_Extent(g), :srid), 4326), 0.001) FROM {fixes})
             """
