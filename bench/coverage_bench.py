@@ -9,7 +9,8 @@ block of 100 cells and walks a random path through it. Prints fixes per second f
 - GeoPandas: one line per worker, buffered by the sight radius, ``overlay`` with the cells,
   areas per (worker, cell),
 
-and the ratio of the medians over ``--rounds`` rounds. Run: ``.venv/bin/python bench/coverage_bench.py [--workers N] [--hours H]``.
+and the ratio of the medians over ``--rounds`` rounds; then the time to bring the day
+up to date after one worker uploads one more track (that worker's rows only). Run: ``.venv/bin/python bench/coverage_bench.py [--workers N] [--hours H]``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from scratch import scratch_database
 
 from geogrid.config import Settings
 from geogrid.grids.metric import from_metric
-from geogrid.patrols.coverage import compute_coverage
+from geogrid.patrols.coverage import compute_coverage, ensure_coverage
 
 SRID = 32650
 ORIGIN = (500_000.0, 4_180_000.0)
@@ -144,6 +145,27 @@ def main() -> None:
         print(f"geogrid coverage: {fixes / geogrid_s:,.0f} fixes/s (median {geogrid_s:.1f} s)")
         print(f"geopandas buffer + overlay: {fixes / geopandas_s:,.0f} fixes/s (median {geopandas_s:.1f} s)")
         print(f"ratio geogrid / geopandas: {geopandas_s / geogrid_s:.2f}x (target: at least 2x)")
+
+        # A worker uploads one more track: the maps and reports (ensure_coverage) recompute
+        # that worker's rows only.
+        extra = walk(0, args.workers, 360, rng)
+        evening = [times[-1] + dt.timedelta(hours=1, seconds=10 * k) for k in range(len(extra))]
+        with engine.begin() as conn:
+            track = conn.execute(
+                sa.text("INSERT INTO patrol_tracks (person_id, started_at, ended_at, fix_count) "
+                        "VALUES (:p, :s, :e, :n) RETURNING id"),
+                {"p": people[0], "s": evening[0], "e": evening[-1], "n": len(extra)},
+            ).scalar()  # fmt: skip
+            with conn.connection.driver_connection.cursor().copy(
+                "COPY gps_fixes (person_id, fixed_at, geom, track_id) FROM STDIN"
+            ) as copy:
+                for k, wkb in enumerate(shapely.to_wkb(from_metric(shapely.points(extra), SRID), hex=True)):
+                    copy.write_row((people[0], evening[k], wkb, track))
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            redone = ensure_coverage(conn, settings, DAY)
+        print(f"one more track for one worker: {len(redone or [])} of {args.workers} workers' rows recomputed in "
+              f"{time.perf_counter() - t:.2f} s (the whole day: {geogrid_s:.1f} s)")  # fmt: skip
 
 
 if __name__ == "__main__":

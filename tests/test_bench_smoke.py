@@ -32,6 +32,7 @@ def test_coverage_bench_runs_small(settings):
                     "--database", "geogrid_cov_bench_smoke")  # fmt: skip
     assert "400 cells, 4 workers, 720 fixes" in out
     assert "ratio geogrid / geopandas:" in out
+    assert "one more track for one worker: 1 of 4 workers' rows recomputed" in out
 
 
 def test_map_bench_runs_small(settings):

@@ -176,3 +176,37 @@ def test_each_visit_is_measured_on_its_own_stretch_of_one_track(conn, settings, 
     assert [v["fraction"] for v in row["visits"]] == [pytest.approx(0.75, rel=0.01), pytest.approx(0.2, rel=0.01)]
     assert row["fraction"] == pytest.approx((18_000 + 4_800 - 3_600) / 24_000, rel=0.01)  # the union, all day
     assert conn.execute(sa.text("SELECT count(*) FROM patrol_tracks")).scalar_one() == 1
+
+
+def test_a_new_track_recomputes_its_worker_only_and_matches_a_full_recomputation(conn, settings, worker):
+    from geogrid.patrols.coverage import ensure_coverage
+
+    other = conn.execute(sa.text("INSERT INTO people (name) VALUES ('吴九') RETURNING id")).scalar_one()
+    conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, 'R', 'grid_manager')"),
+                 {"p": other})  # fmt: skip
+    import_patrol(conn, settings, worker, "am.csv", walk_north(at(1)))
+    import_patrol(conn, settings, other, "b.csv", walk_east(at(2)))
+    assert ensure_coverage(conn, settings, DAY) is None  # never computed: all of the day
+    # One transaction here, so one now(): age what is there, as if computed a minute ago.
+    for table, column in (("patrol_tracks", "created_at"), ("grids", "valid_from"), ("assignments", "valid_from")):
+        conn.execute(sa.text(f"UPDATE {table} SET {column} = {column} - interval '2 minutes'"))
+    conn.execute(sa.text("UPDATE coverage SET computed_at = computed_at - interval '1 minute'"))
+    assert ensure_coverage(conn, settings, DAY) == []
+    import_patrol(conn, settings, worker, "pm.csv", walk_north(at(6)))
+    assert ensure_coverage(conn, settings, DAY) == [worker]
+    fresh = conn.execute(sa.text("SELECT person_id, computed_at = now() FROM coverage ORDER BY person_id")).all()
+    assert fresh == sorted([(worker, True), (other, False)])
+    assert ensure_coverage(conn, settings, DAY) == []
+
+    def snapshot():
+        return conn.execute(
+            sa.text(
+                "SELECT grid_code, person_id, covered_m2, visits, rule_visits, compliant, reasons, assigned "
+                "FROM coverage ORDER BY person_id"
+            )  # fmt: skip
+        ).all()
+
+    partial = snapshot()
+    assert partial[[p for _, p, *_ in partial].index(worker)][4] == 2  # both passes count now
+    compute_coverage(conn, settings, DAY)
+    assert snapshot() == partial

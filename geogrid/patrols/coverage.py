@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -39,14 +40,19 @@ def day_window(settings: Settings, day: dt.date) -> tuple[dt.datetime, dt.dateti
     return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
 
 
-def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> int:
-    """Recompute and store the coverage of *day* (in cells under *grid*, or everywhere); rows written."""
+def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None,
+                     people: Sequence[int] | None = None) -> int:  # fmt: skip
+    """Recompute and store the coverage of *day* (in cells under *grid*, or everywhere); rows written.
+
+    With *people*, only their rows are recomputed (a person's rows depend on nothing but
+    their own fixes and duties, the cells and the settings), the others' left as they are.
+    """
     # JIT only adds compile time here; the visits' sorts stay in memory.
     with transaction_settings(conn, jit="off", work_mem="128MB"):
-        return _compute(conn, settings, day, grid)
+        return _compute(conn, settings, day, grid, None if people is None else [int(p) for p in people])
 
 
-def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | None) -> int:
+def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | None, people: list[int] | None) -> int:
     start, end = day_window(settings, day)
     tag = uuid.uuid4().hex[:10]
     tables = ("fixes", "cells", "visits", "pairs", "days", "seen", "seen_by_visit", "seen_by_pair")
@@ -64,7 +70,7 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
     )
     if srid is None:
         return 0
-    params = {"s": start, "e": end, "srid": srid, "r": settings.sight_m, "grid": grid,
+    params = {"s": start, "e": end, "srid": srid, "r": settings.sight_m, "grid": grid, "people": people,
               "duties": list(PATROL_DUTIES), "gap": settings.visit_gap_s}  # fmt: skip
     # The day's fixes in metres, each carrying its time as M (epoch seconds), so a
     # visit's path can be cut out of the person's day by time (ST_LocateBetween).
@@ -72,7 +78,7 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
         sa.text(
             f"CREATE UNLOGGED TABLE {fixes} AS SELECT person_id, track_id, fixed_at, ST_Transform(ST_SetSRID("
             "ST_MakePointM(ST_X(geom), ST_Y(geom), date_part('epoch', fixed_at)), 4326), :srid) AS g "
-            "FROM gps_fixes WHERE fixed_at >= :s AND fixed_at < :e"
+            f"FROM gps_fixes WHERE fixed_at >= :s AND fixed_at < :e AND {_PERSON_IN_SCOPE}"
         ),
         params,
     )
@@ -91,7 +97,7 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
                 -- (geogrid_subtree would be a call per assignment).
                 WITH RECURSIVE down(person_id, code) AS (
                     SELECT person_id, grid_code FROM assignments
-                     WHERE valid_to IS NULL AND duty = ANY(CAST(:duties AS text[]))
+                     WHERE valid_to IS NULL AND duty = ANY(CAST(:duties AS text[])) AND {_PERSON_IN_SCOPE}
                     UNION
                     SELECT d.person_id, g.code FROM grids g JOIN down d ON g.parent_code = d.code
                      WHERE g.valid_to IS NULL
@@ -157,9 +163,9 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
     conn.execute(
         sa.text(
             f"DELETE FROM coverage WHERE day = :day AND (CAST(:grid AS text) IS NULL OR grid_code IN "
-            f"(SELECT code FROM {cells}))"
+            f"(SELECT code FROM {cells})) AND {_PERSON_IN_SCOPE}"
         ),
-        {"day": day, "grid": grid},
+        {"day": day, "grid": grid, "people": people},
     )
     if out:
         conn.execute(
@@ -269,6 +275,9 @@ def _visits_and_seen(conn, params, fixes, cells, visits, pairs, days, seen, seen
     )
 
 
+#: The rows of the people in :people (NULL: everyone's), as ``person_id``.
+_PERSON_IN_SCOPE = "(CAST(:people AS bigint[]) IS NULL OR person_id = ANY(CAST(:people AS bigint[])))"
+
 #: Let statements run in parallel whatever their size: buffering and intersecting cost
 #: milliseconds per row, which the planner's defaults (tuned for cheap rows) do not
 #: weigh; on 2 cores this halves the per-visit work.
@@ -313,24 +322,43 @@ def _row(day, code, person, grid_id, area_code, cell_m2, covered_m2, visits, rul
     }  # fmt: skip
 
 
-def ensure_coverage(conn: Connection, settings: Settings, day: dt.date) -> None:
-    """Recompute *day* when it was never computed or tracks or boundaries changed since."""
+def ensure_coverage(conn: Connection, settings: Settings, day: dt.date) -> list[int] | None:
+    """Recompute what is stale of *day*; whose rows were recomputed (None: everyone's, []: nothing).
+
+    All of the day when it was never computed or boundaries or duties changed since;
+    otherwise only the people with tracks for the day that came in since their rows were
+    computed (one worker's upload costs that worker's share, not the whole day's).
+    """
     start, end = day_window(settings, day)
-    stale = conn.execute(
+    everything, people = conn.execute(
         sa.text(
             """
-            SELECT coalesce(
-                (SELECT min(computed_at) FROM coverage WHERE day = :day) <
-                greatest((SELECT max(created_at) FROM patrol_tracks WHERE ended_at >= :s AND started_at < :e),
-                         (SELECT max(greatest(valid_from, coalesce(valid_to, valid_from))) FROM grids),
-                         (SELECT max(greatest(valid_from, coalesce(valid_to, valid_from))) FROM assignments)),
-                true)
+            WITH done AS (SELECT min(computed_at) AS oldest, max(computed_at) AS newest FROM coverage WHERE day = :day)
+            SELECT coalesce(done.oldest <
+                       greatest((SELECT max(greatest(valid_from, coalesce(valid_to, valid_from))) FROM grids),
+                                (SELECT max(greatest(valid_from, coalesce(valid_to, valid_from))) FROM assignments)),
+                       true),
+                   ARRAY(SELECT t.person_id FROM patrol_tracks t
+                          WHERE t.ended_at >= :s AND t.started_at < :e
+                          GROUP BY t.person_id
+                         -- A person without rows (no duty, nowhere near a cell) is compared
+                         -- with the day's latest computation.
+                         HAVING max(t.created_at) > coalesce(
+                                    (SELECT min(c.computed_at) FROM coverage c
+                                      WHERE c.day = :day AND c.person_id = t.person_id),
+                                    done.newest)
+                          ORDER BY t.person_id)
+              FROM done
             """
         ),
         {"day": day, "s": start, "e": end},
-    ).scalar()
-    if stale:
+    ).one()
+    if everything:
         compute_coverage(conn, settings, day)
+        return None
+    if people:
+        compute_coverage(conn, settings, day, people=people)
+    return people
 
 
 def coverage_report(conn: Connection, settings: Settings, day: dt.date, *, level: str | None = None,
