@@ -594,14 +594,16 @@ def incidents_warnings(ctx):
 
 @incidents.command("reassign")
 @click.option("--all", "all_incidents", is_flag=True, help="Closed incidents too (default: open ones).")
+@click.option("--full", is_flag=True,
+              help="Look at every incident, not only where boundaries changed since it was assigned.")  # fmt: skip
 @click.pass_context
-def incidents_reassign(ctx, all_incidents):
+def incidents_reassign(ctx, all_incidents, full):
     """Re-run cell assignment after boundaries changed (each move is recorded)."""
     from geogrid.incidents.intake import reassign
     from geogrid.store.db import unit_of_work
 
     with unit_of_work(_engine(ctx)) as conn:
-        moved = reassign(conn, _settings(ctx), open_only=not all_incidents, actor=_ACTOR)
+        moved = reassign(conn, _settings(ctx), open_only=not all_incidents, actor=_ACTOR, everything=full)
     click.echo(f"{moved} incidents moved to another cell")
 
 

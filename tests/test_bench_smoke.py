@@ -24,6 +24,7 @@ def test_assign_bench_runs_small(settings):
                     "--database", "geogrid_bench_smoke")  # fmt: skip
     assert "3000 rows: 3000 new" in out
     assert "ratio geogrid assignment / geopandas sjoin:" in out
+    assert "incidents moved in" in out and "(looking at every incident: 0 more moved" in out
     assert "POST /api/incidents with 300 cells: median" in out
 
 

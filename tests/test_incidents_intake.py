@@ -283,3 +283,23 @@ def test_coordinates_next_to_zero_are_numbers_not_errors(conn, settings, demo_gr
     conn.execute(sa.text("INSERT INTO tiny VALUES (1, ST_SetSRID(ST_MakePoint(115.25, 1e-310), 4326))"))
     index_points(conn, "tiny")
     assert assign_table(conn, settings, "tiny", "tiny_out") == 1
+
+
+def test_reassign_finds_a_newer_neighbour_that_wins_a_shared_edge(conn, settings, demo_grids):
+    # Reassignment looks only where an answer can change; a point on an edge, in a cell
+    # that did not change, changes hands when the neighbour is replaced by a grid whose
+    # code wins the tie.
+    x, y = shared_vertex(conn, "XWZ001001", "XWZ001002")
+    inside = edit.lock_current(conn, "XWZ002002").geom.representative_point()
+    on_edge, elsewhere = report(conn, settings, x, y), report(conn, settings, inside.x, inside.y)
+    assert on_edge["grid_code"] == "XWZ001001"
+    conn.execute(sa.text("UPDATE grids SET valid_from = valid_from - interval '1 hour'"))  # as if drawn earlier
+    conn.execute(sa.text("UPDATE grids SET valid_to = now() WHERE code = 'XWZ001002'"))
+    conn.execute(sa.text(
+        "INSERT INTO grids (code, name, level, parent_code, geom) SELECT 'XWZ001000', name, level, parent_code, geom "
+        "FROM grids WHERE code = 'XWZ001002'"
+    ))  # fmt: skip
+    assert reassign(conn, settings) == 1
+    codes = dict(conn.execute(sa.text("SELECT i.id, g.code FROM incidents i JOIN grids g ON g.id = i.grid_id")).all())
+    assert codes == {on_edge["id"]: "XWZ001000", elsewhere["id"]: "XWZ002002"}
+    assert reassign(conn, settings, everything=True) == 0

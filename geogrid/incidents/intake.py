@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
 from geogrid.errors import InvalidInput
-from geogrid.incidents.assign import POINT_COLUMN, assign_point, assign_sql, assign_table, index_points, spatial_order
+from geogrid.incidents.assign import POINT_COLUMN, assign_point, assign_table, index_points, spatial_order
 from geogrid.incidents.taxonomy import category as find_category
 from geogrid.store.db import transaction_settings
 from geogrid.store.models import SOURCES
@@ -364,20 +364,57 @@ def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkRepor
     report.duplicates += len(batch) - len(refused) - inserted
 
 
-def reassign(conn: Connection, settings: Settings, *, open_only: bool = True, actor: str = "system") -> int:
+def reassign(conn: Connection, settings: Settings, *, open_only: bool = True, actor: str = "system",
+             everything: bool = False) -> int:  # fmt: skip
     """Re-run assignment after boundaries changed; returns how many incidents moved.
 
     Each move is recorded as an event naming the old and new grid versions, so the
-    history of where an incident belonged is kept.
+    history of where an incident belonged is kept. Only incidents whose answer can have
+    changed are looked at (all of them with *everything*): those not inside a cell
+    (snapped or unassigned), those whose grid version was retired or has gained current
+    children, and those under a current grid newer than their own (a new neighbour can
+    win a point on a shared edge). Grid versions made in one transaction share its start
+    time, so an incident assigned in the middle of a grid edit needs *everything*.
     """
-    statuses = "AND i.status NOT IN ('closed')" if open_only else ""
+    with transaction_settings(conn, jit="off", work_mem="128MB"):
+        return _reassign(conn, settings, open_only, actor, everything)
+
+
+def _reassign(conn, settings, open_only, actor, everything) -> int:
+    import uuid
+
+    stage = f"incident_reassign_{uuid.uuid4().hex[:12]}"
+    scope = "i.status <> 'closed'" if open_only else "true"
+    # The candidates: joins on ids, plus the incidents under grids made after theirs,
+    # found from those newer grids through the incidents' index (none after a fresh import).
+    conn.execute(
+        sa.text(
+            f"""
+            CREATE UNLOGGED TABLE {stage} AS
+            SELECT i.id AS n, i.location AS geom
+              FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
+             WHERE {scope}
+               AND (:everything OR i.assignment <> 'inside' OR g.valid_to IS NOT NULL
+                    OR EXISTS (SELECT 1 FROM grids c WHERE c.parent_code = g.code AND c.valid_to IS NULL))
+            UNION
+            SELECT i.id, i.location
+              FROM grids n
+              JOIN incidents i ON i.location && n.geom
+              JOIN grids g ON g.id = i.grid_id
+             WHERE {scope} AND NOT :everything AND n.valid_to IS NULL AND n.valid_from > g.valid_from
+               AND n.valid_from > (SELECT min(valid_from) FROM grids WHERE id IN (SELECT grid_id FROM incidents))
+            """
+        ),
+        {"everything": everything},
+    )
+    index_points(conn, stage)
+    assign_table(conn, settings, stage, f"{stage}_assigned")
     moved = conn.execute(
         sa.text(
             f"""
-            WITH a AS ({assign_sql(f"SELECT i.id AS n, i.location AS geom FROM incidents i WHERE true {statuses}")}),
-            changed AS (
+            WITH changed AS (
                 SELECT i.id, i.grid_id AS old_id, a.grid_id AS new_id, a.assignment, a.snap_distance_m, i.status
-                  FROM incidents i JOIN a ON a.n = i.id
+                  FROM incidents i JOIN {stage}_assigned a ON a.n = i.id
                  WHERE i.grid_id IS DISTINCT FROM a.grid_id
             ),
             roots AS (
@@ -407,6 +444,7 @@ def reassign(conn: Connection, settings: Settings, *, open_only: bool = True, ac
             SELECT count(*) FROM upd
             """
         ),
-        {"levels": list(settings.levels), "snap_m": settings.snap_m, "actor": actor},
+        {"actor": actor},
     ).scalar_one()
+    conn.execute(sa.text(f"DROP TABLE {stage}, {stage}_assigned"))
     return moved
