@@ -392,10 +392,13 @@ def _reassign(conn, settings, open_only, actor, everything) -> int:
             f"""
             CREATE UNLOGGED TABLE {stage} AS
             SELECT i.id AS n, i.location AS geom
-              FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
+              FROM incidents i
              WHERE {scope}
-               AND (:everything OR i.assignment <> 'inside' OR g.valid_to IS NOT NULL
-                    OR EXISTS (SELECT 1 FROM grids c WHERE c.parent_code = g.code AND c.valid_to IS NULL))
+               AND (:everything OR i.assignment <> 'inside'
+                    OR i.grid_id IN (SELECT g.id FROM grids g  -- retired, or with current children: a set made once
+                                      WHERE g.valid_to IS NOT NULL
+                                         OR EXISTS (SELECT 1 FROM grids c
+                                                     WHERE c.parent_code = g.code AND c.valid_to IS NULL)))
             UNION
             SELECT i.id, i.location
               FROM grids n
