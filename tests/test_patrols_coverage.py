@@ -28,12 +28,17 @@ def cell(conn):
     return "R"
 
 
+def on_duty(conn, name: str, duty: str = "grid_helper") -> int:
+    """A new person with *duty* on the cell R; their id."""
+    person = conn.execute(sa.text("INSERT INTO people (name) VALUES (:n) RETURNING id"), {"n": name}).scalar_one()
+    conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, 'R', :d)"),
+                 {"p": person, "d": duty})  # fmt: skip
+    return person
+
+
 @pytest.fixture
 def worker(conn, cell):
-    person = conn.execute(sa.text("INSERT INTO people (name) VALUES ('孙七') RETURNING id")).scalar_one()
-    conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, 'R', 'grid_helper')"),
-                 {"p": person})  # fmt: skip
-    return person
+    return on_duty(conn, "孙七")
 
 
 def walk_east(start: dt.datetime) -> bytes:
@@ -103,9 +108,7 @@ def test_two_passes_one_hour_apart_count_once_under_the_default_rule(conn, setti
 
 
 def test_thin_visits_do_not_count_and_missed_cells_are_recorded(conn, settings, worker):
-    idle = conn.execute(sa.text("INSERT INTO people (name) VALUES ('周八') RETURNING id")).scalar_one()
-    conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, 'R', 'grid_manager')"),
-                 {"p": idle})  # fmt: skip
+    idle = on_duty(conn, "周八", "grid_manager")
     import_patrol(conn, settings, worker, "a.csv", walk_east(at(1)))
     import_patrol(conn, settings, worker, "b.csv", walk_east(at(7)))
     compute_coverage(conn, settings, DAY)
@@ -181,9 +184,7 @@ def test_each_visit_is_measured_on_its_own_stretch_of_one_track(conn, settings, 
 def test_a_new_track_recomputes_its_worker_only_and_matches_a_full_recomputation(conn, settings, worker):
     from geogrid.patrols.coverage import ensure_coverage
 
-    other = conn.execute(sa.text("INSERT INTO people (name) VALUES ('吴九') RETURNING id")).scalar_one()
-    conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, 'R', 'grid_manager')"),
-                 {"p": other})  # fmt: skip
+    other = on_duty(conn, "吴九", "grid_manager")
     import_patrol(conn, settings, worker, "am.csv", walk_north(at(1)))
     import_patrol(conn, settings, other, "b.csv", walk_east(at(2)))
     assert ensure_coverage(conn, settings, DAY) is None  # never computed: all of the day

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import math
+import uuid
 from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
 
@@ -255,8 +256,6 @@ def _import(conn, settings, rows, actor, reject, batch_size, progress) -> BulkRe
 
 
 def _create_stage(conn: Connection) -> str:
-    import uuid
-
     stage = f"incident_stage_{uuid.uuid4().hex[:12]}"
     # A regular UNLOGGED table, not TEMP: temp tables live in small local buffers and
     # cannot be scanned by parallel workers (bench: 120k vs 210k points/s). Created in
@@ -381,8 +380,6 @@ def reassign(conn: Connection, settings: Settings, *, open_only: bool = True, ac
 
 
 def _reassign(conn, settings, open_only, actor, everything) -> int:
-    import uuid
-
     stage = f"incident_reassign_{uuid.uuid4().hex[:12]}"
     scope = "i.status <> 'closed'" if open_only else "true"
     # The candidates: joins on ids, plus the incidents under grids made after theirs,
