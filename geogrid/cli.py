@@ -463,18 +463,14 @@ def incidents_add(ctx, lon, lat, category, source, description, reporter, accura
 @click.pass_context
 def incidents_import(ctx, file, reject_path, category, source, batch_size):
     """Bulk import from CSV or GeoJSON: assigned in PostGIS a batch at a time, idempotent."""
-    import csv
-    from pathlib import Path
-
-    from geogrid.incidents.files import neutralise, read_incidents
+    from geogrid.incidents.files import read_incidents
     from geogrid.incidents.intake import import_incidents
     from geogrid.store.db import unit_of_work
 
-    reject_path = Path(reject_path or f"{file}.rejects.csv")
     rejected = []
 
     def reject(line: int, raw: dict, reason: str) -> None:
-        rejected.append({"line": line, "reason": reason, **{k: v for k, v in raw.items() if k}})
+        rejected.append((line, raw, reason))
 
     total = sum(1 for _ in open(file, encoding="utf-8", errors="replace")) if file.endswith(".csv") else 0
     with (
@@ -484,14 +480,7 @@ def incidents_import(ctx, file, reject_path, category, source, batch_size):
         report = import_incidents(conn, _settings(ctx), read_incidents(file, default_category=category,
                                   default_source=source), actor=_ACTOR, reject=reject,
                                   batch_size=batch_size, progress=bar.update)  # fmt: skip
-    if rejected:
-        fields = list(dict.fromkeys(k for row in rejected for k in row))
-        with open(reject_path, "w", newline="", encoding="utf-8") as out:
-            writer = csv.DictWriter(out, fieldnames=fields)
-            writer.writeheader()
-            for row in rejected:
-                writer.writerow({k: neutralise(v) for k, v in row.items()})
-        click.echo(f"{len(rejected)} rejected rows written to {reject_path}", err=True)
+    _write_rejects(rejected, reject_path or f"{file}.rejects.csv")
     click.echo(report.summary())
 
 
@@ -627,7 +616,8 @@ def patrols_import(ctx, file, person, time_column, lon_column, lat_column, accur
     """Import a GPX, CSV or GeoJSON track; re-importing the same fixes stores nothing new."""
     from pathlib import Path
 
-    from geogrid.patrols.ingest import find_person, import_patrol
+    from geogrid.patrols.ingest import import_patrol
+    from geogrid.people import find_person
     from geogrid.store.db import unit_of_work
 
     columns = {"time": time_column, "lon": lon_column, "lat": lat_column, "accuracy": accuracy_column}
@@ -661,6 +651,121 @@ def patrols_coverage(ctx, day, grid):
         )
     missed = sum(len(w["missed"]) for w in report["workers"])
     click.echo(f"{len(report['cells'])} cell-person rows, {missed} assigned cells not patrolled")
+
+
+# -- people -----------------------------------------------------------------------------
+
+
+@main.group(cls=_Group)
+def people() -> None:
+    """The roster: grid workers, cadres and handlers, and their duties on grids."""
+
+
+def _echo_person(p: dict) -> None:
+    staff = f" [{p['staff_no']}]" if p["staff_no"] else ""
+    duties = ", ".join(f"{d['duty']} {d['grid_code']}" + (f" ({d['department']})" if d["department"] else "")
+                       for d in p["duties"]) or "no duty"  # fmt: skip
+    click.echo(f"{p['id']:>6}  {p['name']}{staff}: {duties}")
+
+
+@people.command("add")
+@click.argument("name")
+@click.option("--phone")
+@click.option("--staff-no", help="Staff or terminal number (unique).")
+@click.pass_context
+def people_add(ctx, name, phone, staff_no):
+    """Register a person."""
+    from geogrid.people import add_person
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        _echo_person(add_person(conn, name, phone=phone, staff_no=staff_no))
+
+
+@people.command("list")
+@click.option("--grid", help="Only people with a duty on this grid or below it.")
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
+@click.pass_context
+def people_list(ctx, grid, as_json):
+    """Everyone (or the people of a grid) with their current duties."""
+    from geogrid.people import list_people
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        found = list_people(conn, grid=grid)
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=1, default=str))
+        return
+    for p in found:
+        _echo_person(p)
+
+
+@people.command("assign")
+@click.argument("person")
+@click.argument("grid_code")
+@click.option("--duty", default="grid_helper", show_default=True,
+              help="grid_chief, grid_manager, grid_helper, adopting_cadre or department_handler.")  # fmt: skip
+@click.option("--department", help="The department (for a department handler).")
+@click.pass_context
+def people_assign(ctx, person, grid_code, duty, department):
+    """Give PERSON (id, staff number or name) a duty on GRID_CODE."""
+    from geogrid.people import assign_duty
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        given, new = assign_duty(conn, person, grid_code, duty, department=department)
+    click.echo(f"{'assigned' if new else 'already assigned'}: person {given['person_id']} {duty} {grid_code}")
+
+
+@people.command("unassign")
+@click.argument("person")
+@click.argument("grid_code")
+@click.option("--duty", help="Only this duty (default: all of theirs on the grid).")
+@click.pass_context
+def people_unassign(ctx, person, grid_code, duty):
+    """End PERSON's duties on GRID_CODE (kept in the history)."""
+    from geogrid.people import end_duty
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(_engine(ctx)) as conn:
+        ended = end_duty(conn, person, grid_code, duty)
+    click.echo(f"{ended} duty(ies) ended on {grid_code}")
+
+
+@people.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--reject", "reject_path", type=click.Path(dir_okay=False),
+              help="Where bad rows go with their reason (default FILE.rejects.csv).")  # fmt: skip
+@click.pass_context
+def people_import(ctx, file, reject_path):
+    """Import a roster CSV: name, grid_code, duty[, staff_no, phone, department] (also 姓名, 网格编码, 职责...)."""
+    from geogrid.people import import_roster, read_roster
+    from geogrid.store.db import unit_of_work
+
+    rejected = []
+    with unit_of_work(_engine(ctx)) as conn:
+        report = import_roster(conn, read_roster(file),
+                               reject=lambda line, raw, reason: rejected.append((line, raw, reason)))  # fmt: skip
+    _write_rejects(rejected, reject_path or f"{file}.rejects.csv")
+    click.echo(report.summary())
+
+
+def _write_rejects(rejected: list[tuple[int, dict, str]], path: str) -> None:
+    """Bad rows with their line and reason, as CSV (cells that a spreadsheet would run are neutralised)."""
+    import csv
+
+    from geogrid.incidents.files import neutralise
+
+    if not rejected:
+        return
+    rows = [{"line": line, "reason": reason, **{k: v for k, v in raw.items() if k}} for line, raw, reason in rejected]
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: neutralise(v) for k, v in row.items()})
+    click.echo(f"{len(rows)} rejected rows written to {path}", err=True)
 
 
 # -- serve and demo -----------------------------------------------------------------

@@ -24,6 +24,22 @@ MATRIX = {
     ("GET", "/api/users", "/api/users", None): ADMIN_ONLY | {"admin": 200},
     ("GET", "/api/audit", "/api/audit", None): ADMIN_ONLY | {"admin": 200},
     ("POST", "/api/users", "/api/users", '{"name": "newplanner", "role": "planner"}'): ADMIN_ONLY | {"admin": 201},
+    ("GET", "/api/people", "/api/people", None): READERS_OK,
+    ("POST", "/api/people", "/api/people", '{"name": "新人"}'): ADMIN_ONLY | {"admin": 201, "supervisor": 201},
+    ("GET", "/api/people/<int:person_id>", "/api/people/999999999", None): ADMIN_ONLY
+    | {"admin": 404, "operator": 404, "supervisor": 404},
+    (
+        "POST",
+        "/api/people/<int:person_id>/duties",
+        "/api/people/999999999/duties",
+        '{"grid_code": "XWZ001", "duty": "grid_helper"}',
+    ): ADMIN_ONLY | {"admin": 404, "supervisor": 404},
+    (
+        "POST",
+        "/api/people/<int:person_id>/duties/<int:duty_id>/end",
+        "/api/people/999999999/duties/1/end",
+        None,
+    ): ADMIN_ONLY | {"admin": 404, "supervisor": 404},
     ("GET", "/api/grids", "/api/grids", None): ALL_ROLES_OK,
     # The worker is assigned to village XWZ001: its own cell is visible, the other village's is not.
     ("GET", "/api/grids/<code>", "/api/grids/XWZ001001", None): ALL_ROLES_OK,

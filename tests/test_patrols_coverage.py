@@ -211,3 +211,19 @@ def test_a_new_track_recomputes_its_worker_only_and_matches_a_full_recomputation
     assert partial[[p for _, p, *_ in partial].index(worker)][4] == 2  # both passes count now
     compute_coverage(conn, settings, DAY)
     assert snapshot() == partial
+
+
+def test_a_duty_change_recomputes_that_person_only(conn, settings, worker):
+    from geogrid.patrols.coverage import ensure_coverage
+    from geogrid.people import end_duty
+
+    other = on_duty(conn, "郑十", "grid_manager")
+    import_patrol(conn, settings, worker, "am.csv", walk_north(at(1)))
+    assert ensure_coverage(conn, settings, DAY) is None
+    for table, column in (("patrol_tracks", "created_at"), ("grids", "valid_from"), ("assignments", "valid_from")):
+        conn.execute(sa.text(f"UPDATE {table} SET {column} = {column} - interval '2 minutes'"))
+    conn.execute(sa.text("UPDATE coverage SET computed_at = computed_at - interval '1 minute'"))
+    assert {r["person_id"]: r["reasons"] for r in rows(conn)}[other] == ["not patrolled"]
+    end_duty(conn, other, "R")
+    assert ensure_coverage(conn, settings, DAY) == [other]
+    assert [r["person_id"] for r in rows(conn)] == [worker]  # no duty, no walk: no row

@@ -33,9 +33,10 @@ def create_app(settings: Settings | None = None, bind: Bind | None = None) -> Fl
     app.json.ensure_ascii = False
     app.extensions["geogrid"] = AppState(settings=settings, bind=bind)
 
-    from geogrid.api import audit, coverage, grids, health, incidents, maps, pages, patrols, users
+    from geogrid.api import audit, coverage, grids, health, incidents, maps, pages, patrols, people, users
 
-    blueprints = (health.bp, users.bp, grids.bp, incidents.bp, patrols.bp, coverage.bp, audit.bp, pages.bp, maps.bp)
+    blueprints = (health.bp, users.bp, people.bp, grids.bp, incidents.bp, patrols.bp, coverage.bp, audit.bp,
+                  pages.bp, maps.bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     errors.install(app)

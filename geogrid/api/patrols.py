@@ -8,7 +8,8 @@ from geogrid.api import openapi
 from geogrid.api.auth import access
 from geogrid.api.context import db, principal, state
 from geogrid.errors import Forbidden, InvalidInput
-from geogrid.patrols.ingest import find_person, import_patrol
+from geogrid.patrols.ingest import import_patrol
+from geogrid.people import find_person
 
 bp = Blueprint("patrols", __name__, url_prefix="/api")
 

@@ -325,29 +325,31 @@ def _row(day, code, person, grid_id, area_code, cell_m2, covered_m2, visits, rul
 def ensure_coverage(conn: Connection, settings: Settings, day: dt.date) -> list[int] | None:
     """Recompute what is stale of *day*; whose rows were recomputed (None: everyone's, []: nothing).
 
-    All of the day when it was never computed or boundaries or duties changed since;
-    otherwise only the people with tracks for the day that came in since their rows were
-    computed (one worker's upload costs that worker's share, not the whole day's).
+    All of the day when it was never computed or boundaries changed since; otherwise
+    only the people whose tracks for the day came in, or whose duties changed, since
+    their rows were computed (one worker's upload costs that worker's share, not the day's).
     """
     start, end = day_window(settings, day)
     everything, people = conn.execute(
         sa.text(
             """
-            WITH done AS (SELECT min(computed_at) AS oldest, max(computed_at) AS newest FROM coverage WHERE day = :day)
+            WITH done AS (SELECT min(computed_at) AS oldest, max(computed_at) AS newest FROM coverage WHERE day = :day),
+            changes(person_id, at) AS (
+                SELECT person_id, created_at FROM patrol_tracks WHERE ended_at >= :s AND started_at < :e
+                UNION ALL
+                SELECT person_id, greatest(valid_from, coalesce(valid_to, valid_from)) FROM assignments
+            )
             SELECT coalesce(done.oldest <
-                       greatest((SELECT max(greatest(valid_from, coalesce(valid_to, valid_from))) FROM grids),
-                                (SELECT max(greatest(valid_from, coalesce(valid_to, valid_from))) FROM assignments)),
-                       true),
-                   ARRAY(SELECT t.person_id FROM patrol_tracks t
-                          WHERE t.ended_at >= :s AND t.started_at < :e
-                          GROUP BY t.person_id
+                       (SELECT max(greatest(valid_from, coalesce(valid_to, valid_from))) FROM grids), true),
+                   ARRAY(SELECT c.person_id FROM changes c
+                          GROUP BY c.person_id
                          -- A person without rows (no duty, nowhere near a cell) is compared
                          -- with the day's latest computation.
-                         HAVING max(t.created_at) > coalesce(
-                                    (SELECT min(c.computed_at) FROM coverage c
-                                      WHERE c.day = :day AND c.person_id = t.person_id),
+                         HAVING max(c.at) > coalesce(
+                                    (SELECT min(v.computed_at) FROM coverage v
+                                      WHERE v.day = :day AND v.person_id = c.person_id),
                                     done.newest)
-                          ORDER BY t.person_id)
+                          ORDER BY c.person_id)
               FROM done
             """
         ),

@@ -8,7 +8,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
-from geogrid.errors import InvalidInput, NotFound
 from geogrid.patrols.clean import clean
 from geogrid.patrols.files import read_fixes
 
@@ -34,27 +33,6 @@ class PatrolImport:
     def to_json(self) -> dict:
         """Plain dict for the API."""
         return dataclasses.asdict(self)
-
-
-def find_person(conn: Connection, ref: str | int) -> int:
-    """A person's id from their id, staff number (external_id) or unique name."""
-    text = str(ref).strip()
-    if text.isdigit():
-        found = conn.execute(sa.text("SELECT id FROM people WHERE id = :id"), {"id": int(text)}).scalar()
-        if found is not None:
-            return found
-    rows = (
-        conn.execute(
-            sa.text("SELECT id FROM people WHERE external_id = :text OR name = :text ORDER BY id"), {"text": text}
-        )
-        .scalars()
-        .all()
-    )
-    if not rows:
-        raise NotFound(f"no person {text!r} (give an id, a staff number or a name)")
-    if len(rows) > 1:
-        raise InvalidInput(f"{text!r} names {len(rows)} people; give the id or staff number")
-    return rows[0]
 
 
 def import_patrol(
