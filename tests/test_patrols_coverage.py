@@ -227,3 +227,44 @@ def test_a_duty_change_recomputes_that_person_only(conn, settings, worker):
     end_duty(conn, other, "R")
     assert ensure_coverage(conn, settings, DAY) == [other]
     assert [r["person_id"] for r in rows(conn)] == [worker]  # no duty, no walk: no row
+
+
+def test_two_requests_at_once_recompute_a_day_once(scratch_url, settings):
+    import threading
+    import time
+
+    from geogrid.patrols.coverage import ensure_coverage
+
+    engine = sa.create_engine(scratch_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO grids (code, name, level, geom) "
+                    "VALUES ('R', 'rect', 'township', ST_Multi(ST_MakeEnvelope(:a, :b, :c, :d, 4326)))"),
+            {"a": X0, "b": Y0, "c": X0 + W_DEG, "d": Y0 + H_DEG},
+        )  # fmt: skip
+        import_patrol(conn, settings, on_duty(conn, "孙七"), "am.csv", walk_north(at(1)))
+    answers, holding = {}, threading.Event()
+
+    def first():
+        with engine.begin() as conn:
+            answers["first"] = ensure_coverage(conn, settings, DAY)
+            holding.set()
+            time.sleep(1.0)  # the transaction, and the day's rows, stay uncommitted a while
+
+    def second():
+        holding.wait()
+        try:
+            with engine.begin() as conn:
+                answers["second"] = ensure_coverage(conn, settings, DAY)
+        except Exception as err:  # without the lock: a duplicate key when the first commits
+            answers["second"] = err
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert answers == {"first": None, "second": []}
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM coverage")).scalar() == 1
+    engine.dispose()

@@ -47,6 +47,7 @@ def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid
     With *people*, only their rows are recomputed (a person's rows depend on nothing but
     their own fixes and duties, the cells and the settings), the others' left as they are.
     """
+    _lock_day(conn, day)
     # JIT only adds compile time here; the visits' sorts stay in memory.
     with transaction_settings(conn, jit="off", work_mem="128MB"):
         return _compute(conn, settings, day, grid, None if people is None else [int(p) for p in people])
@@ -328,7 +329,24 @@ def ensure_coverage(conn: Connection, settings: Settings, day: dt.date) -> list[
     All of the day when it was never computed or boundaries changed since; otherwise
     only the people whose tracks for the day came in, or whose duties changed, since
     their rows were computed (one worker's upload costs that worker's share, not the day's).
+    Two requests at once (supervisors opening the map after an upload) do the work once:
+    the second waits for the first and then finds the day up to date.
     """
+    everything, people = _stale(conn, settings, day)
+    if not everything and not people:
+        return []
+    _lock_day(conn, day)
+    everything, people = _stale(conn, settings, day)
+    if everything:
+        compute_coverage(conn, settings, day)
+        return None
+    if people:
+        compute_coverage(conn, settings, day, people=people)
+    return people
+
+
+def _stale(conn: Connection, settings: Settings, day: dt.date) -> tuple[bool, list[int]]:
+    """Whether all of *day* is stale, and else whose rows are."""
     start, end = day_window(settings, day)
     everything, people = conn.execute(
         sa.text(
@@ -355,12 +373,16 @@ def ensure_coverage(conn: Connection, settings: Settings, day: dt.date) -> list[
         ),
         {"day": day, "s": start, "e": end},
     ).one()
-    if everything:
-        compute_coverage(conn, settings, day)
-        return None
-    if people:
-        compute_coverage(conn, settings, day, people=people)
-    return people
+    return everything, people
+
+
+def _lock_day(conn: Connection, day: dt.date) -> None:
+    """Hold *day*'s recomputation lock until the transaction ends (one recomputation of a day at a time)."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key, :day)"), {"key": _LOCK_KEY, "day": day.toordinal()})
+
+
+#: The advisory lock space of coverage recomputations (the second key is the day).
+_LOCK_KEY = 0x636F7631  # "cov1"
 
 
 def coverage_report(conn: Connection, settings: Settings, day: dt.date, *, level: str | None = None,
