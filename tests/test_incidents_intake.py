@@ -303,3 +303,26 @@ def test_reassign_finds_a_newer_neighbour_that_wins_a_shared_edge(conn, settings
     codes = dict(conn.execute(sa.text("SELECT i.id, g.code FROM incidents i JOIN grids g ON g.id = i.grid_id")).all())
     assert codes == {on_edge["id"]: "XWZ001000", elsewhere["id"]: "XWZ002002"}
     assert reassign(conn, settings, everything=True) == 0
+
+
+def test_times_in_iso_and_in_311_exports_are_read(tmp_path):
+    from geogrid.incidents.files import read_incidents
+
+    path = tmp_path / "times.csv"
+    path.write_text(
+        "lon,lat,category,time\n"
+        "115.25,37.76,garbage,2026-11-20 08:00\n"
+        "115.25,37.76,garbage,2026-11-20T08:00:00+08:00\n"
+        "115.25,37.76,garbage,11/20/2026 08:00:00 PM\n"
+        "115.25,37.76,garbage,11/20/2026 08:00\n"
+        "115.25,37.76,garbage,yesterday\n",
+        encoding="utf-8",
+    )
+    parsed = [row for _, _, row in read_incidents(path)]
+    assert [p.reported_at for p in parsed[:4]] == [
+        dt.datetime(2026, 11, 20, 8, 0),
+        dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        dt.datetime(2026, 11, 20, 20, 0),
+        dt.datetime(2026, 11, 20, 8, 0),
+    ]
+    assert parsed[4] == "reported_at is not a date-time: 'yesterday'"

