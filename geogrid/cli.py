@@ -402,6 +402,24 @@ def _read_weights(path: str, field: str | None) -> list[tuple[float, float, floa
     return [(g.x, g.y, float(w)) for g, w in zip(points.geometry, weights, strict=True)]
 
 
+def _write_rejects(rejected: list[tuple[int, dict, str]], path: str) -> None:
+    """Bad rows with their line and reason, as CSV (cells that a spreadsheet would run are neutralised)."""
+    import csv
+
+    from geogrid.incidents.files import neutralise
+
+    if not rejected:
+        return
+    rows = [{"line": line, "reason": reason, **{k: v for k, v in raw.items() if k}} for line, raw, reason in rejected]
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: neutralise(v) for k, v in row.items()})
+    click.echo(f"{len(rows)} rejected rows written to {path}", err=True)
+
+
 def _print_edit(result) -> None:
     for code, area in result.created.items():
         click.echo(f"created {code}  {area:,.0f} m²")
@@ -748,24 +766,6 @@ def people_import(ctx, file, reject_path):
                                reject=lambda line, raw, reason: rejected.append((line, raw, reason)))  # fmt: skip
     _write_rejects(rejected, reject_path or f"{file}.rejects.csv")
     click.echo(report.summary())
-
-
-def _write_rejects(rejected: list[tuple[int, dict, str]], path: str) -> None:
-    """Bad rows with their line and reason, as CSV (cells that a spreadsheet would run are neutralised)."""
-    import csv
-
-    from geogrid.incidents.files import neutralise
-
-    if not rejected:
-        return
-    rows = [{"line": line, "reason": reason, **{k: v for k, v in raw.items() if k}} for line, raw, reason in rejected]
-    fields = list(dict.fromkeys(k for row in rows for k in row))
-    with open(path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: neutralise(v) for k, v in row.items()})
-    click.echo(f"{len(rows)} rejected rows written to {path}", err=True)
 
 
 # -- serve and demo -----------------------------------------------------------------
