@@ -24,10 +24,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from report import write_section
-from scratch import scratch_database
 
 from geogrid import accounts, demo
 from geogrid.config import Settings
+from geogrid.testing import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 INSIDE = (115.275, 37.772)  # in cell XWZ002002 of the demo township

@@ -36,7 +36,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from report import write_section
-from scratch import scratch_database
 
 from geogrid import accounts, demo
 from geogrid.config import Settings
@@ -44,6 +43,7 @@ from geogrid.server import child_pids
 from geogrid.store.db import make_engine
 from geogrid.store.embedded import EmbeddedCluster
 from geogrid.store.migrate import upgrade
+from geogrid.testing import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 GEOGRID = [str(Path(sys.executable).parent / "geogrid")]

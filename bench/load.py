@@ -31,10 +31,10 @@ import numpy as np
 import requests
 import sqlalchemy as sa
 from report import write_section
-from scratch import scratch_database
 
 from geogrid import accounts, demo
 from geogrid.config import Settings
+from geogrid.testing import scratch_database
 
 KINDS = ("upload fixes", "open map page", "list incidents", "create incident")
 

@@ -21,21 +21,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from assign_bench import build_cells, load_cells
 from playwright.sync_api import sync_playwright
-from scratch import scratch_database
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from geogrid import accounts  # noqa: E402
-from geogrid.api import create_app  # noqa: E402
-from geogrid.config import Settings  # noqa: E402
-from tests.browser import launch, live_server, sign_in  # noqa: E402
+from geogrid import accounts
+from geogrid.api import create_app
+from geogrid.config import Settings
+from geogrid.testing import launch, live_server, scratch_database, sign_in
 
 
 def load(engine, n_cells: int, rng: np.random.Generator) -> None:

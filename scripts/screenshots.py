@@ -7,21 +7,17 @@ each page in Debian's Chromium. Run: ``.venv/bin/python scripts/screenshots.py``
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import sqlalchemy as sa
 from playwright.sync_api import sync_playwright
 
+from geogrid import demo_township
+from geogrid.api import create_app
+from geogrid.config import Settings
+from geogrid.testing import launch, live_server, open_map, scratch_database, screen_point, sign_in
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-
-from scratch import scratch_database  # noqa: E402
-
-from geogrid import demo_township  # noqa: E402
-from geogrid.api import create_app  # noqa: E402
-from geogrid.config import Settings  # noqa: E402
-from tests.browser import launch, live_server, open_map, screen_point, sign_in  # noqa: E402
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ built by the migrations, and one rolled-back transaction per test."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from geogrid import accounts
 from geogrid.config import Settings
-from geogrid.store.db import database_url, make_engine
-from geogrid.store.embedded import EmbeddedCluster
-from geogrid.store.migrate import upgrade
+from geogrid.testing import Databases
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
@@ -27,46 +24,6 @@ def settings() -> Settings:
     """The run's settings: the project's embedded cluster unless GEOGRID_DATABASE_URL is set."""
     home = Path(os.environ.get("GEOGRID_HOME", ROOT / "var"))
     return Settings.from_env(home=home, secret_key="test-secret")
-
-
-class Databases:
-    """Creates throw-away databases on the test server, copied from a migrated template."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        # Reuse a running embedded cluster; stop it at the end only if this run started it.
-        cluster = None if settings.database_url else EmbeddedCluster(settings.home)
-        self.started = cluster if cluster and not cluster.status().running else None
-        self.admin = sa.create_engine(
-            database_url(settings, start=True, database="postgres"), isolation_level="AUTOCOMMIT"
-        )
-        self.prefix = f"geogrid_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        self.template = f"{self.prefix}_template"
-        self.made: list[str] = []
-        self._create(self.template, template=None)
-        engine = make_engine(settings, database=self.template)
-        upgrade(engine)
-        engine.dispose()
-
-    def _create(self, name: str, template: str | None) -> None:
-        clause = f' TEMPLATE "{template}"' if template else ""
-        with self.admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"{clause}'))
-        self.made.append(name)
-
-    def new(self) -> str:
-        """A new migrated database; returns its SQLAlchemy URL."""
-        name = f"{self.prefix}_{len(self.made)}"
-        self._create(name, template=self.template)
-        return database_url(self.settings, database=name).render_as_string(hide_password=False)
-
-    def drop_all(self) -> None:
-        with self.admin.connect() as conn:
-            for name in reversed(self.made):
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        self.admin.dispose()
-        if self.started is not None:
-            self.started.down()
 
 
 @pytest.fixture(scope="session")
