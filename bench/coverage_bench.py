@@ -25,17 +25,19 @@ import geopandas as gpd
 import numpy as np
 import shapely
 import sqlalchemy as sa
-from scratch import scratch_database
 
 from geogrid.config import Settings
 from geogrid.grids.metric import from_metric
 from geogrid.patrols.coverage import compute_coverage, ensure_coverage
+from geogrid.testing import scratch_database
 
 SRID = 32650
 ORIGIN = (500_000.0, 4_180_000.0)
 CELL_M = 100.0
 BLOCK = 10  # cells per side of one worker's block
 DAY = dt.date(2026, 11, 20)
+#: The cells and duties stand from before DAY (a past day is computed with its own boundaries and duties).
+SINCE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def build(n_workers: int, rng: np.random.Generator):
@@ -90,17 +92,19 @@ def main() -> None:
         t = time.perf_counter()
         with engine.begin() as conn:
             area = shapely.box(*shapely.total_bounds(cells_ll))
-            conn.execute(sa.text("INSERT INTO grids (code, name, level, geom) VALUES ('B', 'bench', 'township', "
-                                 "ST_Multi(ST_GeomFromWKB(:w, 4326)))"), {"w": shapely.to_wkb(area)})  # fmt: skip
+            conn.execute(sa.text("INSERT INTO grids (code, name, level, geom, valid_from) VALUES ('B', 'bench', "
+                                 "'township', ST_Multi(ST_GeomFromWKB(:w, 4326)), :since)"),
+                         {"w": shapely.to_wkb(area), "since": SINCE})  # fmt: skip
             driver = conn.connection.driver_connection
-            with driver.cursor().copy("COPY grids (code, name, level, parent_code, geom) FROM STDIN") as copy:
+            with driver.cursor().copy("COPY grids (code, name, level, parent_code, geom, valid_from) FROM STDIN") as copy:
                 for n, wkb in enumerate(shapely.to_wkb(shapely.multipolygons(cells_ll[:, None]), hex=True)):
-                    copy.write_row((f"B{n + 1:05d}", f"cell {n + 1}", "cell", "B", wkb))
+                    copy.write_row((f"B{n + 1:05d}", f"cell {n + 1}", "cell", "B", wkb, SINCE))
             people = [conn.execute(sa.text("INSERT INTO people (name) VALUES (:n) RETURNING id"), {"n": f"w{w}"}).scalar()
                       for w in range(args.workers)]  # fmt: skip
             conn.execute(
-                sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, :c, 'grid_helper')"),
-                [{"p": people[owners[n]], "c": f"B{n + 1:05d}"} for n in range(len(cells_ll))],
+                sa.text("INSERT INTO assignments (person_id, grid_code, duty, valid_from) "
+                        "VALUES (:p, :c, 'grid_helper', :since)"),
+                [{"p": people[owners[n]], "c": f"B{n + 1:05d}", "since": SINCE} for n in range(len(cells_ll))],
             )
             for w, path in enumerate(paths):
                 ll = from_metric(shapely.points(path), SRID)

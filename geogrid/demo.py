@@ -8,6 +8,9 @@ password is fixed and printed; never use it on a shared server.
 
 from __future__ import annotations
 
+import datetime as dt
+
+import shapely
 import sqlalchemy as sa
 from shapely import MultiPolygon, Polygon, affinity
 from shapely.geometry import LineString
@@ -15,6 +18,7 @@ from shapely.ops import split
 from sqlalchemy.engine import Connection
 
 from geogrid import accounts
+from geogrid.grids import versions
 from geogrid.store.models import Grid, User
 
 ADMIN_NAME = "demo"
@@ -45,19 +49,18 @@ def township_grids() -> list[dict]:
     return rows
 
 
-def load(conn: Connection) -> str:
-    """Insert the demo grids and admin user unless they are already there."""
+#: Since when the sample's boundaries stand (so past days in tests and examples have them).
+SINCE = dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+def load(conn: Connection, *, since: dt.datetime = SINCE) -> str:
+    """Insert the demo grids (valid from *since*) and admin user unless they are already there."""
     grids = township_grids()
     have = set(conn.execute(sa.select(Grid.code).where(Grid.valid_to.is_(None))).scalars())
     new = [g for g in grids if g["code"] not in have]
     for row in new:
-        conn.execute(
-            sa.insert(Grid).values(
-                code=row["code"], name=row["name"], level=row["level"],
-                parent_code=row["parent_code"],
-                geom=sa.func.ST_GeomFromText(row["wkt"], 4326),
-            )
-        )  # fmt: skip
+        versions.insert(conn, row["code"], row["name"], row["level"], row["parent_code"],
+                        shapely.from_wkt(row["wkt"]), {}, at=since)  # fmt: skip
     if conn.execute(sa.select(User.id).where(User.name == ADMIN_NAME)).first() is None:
         accounts.create_user(conn, ADMIN_NAME, "admin", password=ADMIN_PASSWORD)
     return f"{len(grids)} grids ({len(new)} new), admin user {ADMIN_NAME!r}"

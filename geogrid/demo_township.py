@@ -22,12 +22,13 @@ from sqlalchemy.engine import Connection
 
 from geogrid import accounts
 from geogrid.config import Settings
-from geogrid.grids import edit
+from geogrid.grids import versions
 from geogrid.grids.generate import generate_cells
 from geogrid.incidents.intake import NewIncident, register
 from geogrid.incidents.workflow import return_visit, transition
 from geogrid.patrols.coverage import compute_coverage
 from geogrid.patrols.ingest import import_patrol
+from geogrid.people import assign_duty
 from geogrid.store.models import Grid, User
 
 ADMIN_NAME = "demo"
@@ -58,30 +59,33 @@ def load(conn: Connection, settings: Settings, *, seed: int = 20261120, days: in
     rng = np.random.default_rng(seed)
     zone = ZoneInfo(settings.timezone)
     today = today or dt.datetime.now(zone).date()
+    # The grids and duties stand from the start of the week the demo plays out, so each
+    # past day's coverage and indicators use them (a past day uses that day's boundaries).
+    start = dt.datetime.combine(today - dt.timedelta(days=days), dt.time(0, 0), tzinfo=zone)
     territory, homes = _territory(rng)
-    _insert_township(conn, territory)
+    versions.insert(conn, CODE, "西王庄乡 (demo)", "township", None, territory, {}, at=start)
     weights = [(x, y, 1.0) for x, y in homes]
     progress("grids: 18 villages, 36 grids, 101 cells")
-    villages = list(generate_cells(conn, settings, CODE, shape="voronoi", balanced=18, weights=weights).created)
-    for code, name in zip(villages, VILLAGES, strict=True):
-        conn.execute(sa.text("UPDATE grids SET name = :n WHERE code = :c AND valid_to IS NULL"),
-                     {"n": name if name.endswith("村") else name + "村", "c": code})  # fmt: skip
+
+    def generate(parent: str, k: int, names) -> list[str]:
+        made = generate_cells(conn, settings, parent, shape="voronoi", balanced=k, weights=weights, names=names,
+                              at=start)  # fmt: skip
+        return list(made.created)
+
+    village_names = [name if name.endswith("村") else name + "村" for name in VILLAGES]
+    villages = generate(CODE, 18, lambda n: village_names[n - 1])
     grids = []
-    for village in villages:
-        made = list(generate_cells(conn, settings, village, shape="voronoi", balanced=2, weights=weights).created)
-        grids += made
-    _name_after_parent(conn, settings, grids, "第{n}网格")
+    for village, name in zip(villages, village_names, strict=True):
+        grids += [(code, f"{name} 第{n}网格") for n, code in
+                  enumerate(generate(village, 2, lambda n, name=name: f"{name} 第{n}网格"), start=1)]  # fmt: skip
     two_cells = set(rng.choice(len(grids), size=7, replace=False).tolist())  # 29 x 3 + 7 x 2 = 101
     cells = []
-    for n, grid in enumerate(grids):
-        k = 2 if n in two_cells else 3
-        cells += list(generate_cells(conn, settings, grid, shape="voronoi", balanced=k, weights=weights).created)
-    _name_after_parent(conn, settings, cells, "单元{n}")
+    for n, (grid, name) in enumerate(grids):
+        cells += generate(grid, 2 if n in two_cells else 3, lambda n, name=name: f"{name} 单元{n}")
     progress("people: 2 managers per grid, 1 helper per cell")
-    helpers = _people(conn, rng, grids, cells)
+    helpers = _people(conn, rng, [code for code, _ in grids], cells, start)
     if conn.execute(sa.select(User.id).where(User.name == ADMIN_NAME)).first() is None:
         accounts.create_user(conn, ADMIN_NAME, "admin", password=ADMIN_PASSWORD)
-    start = dt.datetime.combine(today - dt.timedelta(days=days), dt.time(0, 0), tzinfo=zone)
     progress(f"incidents: a week of about 330, from {start.date()}")
     _incidents(conn, settings, rng, homes, start, days)
     progress("patrols: two a day for every helper")
@@ -137,34 +141,11 @@ def _territory(rng: np.random.Generator):
     return outline, homes
 
 
-def _insert_township(conn: Connection, outline) -> None:
-    conn.execute(
-        sa.insert(Grid).values(
-            code=CODE,
-            name="西王庄乡 (demo)",
-            level="township",
-            geom=sa.func.ST_Multi(sa.func.ST_GeomFromText(outline.wkt, 4326)),
-        )  # fmt: skip
-    )
-
-
-def _name_after_parent(conn: Connection, settings: Settings, codes: list[str], label: str) -> None:
-    """Name grids "<parent name> <label>", {n} being their number under the parent (from the code)."""
-    prefix, suffix = label.split("{n}")
-    conn.execute(
-        sa.text(
-            "UPDATE grids g SET name = p.name || ' ' || :prefix || ltrim(right(g.code, :width), '0') || :suffix "
-            "FROM grids p WHERE p.code = g.parent_code AND p.valid_to IS NULL AND g.valid_to IS NULL "
-            "AND g.code = ANY(:codes)"
-        ),
-        {"prefix": prefix, "suffix": suffix, "width": settings.code_width, "codes": codes},
-    )
-
-
 # -- people ------------------------------------------------------------------------------
 
 
-def _people(conn: Connection, rng: np.random.Generator, grids: list[str], cells: list[str]) -> dict[str, int]:
+def _people(conn: Connection, rng: np.random.Generator, grids: list[str], cells: list[str],
+            since: dt.datetime) -> dict[str, int]:  # fmt: skip
     """Two managers per grid, a helper per cell; returns cell code -> helper's person id."""
 
     def person(staff: str) -> int:
@@ -176,8 +157,7 @@ def _people(conn: Connection, rng: np.random.Generator, grids: list[str], cells:
         ).scalar_one()
 
     def assign(person_id: int, code: str, duty: str) -> None:
-        conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, :c, :d)"),
-                     {"p": person_id, "c": code, "d": duty})  # fmt: skip
+        assign_duty(conn, person_id, code, duty, since=since)
 
     for grid in grids:
         for k in (1, 2):
@@ -253,7 +233,7 @@ def _patrols(conn, settings, rng, helpers: dict[str, int], start: dt.datetime, d
     60 is a GPS jump that the cleaning drops.
     """
     for cell, person_id in helpers.items():
-        geom = edit.lock_current(conn, cell).geom
+        geom = versions.lock_current(conn, cell).geom
         for d in range(days):
             day = start + dt.timedelta(days=d)
             rows = ["time,lon,lat,accuracy"]

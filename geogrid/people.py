@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geogrid.errors import Conflict, InvalidInput, NotFound
+from geogrid.grids import hierarchy
 from geogrid.store.models import DUTIES
 
 MAX_TEXT = 200
@@ -84,9 +86,13 @@ def list_people(conn: Connection, *, grid: str | None = None) -> list[dict]:
     )
 
 
-def assign_duty(conn: Connection, ref: str | int, grid_code: str, duty: str, *,
-                department: str | None = None) -> tuple[dict, bool]:  # fmt: skip
-    """Give a person a duty on a current grid; (the duty, whether it is new). Idempotent."""
+def assign_duty(conn: Connection, ref: str | int, grid_code: str, duty: str, *, department: str | None = None,
+                since: dt.datetime | None = None) -> tuple[dict, bool]:  # fmt: skip
+    """Give a person a duty on a current grid; (the duty, whether it is new). Idempotent.
+
+    *since* backdates the duty (a roster that held before it was entered); it may not lie
+    in the future nor before the grid existed. Default: now.
+    """
     person_id = find_person(conn, ref)
     if duty not in DUTIES:
         raise InvalidInput(f"unknown duty {duty!r}; one of {', '.join(DUTIES)}")
@@ -94,6 +100,16 @@ def assign_duty(conn: Connection, ref: str | int, grid_code: str, duty: str, *,
     if duty == "department_handler" and department is None:
         raise InvalidInput("a department handler needs the department's name")
     _current_grid(conn, grid_code)
+    if since is not None:
+        if since.tzinfo is None:
+            raise InvalidInput("since needs a time zone")
+        born, now = conn.execute(
+            sa.text("SELECT min(valid_from), now() FROM grids WHERE code = :c"), {"c": grid_code}
+        ).one()
+        if since > now:
+            raise InvalidInput("a duty cannot start in the future")
+        if since < born:
+            raise InvalidInput(f"grid {grid_code} exists only since {born.date().isoformat()}")
     existing = conn.execute(
         sa.text(
             "SELECT id FROM assignments WHERE person_id = :p AND grid_code = :g AND duty = :d AND valid_to IS NULL"
@@ -103,9 +119,9 @@ def assign_duty(conn: Connection, ref: str | int, grid_code: str, duty: str, *,
     if existing is not None:
         return _duty(conn, existing), False
     duty_id = conn.execute(
-        sa.text("INSERT INTO assignments (person_id, grid_code, duty, department) VALUES (:p, :g, :d, :dep) "
-                "RETURNING id"),
-        {"p": person_id, "g": grid_code, "d": duty, "dep": department},
+        sa.text("INSERT INTO assignments (person_id, grid_code, duty, department, valid_from) "
+                "VALUES (:p, :g, :d, :dep, coalesce(CAST(:since AS timestamptz), now())) RETURNING id"),
+        {"p": person_id, "g": grid_code, "d": duty, "dep": department, "since": since},
     ).scalar_one()  # fmt: skip
     return _duty(conn, duty_id), True
 
@@ -135,6 +151,66 @@ def end_duty_by_id(conn: Connection, person_id: int, duty_id: int) -> dict:
         raise Conflict(f"duty {duty_id} has ended already")
     conn.execute(sa.text("UPDATE assignments SET valid_to = now() WHERE id = :a"), {"a": duty_id})
     return _duty(conn, duty_id)
+
+
+def carry_duties(conn: Connection, moves: dict[str, list[str]], *, reason: str,
+                 plan: dict[str, set[int]] | None = None) -> tuple[list[dict], list[dict]]:  # fmt: skip
+    """Carry the current duties on retired grids to the grids that replace them; (carried, dropped).
+
+    *moves* maps each retired code to the new codes its ground went to (a split: every
+    piece; a merge: the merged grid). Each new grid gets one duty per person and duty
+    held on the retired grids that go to it, noted with *reason*; the old duties end
+    now (kept in the history). *plan* (new code -> person ids) says who goes where
+    instead: someone it names must hold a duty on a grid going there, and a holder it
+    names for no grid is dropped (their duty ends with no successor).
+    """
+    olds = list(moves)
+    ended = conn.execute(
+        sa.text(
+            "UPDATE assignments a SET valid_to = now() FROM people p WHERE p.id = a.person_id "
+            "AND a.grid_code = ANY(:olds) AND a.valid_to IS NULL "
+            "RETURNING a.person_id, p.name, a.grid_code, a.duty, a.department"
+        ),
+        {"olds": olds},
+    ).mappings().all()  # fmt: skip
+    given: dict[tuple[str, int, str], dict] = {}
+    for new in dict.fromkeys(n for targets in moves.values() for n in targets):
+        holders = [d for d in ended if new in moves[d["grid_code"]]]
+        if plan is not None:
+            wanted = plan.get(new, set())
+            strangers = wanted - {d["person_id"] for d in holders}
+            if strangers:
+                from_codes = sorted({old for old, targets in moves.items() if new in targets})
+                raise InvalidInput(
+                    f"person {', '.join(str(s) for s in sorted(strangers))} has no duty on {', '.join(from_codes)} to "
+                    f"carry to {new}; give a new duty with `geogrid people assign` after the edit"
+                )
+            holders = [d for d in holders if d["person_id"] in wanted]
+        for d in holders:
+            key = (new, d["person_id"], d["duty"])
+            if key not in given:
+                given[key] = {**d, "from": [d["grid_code"]], "to": new}
+            elif d["grid_code"] not in given[key]["from"]:
+                given[key]["from"].append(d["grid_code"])
+    if given:
+        conn.execute(
+            sa.text("INSERT INTO assignments (person_id, grid_code, duty, department, note) "
+                    "VALUES (:person_id, :to, :duty, :department, :note)"),
+            [{**d, "note": f"{reason} (was on {', '.join(d['from'])})"} for d in given.values()],
+        )  # fmt: skip
+    carried: dict[tuple[int, str], dict] = {}
+    for d in given.values():
+        row = carried.setdefault((d["person_id"], d["duty"]), {
+            "person_id": d["person_id"], "person": d["name"], "duty": d["duty"], "department": d["department"],
+            "from": [], "to": []})  # fmt: skip
+        row["from"] = sorted(set(row["from"]) | set(d["from"]))
+        row["to"].append(d["to"])
+    dropped = [
+        {"person_id": d["person_id"], "person": d["name"], "duty": d["duty"], "from": d["grid_code"]}
+        for d in ended
+        if (d["person_id"], d["duty"]) not in carried
+    ]
+    return list(carried.values()), dropped
 
 
 @dataclasses.dataclass
@@ -257,8 +333,7 @@ def _duty(conn: Connection, duty_id: int) -> dict:
 
 
 def _current_grid(conn: Connection, code: str) -> None:
-    if not conn.execute(sa.text("SELECT 1 FROM grids WHERE code = :c AND valid_to IS NULL"), {"c": code}).first():
-        raise NotFound(f"no current grid {code!r}")
+    hierarchy.require(conn, code)
 
 
 def _text(name: str, value, *, blank: bool = False) -> str | None:

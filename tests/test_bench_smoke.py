@@ -24,7 +24,8 @@ def test_assign_bench_runs_small(settings):
                     "--database", "geogrid_bench_smoke")  # fmt: skip
     assert "3000 rows: 3000 new" in out
     assert "ratio geogrid assignment / geopandas sjoin:" in out
-    assert "incidents moved in" in out and "(looking at every incident: 0 more moved" in out
+    assert "splits: 5 of 5 finished" in out and "EXPLAIN of the incidents a split assigns again" in out
+    assert "general reassign after the splits: 0 of 3,000" in out and "(looking at every incident: 0 more moved" in out
     assert "POST /api/incidents with 300 cells: median" in out
 
 

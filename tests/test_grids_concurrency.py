@@ -22,7 +22,7 @@ def test_concurrent_reshape_of_the_same_version(scratch_url, settings):
 
     first = engine.connect()
     tx = first.begin()
-    assert edit.reshape_grids(first, settings, [same_ground]) == {"XWZ002002": 2}  # holds the row lock
+    assert edit.reshape_grids(first, settings, [same_ground]) == ({"XWZ002002": 2}, 0)  # holds the row lock
 
     def second_planner():
         with engine.begin() as conn:
@@ -73,7 +73,7 @@ def test_concurrent_split_and_merge_of_one_grid(scratch_url, settings):
     first.close()
     waiter.join(timeout=10)
     # XWZ001002 no longer exists once the split committed: the merge is refused, not half-done.
-    assert "no current grid with code 'XWZ001002'" in str(outcome["error"])
+    assert "no grid XWZ001002" in str(outcome["error"])
     with engine.connect() as conn:
         current = (
             conn.execute(

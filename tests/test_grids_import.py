@@ -44,7 +44,7 @@ def test_real_taipei_set_imports_and_validates_from_the_cli(scratch_url):
     args = ["grids", "import", str(VILLAGES), "--level", "village", "--code-field", "VILLCODE",
             "--name-field", "VILLNAME"]  # fmt: skip
     refused = cli(scratch_url, *args)
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2  # what was given is wrong
     assert "feature 2 (63000080037): Self-intersection at 121.56" in refused.output
     assert "nothing imported" in refused.output
     engine = sa.create_engine(scratch_url)

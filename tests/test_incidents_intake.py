@@ -170,7 +170,7 @@ def test_a_worker_reports_only_inside_their_own_grids(client, conn, make_user, d
 
 def _write_csv(path, rows):
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["id", "lon", "lat", "category", "source", "description", "reported_at"])
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
 
@@ -216,6 +216,63 @@ def test_bulk_import_rejects_bad_rows_keeps_good_ones_and_is_idempotent(scratch_
     engine.dispose()
 
 
+def test_a_file_without_ids_imported_twice_adds_nothing_the_second_time(scratch_url, tmp_path):
+    """A Chinese hotline export: no id column, Chinese headers, names and times; then one with ids, some empty."""
+    import json
+
+    from geogrid import demo
+
+    engine = sa.create_engine(scratch_url)
+    with engine.begin() as conn:
+        demo.load(conn)
+    env = {"GEOGRID_DATABASE_URL": scratch_url}
+    no_ids = tmp_path / "热线.csv"
+    _write_csv(no_ids, [
+        {"经度": 115.2510, "纬度": 37.7560, "问题类型": "垃圾清理", "来源": "12345热线", "受理时间": "2026/11/20 08:00",
+         "描述": "楼下垃圾没人清"},
+        {"经度": 115.2520, "纬度": 37.7570, "问题类型": "违章停车", "来源": "电话", "受理时间": "2026年11月20日 09:30",
+         "描述": "车堵门口"},
+        {"经度": 115.2520, "纬度": 37.7570, "问题类型": "违章停车", "来源": "电话", "受理时间": "2026年11月20日 09:31",
+         "描述": "车堵门口"},  # the same complaint a minute later: another row, another id
+    ])  # fmt: skip
+    first = CliRunner().invoke(main, ["incidents", "import", str(no_ids)], env=env)
+    assert first.exit_code == 0, first.output
+    assert "3 rows: 3 new" in first.output
+    assert "ids: 0 given from no id column, 3 made from the row's content" in first.output
+    again = CliRunner().invoke(main, ["incidents", "import", str(no_ids)], env=env)
+    assert "3 rows: 0 new" in again.output and "3 already there" in again.output
+
+    # Ids in a column the reader knows by name, one of them empty; and a column named on the command line.
+    _write_csv(tmp_path / "ids.csv", [
+        {"工单编号": "GD-1", "lon": 115.253, "lat": 37.758, "category": "water", "date": "2026-11-21 10:00"},
+        {"工单编号": "", "lon": 115.254, "lat": 37.759, "category": "water", "date": "2026-11-21 11:00"},
+    ])  # fmt: skip
+    _write_csv(tmp_path / "own.csv", [{"案卷号": "A-7", "lon": 115.255, "lat": 37.76, "category": "gas"}])
+    for _ in range(2):
+        ids = CliRunner().invoke(main, ["incidents", "import", str(tmp_path / "ids.csv")], env=env)
+        assert "ids: 1 given from column '工单编号', 1 made from the row's content" in ids.output, ids.output
+        own = CliRunner().invoke(main, ["incidents", "import", str(tmp_path / "own.csv"), "--id-column", "案卷号"],
+                                 env=env)  # fmt: skip
+        assert "ids: 1 given from column '案卷号'" in own.output, own.output
+    missing = CliRunner().invoke(main, ["incidents", "import", str(tmp_path / "own.csv"), "--id-column", "nope"],
+                                 env=env)  # fmt: skip
+    assert missing.exit_code == 2 and "no column 'nope' for --id-column" in missing.output
+
+    # A GeoJSON without ids, twice.
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [115.256, 37.761]},
+               "properties": {"类别": "供水", "时间": "2026-11-22 07:00"}}  # fmt: skip
+    (tmp_path / "points.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    for expected in ("1 new", "1 already there"):
+        out = CliRunner().invoke(main, ["incidents", "import", str(tmp_path / "points.geojson")], env=env)
+        assert expected in out.output, out.output
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT count(*), count(DISTINCT external_id) FROM incidents")).one()
+        categories = conn.execute(sa.text("SELECT category, source FROM incidents ORDER BY id LIMIT 2")).all()
+    assert tuple(stored) == (3 + 2 + 1 + 1, 7)
+    assert categories == [("garbage", "hotline"), ("illegal_parking", "phone")]
+    engine.dispose()
+
+
 def test_real_nyc_311_assignment_matches_a_geopandas_join(conn, settings, tmp_path):
     from geogrid.grids.importer import import_grids
     from geogrid.grids.io import read_boundaries
@@ -249,28 +306,51 @@ def test_real_nyc_311_assignment_matches_a_geopandas_join(conn, settings, tmp_pa
     assert len(inside) > 1300
 
 
-def test_reassign_after_a_split_moves_open_incidents_and_keeps_history(conn, settings, demo_grids):
-    point = (115.2575, 37.772)  # in XWZ001002, east of the split line below
-    out = report(conn, settings, *point)
-    assert out["grid_code"] == "XWZ001002"
-    old_grid_id = conn.execute(sa.text("SELECT grid_id FROM incidents WHERE id = :i"), {"i": out["id"]}).scalar()
-    edit.split_grid(conn, settings, "XWZ001002", edit.parse_geometry("LINESTRING(115.257 37.76, 115.258 37.79)"))
-    # Until reassigned, the incident keeps the grid version it was reported in.
-    assert (
-        conn.execute(sa.text("SELECT grid_id FROM incidents WHERE id = :i"), {"i": out["id"]}).scalar() == old_grid_id
-    )
-    assert reassign(conn, settings) == 1
-    moved = conn.execute(sa.text(
-        "SELECT g.code FROM incidents i JOIN grids g ON g.id = i.grid_id WHERE i.id = :i"), {"i": out["id"]}
-    ).scalar()  # fmt: skip
-    assert moved in ("XWZ001003", "XWZ001004")
-    assert shapely.Point(point).within(edit.lock_current(conn, moved).geom)
-    details = conn.execute(sa.text(
-        "SELECT details FROM incident_events WHERE incident_id = :i AND note LIKE 'reassigned%'"), {"i": out["id"]}
+def test_a_split_moves_its_open_incidents_in_the_same_transaction_and_closed_ones_stay(conn, settings, demo_grids):
+    from geogrid.incidents.workflow import return_visit, transition
+
+    east, west = (115.2575, 37.772), (115.2555, 37.772)  # in XWZ001002, either side of the line below
+    opened = [report(conn, settings, *east), report(conn, settings, *west)]
+    closed = report(conn, settings, *east, description="handled")
+    transition(conn, settings, closed["id"], "handled_on_spot", actor="tester")
+    return_visit(conn, closed["id"], actor="tester", method="phone", satisfied=True)
+    assert {o["grid_code"] for o in [*opened, closed]} == {"XWZ001002"}
+    line = edit.parse_geometry("LINESTRING(115.257 37.76, 115.258 37.79)")
+
+    preview = edit.split_grid(conn, settings, "XWZ001002", line, actor="planner", dry_run=True)
+    assert preview.dry_run and preview.incidents_moved == 2
+    assert edit.lock_current(conn, "XWZ001002").version == 1  # the dry run wrote nothing
+
+    result = edit.split_grid(conn, settings, "XWZ001002", line, actor="planner")
+    assert result.incidents_moved == 2
+    versions = "SELECT i.id, g.code || ' v' || g.version FROM incidents i JOIN grids g ON g.id = i.grid_id"
+    cells = dict(conn.execute(sa.text(versions)).all())
+    assert cells[closed["id"]] == "XWZ001002 v1"  # handled there, stays there
+    for incident, point in zip(opened, (east, west), strict=True):
+        code = cells[incident["id"]].split()[0]
+        assert code in result.created and shapely.Point(point).within(edit.lock_current(conn, code).geom)
+        (actor, note, details), = conn.execute(sa.text(
+            "SELECT actor, note, details FROM incident_events WHERE incident_id = :i AND details ? 'to_grid'"),
+            {"i": incident["id"]}).all()  # fmt: skip
+        assert actor == "planner" and "split of XWZ001002" in note
+        assert details["from_grid"] == {"code": "XWZ001002", "version": 1} and details["to_grid"]["code"] == code
+    assert reassign(conn, settings) == 0  # nothing left for the general pass
+
+
+def test_a_merge_and_cells_generated_in_a_grid_take_its_open_incidents(conn, settings, demo_grids):
+    from geogrid.grids.generate import generate_cells
+
+    inside = edit.lock_current(conn, "XWZ002002").geom.representative_point()
+    incident = report(conn, settings, inside.x, inside.y)
+    merged = edit.merge_grids(conn, settings, ["XWZ002001", "XWZ002002"], actor="planner")
+    (code,) = merged.created
+    assert merged.incidents_moved == 1
+    made = generate_cells(conn, settings, code, shape="square", area_m2_target=200_000, actor="planner")
+    assert made.incidents_moved == 1
+    now = conn.execute(sa.text(
+        "SELECT g.code FROM incidents i JOIN grids g ON g.id = i.grid_id WHERE i.id = :i"), {"i": incident["id"]}
     ).scalar_one()  # fmt: skip
-    assert details["from_grid"] == {"code": "XWZ001002", "version": 1}
-    assert details["to_grid"]["code"] == moved
-    assert reassign(conn, settings) == 0  # nothing left to move
+    assert now in made.created
 
 
 def test_coordinates_next_to_zero_are_numbers_not_errors(conn, settings, demo_grids):
@@ -326,3 +406,40 @@ def test_times_in_iso_and_in_311_exports_are_read(tmp_path):
         dt.datetime(2026, 11, 20, 8, 0),
     ]
     assert parsed[4] == "reported_at is not a date-time: 'yesterday'"
+
+
+def _nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+@pytest.mark.parametrize("scoped", [True, False], ids=["an edit's own incidents", "the general pass"])
+def test_the_reassignment_plan_cannot_become_a_cross_product(conn, settings, demo_grids, scoped):
+    """bench/assign_bench.py once took 0.89 s and once hit the 60 s timeout on one split, same data."""
+    from geogrid.incidents.intake import candidates_sql
+
+    conn.execute(sa.text("ANALYZE incidents"))  # statistics of an empty table, then 20,000 rows arrive
+    conn.execute(sa.text(
+        "INSERT INTO incidents (location, category, source, reported_at, grid_id, assignment) "
+        "SELECT ST_SetSRID(ST_MakePoint(115.25 + random() * 0.03, 37.75 + random() * 0.025), 4326), "
+        "'garbage', 'app', now(), (SELECT id FROM grids WHERE code = 'XWZ001001'), 'inside' "
+        "FROM generate_series(1, 20000)"))  # fmt: skip
+    ids = dict(conn.execute(sa.text("SELECT code, id FROM grids")).all())
+    (plan,) = conn.execute(
+        sa.text("EXPLAIN (FORMAT JSON) " + candidates_sql(True, False, scoped)),
+        {"ids": [ids["XWZ001001"]], "near": [ids["XWZ002001"]], "margin": 0.0005},
+    ).scalar_one()
+    loops = [n for n in _nodes(plan["Plan"]) if n["Node Type"] == "Nested Loop"]
+
+    def scans(node) -> set:
+        return {(n["Node Type"], n.get("Relation Name")) for n in _nodes(node) if "Scan" in n["Node Type"]}
+
+    # The near branch is driven from the grids named, one spatial index lookup each ...
+    assert any({r for _, r in scans(loop["Plans"][0])} == {"grids"} for loop in loops)
+    # ... and no loop scans a whole table once per row of its other side.
+    for loop in loops:
+        inner = scans(loop["Plans"][1])
+        assert not {("Seq Scan", "incidents"), ("Seq Scan", "grids")} & inner, inner
+    if scoped:  # an edit's incidents are an index lookup, never a pass over them all
+        assert ("Seq Scan", "incidents") not in scans(plan["Plan"])

@@ -19,7 +19,7 @@ from geogrid.api import create_app
 from geogrid.grids import edit
 from geogrid.incidents.intake import NewIncident, register
 from geogrid.patrols.ingest import import_patrol
-from tests.browser import PageLog, launch, live_server, open_map, screen_point, sign_in
+from geogrid.testing import PageLog, launch, live_server, open_map, screen_point, sign_in
 
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 DAY = dt.date(2026, 11, 20)
@@ -33,7 +33,7 @@ def site(databases, settings):
     with engine.begin() as conn:
         demo.load(conn)
         conn.execute(sa.text("UPDATE grids SET name = :n WHERE code = 'XWZ002002'"), {"n": "网格 " + XSS})
-        cells = {c: edit.lock_current(conn, c).geom for c in ("XWZ001001", "XWZ001002", "XWZ002001")}
+        cells = {c: edit.lock_current(conn, c).geom for c in ("XWZ001001", "XWZ001002", "XWZ002001", "XWZ002002")}
         here = cells["XWZ001001"].representative_point()
         xss_incident = register(conn, settings, NewIncident(lon=here.x, lat=here.y, category="garbage",
                                 source="app", description=XSS, reporter=XSS), actor="seed")["id"]  # fmt: skip
@@ -42,8 +42,8 @@ def site(databases, settings):
                            reported_at=dt.datetime(2026, 11, 1, 9, 0)), actor="seed")["id"]  # fmt: skip
         person = conn.execute(sa.text("INSERT INTO people (name) VALUES (:n) RETURNING id"),
                               {"n": "王五 " + XSS}).scalar_one()  # fmt: skip
-        conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, 'XWZ001002', "
-                             "'grid_helper')"), {"p": person})  # fmt: skip
+        conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty, valid_from) VALUES (:p, "
+                             "'XWZ001002', 'grid_helper', :since)"), {"p": person, "since": demo.SINCE})  # fmt: skip
         import_patrol(conn, settings, person, "walk.csv", _walk_through(cells["XWZ001002"]))
     app = create_app(settings, bind=engine)
     with live_server(app) as base:
@@ -104,14 +104,15 @@ def test_each_page_loads_offline_with_no_errors(page, site, shots, path, name):
 
 
 def test_drawing_a_line_across_a_cell_splits_it(page, site, shots):
+    # XWZ002002 holds no incident and no patrol the other tests look at (a split moves them).
     open_map(page, site["base"] + "/map/grids")
-    cell = site["cells"]["XWZ001001"]
+    cell = site["cells"]["XWZ002002"]
     minx, miny, maxx, maxy = cell.bounds
     page.evaluate(f"""window[document.querySelector('.folium-map').id]
                       .fitBounds([[{miny}, {minx}], [{maxy}, {maxx}]], {{padding: [120, 120], animate: false}})""")
     inside = cell.representative_point()
     page.mouse.click(*screen_point(page, inside.x, inside.y))
-    page.wait_for_function("document.getElementById('details').textContent.includes('XWZ001001')")
+    page.wait_for_function("document.getElementById('details').textContent.includes('XWZ002002')")
     page.click(".leaflet-draw-draw-polyline")
     for lon in (minx - 0.001, maxx + 0.0003):  # from outside to outside, across the cell
         page.mouse.move(*screen_point(page, lon, inside.y))
@@ -119,15 +120,15 @@ def test_drawing_a_line_across_a_cell_splits_it(page, site, shots):
         page.mouse.up()
         page.wait_for_timeout(300)  # two quick clicks would be a double click
     page.click(".leaflet-draw-actions a[title='Finish drawing']")
-    page.wait_for_function("document.getElementById('notice').textContent.startsWith('Split XWZ001001')",
+    page.wait_for_function("document.getElementById('notice').textContent.startsWith('Split XWZ002002')",
                            timeout=20_000)  # fmt: skip
     open_map(page, page.url, shots, "planner_after_split")
     with site["engine"].connect() as conn:
-        current = conn.execute(sa.text("SELECT valid_to IS NULL FROM grids WHERE code = 'XWZ001001' "
+        current = conn.execute(sa.text("SELECT valid_to IS NULL FROM grids WHERE code = 'XWZ002002' "
                                        "ORDER BY valid_from DESC LIMIT 1")).scalar_one()  # fmt: skip
         pieces = conn.execute(sa.text(
-            "SELECT ST_AsText(geom) FROM grids WHERE parent_code = 'XWZ001' "
-            "AND valid_to IS NULL AND code NOT IN ('XWZ001001', 'XWZ001002')"
+            "SELECT ST_AsText(geom) FROM grids WHERE parent_code = 'XWZ002' "
+            "AND valid_to IS NULL AND code NOT IN ('XWZ002001', 'XWZ002002')"
         )).scalars().all()  # fmt: skip
     assert current is False  # retired, replaced by its pieces
     assert len(pieces) == 2

@@ -146,6 +146,11 @@ def test_min_zoom_shows_a_layer_once_its_grids_are_a_few_pixels_wide():
 
 
 def test_many_cells_make_the_coverage_map_use_tiles(conn, settings, demo_grids, make_user):
+    from geogrid.patrols.ingest import import_patrol
+
+    person = conn.execute(sa.text("INSERT INTO people (name) VALUES ('周八') RETURNING id")).scalar_one()
+    walk = "time,lon,lat\n2026-11-20T09:00:00,115.26,37.76\n2026-11-20T09:00:10,115.2601,37.76\n"
+    import_patrol(conn, settings, person, "w.csv", walk.encode())
     few = create_app(dataclasses.replace(settings, tile_threshold=3), bind=conn)
     token = bearer(make_user("supervisor")[1])
     client = few.test_client()

@@ -16,14 +16,16 @@ COS = 0.79016  # cos(37.8 degrees)
 X0, Y0 = 115.30, 37.80
 W_DEG, H_DEG = 80 * DEG / COS, 300 * DEG  # 80 m east-west, 300 m north-south
 DAY = dt.date(2026, 11, 20)  # Asia/Shanghai; 01:00 UTC is 09:00 there
+#: The cell and the duties on it stand from well before DAY (a past day uses that day's boundaries and duties).
+SINCE = "2026-01-01T00:00:00+08:00"
 
 
 @pytest.fixture
 def cell(conn):
     conn.execute(
-        sa.text("INSERT INTO grids (code, name, level, geom) "
-                "VALUES ('R', 'rect', 'township', ST_Multi(ST_MakeEnvelope(:a, :b, :c, :d, 4326)))"),
-        {"a": X0, "b": Y0, "c": X0 + W_DEG, "d": Y0 + H_DEG},
+        sa.text("INSERT INTO grids (code, name, level, geom, valid_from) "
+                "VALUES ('R', 'rect', 'township', ST_Multi(ST_MakeEnvelope(:a, :b, :c, :d, 4326)), :since)"),
+        {"a": X0, "b": Y0, "c": X0 + W_DEG, "d": Y0 + H_DEG, "since": SINCE},
     )  # fmt: skip
     return "R"
 
@@ -31,8 +33,8 @@ def cell(conn):
 def on_duty(conn, name: str, duty: str = "grid_helper") -> int:
     """A new person with *duty* on the cell R; their id."""
     person = conn.execute(sa.text("INSERT INTO people (name) VALUES (:n) RETURNING id"), {"n": name}).scalar_one()
-    conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty) VALUES (:p, 'R', :d)"),
-                 {"p": person, "d": duty})  # fmt: skip
+    conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty, valid_from) VALUES (:p, 'R', :d, :s)"),
+                 {"p": person, "d": duty, "s": SINCE})  # fmt: skip
     return person
 
 
@@ -189,7 +191,7 @@ def test_a_new_track_recomputes_its_worker_only_and_matches_a_full_recomputation
     import_patrol(conn, settings, other, "b.csv", walk_east(at(2)))
     assert ensure_coverage(conn, settings, DAY) is None  # never computed: all of the day
     # One transaction here, so one now(): age what is there, as if computed a minute ago.
-    for table, column in (("patrol_tracks", "created_at"), ("grids", "valid_from"), ("assignments", "valid_from")):
+    for table, column in (("patrol_tracks", "created_at"), ("grids", "recorded_at"), ("assignments", "recorded_at")):
         conn.execute(sa.text(f"UPDATE {table} SET {column} = {column} - interval '2 minutes'"))
     conn.execute(sa.text("UPDATE coverage SET computed_at = computed_at - interval '1 minute'"))
     assert ensure_coverage(conn, settings, DAY) == []
@@ -213,20 +215,26 @@ def test_a_new_track_recomputes_its_worker_only_and_matches_a_full_recomputation
     assert snapshot() == partial
 
 
-def test_a_duty_change_recomputes_that_person_only(conn, settings, worker):
+def test_a_duty_change_recomputes_that_person_only_and_only_days_it_was_in_effect(conn, settings, worker):
     from geogrid.patrols.coverage import ensure_coverage
-    from geogrid.people import end_duty
+    from geogrid.people import add_person, assign_duty, end_duty
 
     other = on_duty(conn, "郑十", "grid_manager")
     import_patrol(conn, settings, worker, "am.csv", walk_north(at(1)))
     assert ensure_coverage(conn, settings, DAY) is None
-    for table, column in (("patrol_tracks", "created_at"), ("grids", "valid_from"), ("assignments", "valid_from")):
+    for table, column in (("patrol_tracks", "created_at"), ("grids", "recorded_at"), ("assignments", "recorded_at")):
         conn.execute(sa.text(f"UPDATE {table} SET {column} = {column} - interval '2 minutes'"))
     conn.execute(sa.text("UPDATE coverage SET computed_at = computed_at - interval '1 minute'"))
     assert {r["person_id"]: r["reasons"] for r in rows(conn)}[other] == ["not patrolled"]
+    # Ended today: DAY is past and stays as it was.
     end_duty(conn, other, "R")
-    assert ensure_coverage(conn, settings, DAY) == [other]
-    assert [r["person_id"] for r in rows(conn)] == [worker]  # no duty, no walk: no row
+    assert ensure_coverage(conn, settings, DAY) == []
+    assert sorted(r["person_id"] for r in rows(conn)) == sorted([worker, other])
+    # A duty entered today but in effect since the morning of DAY: that person's rows only.
+    new = add_person(conn, "冯一")["id"]
+    assign_duty(conn, new, "R", "grid_helper", since=at(0))
+    assert ensure_coverage(conn, settings, DAY) == [new]
+    assert {r["person_id"]: r["reasons"] for r in rows(conn)}[new] == ["not patrolled"]
 
 
 def test_two_requests_at_once_recompute_a_day_once(scratch_url, settings):
@@ -238,9 +246,9 @@ def test_two_requests_at_once_recompute_a_day_once(scratch_url, settings):
     engine = sa.create_engine(scratch_url)
     with engine.begin() as conn:
         conn.execute(
-            sa.text("INSERT INTO grids (code, name, level, geom) "
-                    "VALUES ('R', 'rect', 'township', ST_Multi(ST_MakeEnvelope(:a, :b, :c, :d, 4326)))"),
-            {"a": X0, "b": Y0, "c": X0 + W_DEG, "d": Y0 + H_DEG},
+            sa.text("INSERT INTO grids (code, name, level, geom, valid_from) "
+                    "VALUES ('R', 'rect', 'township', ST_Multi(ST_MakeEnvelope(:a, :b, :c, :d, 4326)), :since)"),
+            {"a": X0, "b": Y0, "c": X0 + W_DEG, "d": Y0 + H_DEG, "since": SINCE},
         )  # fmt: skip
         import_patrol(conn, settings, on_duty(conn, "孙七"), "am.csv", walk_north(at(1)))
     answers, holding = {}, threading.Event()

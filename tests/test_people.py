@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 
 import pytest
 import sqlalchemy as sa
@@ -37,7 +36,7 @@ def test_duties_are_given_once_listed_by_grid_and_ended_into_the_history(conn, d
         (lambda c: people.add_person(c, "  "), InvalidInput, "name is required"),
         (lambda c: people.add_person(c, "李四", staff_no="W-01"), Conflict, "someone else's"),
         (lambda c: people.assign_duty(c, "W-01", "XWZ001001", "boss"), InvalidInput, "unknown duty"),
-        (lambda c: people.assign_duty(c, "W-01", "NOPE", "grid_helper"), NotFound, "no current grid"),
+        (lambda c: people.assign_duty(c, "W-01", "NOPE", "grid_helper"), NotFound, "no grid NOPE"),
         (lambda c: people.assign_duty(c, "W-01", "XWZ001", "department_handler"), InvalidInput, "department"),
         (lambda c: people.assign_duty(c, "nobody", "XWZ001", "grid_helper"), NotFound, "no person"),
         (lambda c: people.end_duty(c, "W-01", "XWZ001"), NotFound, "has no current duty on XWZ001"),
@@ -76,7 +75,7 @@ def test_roster_file_from_the_cli_adds_people_and_duties_once_and_rejects_bad_ro
     assert "6 rows: 2 people and 3 duties added, 0 already there, 3 rejected" in result.output
     with open(f"{path}.rejects.csv", newline="", encoding="utf-8") as f:
         rejects = {r["line"]: r for r in csv.DictReader(f)}
-    assert "赵一's" in rejects["5"]["reason"] and "no current grid 'XWZ999'" in rejects["6"]["reason"]
+    assert "赵一's" in rejects["5"]["reason"] and "no grid XWZ999" in rejects["6"]["reason"]
     assert "unknown duty" in rejects["7"]["reason"] and rejects["7"]["姓名"] == "'=1+1"
     again = CliRunner().invoke(main, ["people", "import", str(path)], env=env)
     assert "0 people and 0 duties added, 3 already there, 3 rejected" in again.output
@@ -85,7 +84,7 @@ def test_roster_file_from_the_cli_adds_people_and_duties_once_and_rejects_bad_ro
     ended = CliRunner().invoke(main, ["people", "unassign", "Z1", "XWZ001002"], env=env)
     assert ended.exit_code == 0 and "1 duty(ies) ended" in ended.output
     refused = CliRunner().invoke(main, ["people", "assign", "Z1", "XWZ001", "--duty", "boss"], env=env)
-    assert refused.exit_code == 1 and "unknown duty 'boss'" in refused.output
+    assert refused.exit_code == 2 and "unknown duty 'boss'" in refused.output
     with engine.connect() as conn:
         now = conn.execute(sa.text("SELECT count(*) FROM assignments WHERE valid_to IS NULL")).scalar()
         assert now == before + 2
@@ -118,8 +117,15 @@ def test_api_roster_and_what_reads_it(client, conn, settings, make_user, demo_gr
                         actor="desk")  # fmt: skip
     detail = client.get(f"/api/incidents/{incident['id']}", headers=bearer(operator)).json
     assert "周五" in str(detail["responsible"])
-    # ... and the coverage report lists the cell as theirs, missed on a day without tracks.
-    day = dt.date(2026, 11, 20)
+    # ... and today's coverage report lists the cell as theirs, missed (someone else patrolled elsewhere).
+    from zoneinfo import ZoneInfo
+
+    from geogrid.patrols.ingest import import_patrol
+
+    moment = conn.execute(sa.text("SELECT now() - interval '1 minute'")).scalar_one()
+    other = people.add_person(conn, "吴六")["id"]
+    import_patrol(conn, settings, other, "w.csv", f"time,lon,lat\n{moment.isoformat()},115.26,37.76\n".encode())
+    day = moment.astimezone(ZoneInfo(settings.timezone)).date()
     worker = next(w for w in coverage_report(conn, settings, day)["workers"] if w["person_id"] == pid)
     assert worker["assigned"] == ["XWZ002002"] and worker["missed"] == ["XWZ002002"]
 

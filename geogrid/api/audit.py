@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from geogrid import inputs
 from geogrid.api import openapi
 from geogrid.api.auth import access
-from geogrid.api.context import db
+from geogrid.api.context import db, state
 from geogrid.api.params import query_int
 from geogrid.audit import AUDITED_TABLES, audit_entries
-from geogrid.grids.queries import parse_since
 
 bp = Blueprint("audit", __name__, url_prefix="/api")
 
@@ -43,10 +43,11 @@ _ENTRY = {
 def index():
     """The audit trail, newest first: one entry per statement and table (admin only)."""
     args = request.args
+    zone = state().settings.timezone
     with db() as conn:
         return jsonify(
             audit_entries(
-                conn, since=parse_since(args.get("from") or None), until=parse_since(args.get("to") or None),
+                conn, since=inputs.since(args.get("from"), zone), until=inputs.since(args.get("to"), zone, "to"),
                 actor=args.get("actor") or None, table=args.get("table") or None,
                 limit=query_int(args, "limit", 100), offset=query_int(args, "offset", 0),
             )

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, jsonify, request
 
+from geogrid import inputs
 from geogrid.api import openapi
 from geogrid.api.auth import access
 from geogrid.api.context import db, state
-from geogrid.errors import InvalidInput
-from geogrid.patrols.coverage import coverage_gaps, coverage_report
+from geogrid.grids import hierarchy
+from geogrid.patrols.coverage import coverage_gaps, coverage_report, day_moment, day_notice
 
 bp = Blueprint("coverage", __name__, url_prefix="/api")
 READERS = ("admin", "supervisor")
@@ -24,12 +23,14 @@ READERS = ("admin", "supervisor")
 )
 def report():
     """Coverage of a day: per cell and person (fraction, visits, rule), per worker, and rolled up to a level."""
-    day = parse_day(request.args.get("date"))
-    level = request.args.get("level")
-    if level is not None and level not in state().settings.levels:
-        raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(state().settings.levels)}")
+    settings = state().settings
+    day = inputs.day(request.args.get("date"))
+    level = inputs.level(request.args.get("level"), settings.levels)
+    grid = request.args.get("grid") or None
     with db() as conn:
-        return jsonify(coverage_report(conn, state().settings, day, level=level, grid=request.args.get("grid")))
+        if grid:
+            hierarchy.require(conn, grid, day_moment(settings, day))
+        return jsonify(coverage_report(conn, settings, day, level=level, grid=grid))
 
 
 @bp.get("/coverage/gaps")
@@ -41,17 +42,14 @@ def report():
 )
 def gaps():
     """The parts of cells nobody patrolled within sight that day, as GeoJSON with their m²."""
-    day = parse_day(request.args.get("date"))
+    settings = state().settings
+    day = inputs.day(request.args.get("date"))
+    grid = request.args.get("grid") or None
     with db() as conn:
-        body = coverage_gaps(conn, state().settings, day, grid=request.args.get("grid"))
+        if grid:
+            hierarchy.require(conn, grid, day_moment(settings, day))
+        notice = day_notice(conn, settings, day)
+        body = coverage_gaps(conn, settings, day, grid=grid) if notice is None else {
+            "type": "FeatureCollection", "date": day.isoformat(), "features": []}  # fmt: skip
+        body["notice"] = notice
     return jsonify(body), 200, {"Content-Type": "application/geo+json"}
-
-
-def parse_day(text: str | None) -> dt.date:
-    """The ``date`` query value as a date; 422 when missing or malformed."""
-    if not text:
-        raise InvalidInput("give the day: ?date=YYYY-MM-DD")
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"date must be YYYY-MM-DD, not {text!r}") from None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from geogrid import accounts
+from geogrid import accounts, inputs
 from geogrid.api import openapi
 from geogrid.api.auth import ANY_ROLE, access
 from geogrid.api.context import db, principal, state
@@ -15,7 +15,7 @@ from geogrid.api.params import json_body, optional, required
 from geogrid.errors import InvalidInput, NotFound
 from geogrid.grids import edit
 from geogrid.grids.generate import generate_cells
-from geogrid.grids.queries import grid_detail, grids_geojson, parse_at, parse_bbox
+from geogrid.grids.queries import grid_detail, grids_geojson
 from geogrid.grids.topology import check_topology
 
 bp = Blueprint("grids", __name__, url_prefix="/api")
@@ -27,8 +27,15 @@ _COLLECTION = {"type": "object", "properties": {"type": {"const": "FeatureCollec
 _FEATURE = {"type": "object", "properties": {"type": {"const": "Feature"}}}
 _EDIT_RESULT = {
     "type": "object",
-    "properties": {"created": {"type": "array"}, "retired": {"type": "array"}},
-}
+    "properties": {
+        "created": {"type": "array"}, "retired": {"type": "array"}, "reparented": {"type": "object"},
+        "duties": {"type": "array", "description": "duties carried to the new grids"},
+        "dropped": {"type": "array", "description": "duties ended with no successor (the plan left them out)"},
+        "incidents_moved": {"type": "integer", "description": "open incidents now in another cell"},
+        "dry_run": {"type": "boolean"},
+    },
+}  # fmt: skip
+_DRY_RUN = {"type": "boolean", "description": "do everything, answer, and write nothing (a preview)"}
 
 
 @bp.get("/grids")
@@ -45,19 +52,17 @@ _EDIT_RESULT = {
 )
 def list_grids():
     """Grids as a GeoJSON FeatureCollection: current, or as they were at a date."""
-    level = request.args.get("level")
-    levels = state().settings.levels
-    if level is not None and level not in levels:
-        raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(levels)}")
+    settings = state().settings
+    level = inputs.level(request.args.get("level"), settings.levels)
     with db() as conn:
         body = grids_geojson(
             conn,
             level=level,
             parent=request.args.get("parent"),
-            bbox=parse_bbox(request.args.get("bbox")),
-            at=parse_at(request.args.get("at")),
+            bbox=inputs.bbox(request.args.get("bbox")),
+            at=inputs.at(request.args.get("at"), settings.timezone),
             codes=accounts.visible_grid_codes(conn, principal()),
-            srid=state().settings.metric_srid,
+            srid=settings.metric_srid,
         )
     return jsonify(body), 200, {"Content-Type": GEOJSON}
 
@@ -71,7 +76,7 @@ def get_grid(code: str):
         body = grid_detail(
             conn,
             code,
-            at=parse_at(request.args.get("at")),
+            at=inputs.at(request.args.get("at"), state().settings.timezone),
             codes=accounts.visible_grid_codes(conn, principal()),
             srid=state().settings.metric_srid,
         )
@@ -93,7 +98,7 @@ def topology(code: str):
     with db() as conn:
         scope = accounts.visible_grid_codes(conn, principal())
         if scope is not None and code not in scope:
-            raise NotFound(f"no current grid with code {code!r}")
+            raise NotFound(f"no grid {code}")
         problems = check_topology(conn, state().settings, code, tolerance_m2=tolerance_m2)
     body = {
         "type": "FeatureCollection",
@@ -112,6 +117,13 @@ def topology(code: str):
         "properties": {
             "line": {"description": "LineString as GeoJSON geometry or WKT, EPSG:4326"},
             "cascade": {"type": "boolean"},
+            "duties": {
+                "type": "object",
+                "description": "who goes to which piece: {piece number (1 = northmost) or code: [person id, "
+                "staff number or name]}; default: every duty of the grid on every piece",
+                "additionalProperties": {"type": "array", "items": {"type": ["string", "integer"]}},
+            },
+            "dry_run": _DRY_RUN,
         },
     },
     response=_EDIT_RESULT,
@@ -124,7 +136,9 @@ def split(code: str):
         raise InvalidInput("'line' must be a GeoJSON LineString or WKT text")
     geometry = edit.parse_geometry(line, max_vertices=state().settings.max_vertices)
     with db() as conn:
-        result = edit.split_grid(conn, state().settings, code, geometry, cascade=bool(optional(body, "cascade", bool)))
+        result = edit.split_grid(conn, state().settings, code, geometry, cascade=bool(optional(body, "cascade", bool)),
+                                 duties=optional(body, "duties", dict), actor=principal().name,
+                                 dry_run=bool(optional(body, "dry_run", bool)))  # fmt: skip
     return jsonify(result.to_json())
 
 
@@ -137,6 +151,12 @@ def split(code: str):
         "properties": {
             "codes": {"type": "array", "items": {"type": "string"}, "minItems": 2},
             "name": {"type": "string"},
+            "duties": {
+                "type": "array",
+                "items": {"type": ["string", "integer"]},
+                "description": "the people who keep their duties on the merged grid; default: everyone's",
+            },
+            "dry_run": _DRY_RUN,
         },
     },
     response=_EDIT_RESULT,
@@ -147,8 +167,12 @@ def merge():
     codes = required(body, "codes", list)
     if not all(isinstance(c, str) for c in codes):
         raise InvalidInput("'codes' must be a list of grid codes")
+    keep = optional(body, "duties", list)
+    if keep is not None and not all(isinstance(p, str | int) and not isinstance(p, bool) for p in keep):
+        raise InvalidInput("'duties' must be a list of people (id, staff number or name)")
     with db() as conn:
-        result = edit.merge_grids(conn, state().settings, codes, name=optional(body, "name", str))
+        result = edit.merge_grids(conn, state().settings, codes, name=optional(body, "name", str), keep=keep,
+                                  actor=principal().name, dry_run=bool(optional(body, "dry_run", bool)))  # fmt: skip
     return jsonify(result.to_json())
 
 
@@ -176,7 +200,7 @@ def merge():
             },
         },
     },
-    response={"type": "object", "properties": {"versions": {"type": "object"}}},
+    response={"type": "object", "properties": {"versions": {"type": "object"}, "incidents_moved": {"type": "integer"}}},
 )
 def reshape(code: str):
     """New boundary for a grid (and optionally its neighbours), from the version read.
@@ -191,8 +215,8 @@ def reshape(code: str):
             raise InvalidInput("each item of 'also' must be an object with code, geometry, version")
         edits.append(_reshape(required(item, "code", str), item))
     with db() as conn:
-        versions = edit.reshape_grids(conn, state().settings, edits)
-    return jsonify({"versions": versions})
+        versions, moved = edit.reshape_grids(conn, state().settings, edits, actor=principal().name)
+    return jsonify({"versions": versions, "incidents_moved": moved})
 
 
 def _reshape(code: str, body: dict) -> edit.Reshape:
@@ -232,7 +256,7 @@ def generate(code: str):
         result = generate_cells(
             conn, state().settings, code,
             shape=optional(body, "shape", str) or "square", area_m2_target=area,
-            balanced=balanced, weights=weights,
+            balanced=balanced, weights=weights, actor=principal().name,
         )  # fmt: skip
     return jsonify(result.to_json()), 201
 

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, jsonify, request
 
-from geogrid import accounts
+from geogrid import accounts, inputs
 from geogrid.api import openapi
 from geogrid.api.auth import access
 from geogrid.api.context import db, principal, state
 from geogrid.api.params import json_body, optional, query_int, required
 from geogrid.errors import Forbidden, InvalidInput
-from geogrid.grids.queries import parse_bbox, parse_since
+from geogrid.grids import hierarchy
 from geogrid.incidents import workflow
 from geogrid.incidents.intake import NewIncident, register
 from geogrid.incidents.metrics import early_warnings, metrics
-from geogrid.incidents.queries import list_incidents
+from geogrid.incidents.queries import list_incidents, statuses
 from geogrid.store.models import SOURCES
 
 bp = Blueprint("incidents", __name__, url_prefix="/api")
@@ -54,11 +52,7 @@ _SUMMARY = {
 def create():
     """Register an incident; the answer says which cell it went to (or that none did)."""
     body = json_body()
-    reported_at = optional(body, "reported_at", str)
-    try:
-        when = dt.datetime.fromisoformat(reported_at) if reported_at else None
-    except ValueError:
-        raise InvalidInput(f"reported_at is not an ISO date-time: {reported_at!r}") from None
+    when = inputs.moment(optional(body, "reported_at", str), "reported_at", state().settings.timezone)
     incident = NewIncident(
         lon=_number(body, "lon"), lat=_number(body, "lat"),
         category=required(body, "category", str), source=required(body, "source", str),
@@ -100,26 +94,26 @@ HANDLERS = ("admin", "operator")
 def index():
     """Incidents as GeoJSON, newest first, filtered and paginated; overdue ones are marked."""
     args = request.args
+    filters = list_filters(args)
     with db() as conn:
-        body = list_incidents(conn, **list_filters(args), limit=query_int(args, "limit", 100),
+        if filters["grid"]:
+            hierarchy.require(conn, filters["grid"])
+        body = list_incidents(conn, **filters, limit=query_int(args, "limit", 100),
                               offset=query_int(args, "offset", 0))  # fmt: skip
     return jsonify(body), 200, {"Content-Type": "application/geo+json"}
 
 
 def list_filters(args) -> dict:
     """The incident filters of a request's query (status, category, grid, bbox, from, to, overdue), checked."""
-    statuses = [s for s in args.get("status", "").split(",") if s] or None
-    if statuses:
-        unknown = set(statuses) - set(workflow.TRANSITIONS)
-        if unknown:
-            raise InvalidInput(f"unknown status {sorted(unknown)}; states are {', '.join(workflow.TRANSITIONS)}")
+    zone = state().settings.timezone
     overdue = args.get("overdue")
     if overdue not in (None, "true", "false"):
         raise InvalidInput("overdue must be true or false")
     return {
-        "statuses": statuses, "category": args.get("category") or None, "grid": args.get("grid") or None,
-        "bbox": parse_bbox(args.get("bbox")), "start": parse_since(args.get("from") or None),
-        "end": parse_since(args.get("to") or None), "overdue": None if overdue is None else overdue == "true",
+        "statuses": statuses(args.get("status")), "category": args.get("category") or None,
+        "grid": args.get("grid") or None,
+        "bbox": inputs.bbox(args.get("bbox")), "start": inputs.since(args.get("from"), zone),
+        "end": inputs.since(args.get("to"), zone, "to"), "overdue": None if overdue is None else overdue == "true",
     }  # fmt: skip
 
 
@@ -193,14 +187,15 @@ def visit(incident_id: int):
 )  # fmt: skip
 def indicators():
     """Registered, handled on the spot, escalated, closed and the four rates, per grid of a level."""
-    levels = state().settings.levels
-    level = request.args.get("level", levels[0])
-    if level not in levels:
-        raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(levels)}")
+    settings, args = state().settings, request.args
+    level = inputs.level(args.get("level"), settings.levels) or settings.levels[0]
+    zone = settings.timezone
+    start, end = inputs.since(args.get("from"), zone), inputs.since(args.get("to"), zone, "to")
+    within = args.get("grid") or None
     with db() as conn:
-        args = request.args
-        rows = metrics(conn, level=level, within=args.get("grid"),
-                       start=parse_since(args.get("from")), end=parse_since(args.get("to")))  # fmt: skip
+        if within:
+            hierarchy.require(conn, within)
+        rows = metrics(conn, level=level, within=within, start=start, end=end)
     return jsonify(rows)
 
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, render_template, request, send_from_directory
 
-from geogrid import accounts
+from geogrid import accounts, inputs
 from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_token
 from geogrid.api.context import db, principal, state
-from geogrid.api.coverage import parse_day
 from geogrid.api.incidents import list_filters
 from geogrid.errors import InvalidInput
-from geogrid.grids.queries import check_tile, grid_tile, grids_geojson, level_summary, parse_at
+from geogrid.grids import hierarchy
+from geogrid.grids.queries import check_tile, grid_tile, grids_geojson, level_summary
 from geogrid.incidents.queries import count_incidents, incident_tile
 from geogrid.incidents.taxonomy import categories
 from geogrid.incidents.workflow import TRANSITIONS
@@ -32,6 +33,8 @@ from geogrid.patrols.coverage import (
     coverage_cells_geojson,
     coverage_gaps,
     coverage_tile,
+    day_moment,
+    day_notice,
     ensure_coverage,
     latest_patrol_day,
     leaf_count,
@@ -53,7 +56,7 @@ def grids_page():
     """Planner map: grids by level with labels, past boundaries, topology problems, editing."""
     settings = state().settings
     at_text = request.args.get("at") or None
-    at = parse_at(at_text)
+    at = inputs.at(at_text, settings.timezone)
     at_text = at.date().isoformat() if at else None  # normalised: it goes into tile URLs
     with db() as conn:
         scope = accounts.visible_grid_codes(conn, principal())
@@ -67,10 +70,17 @@ def grids_page():
             {f["properties"]["code"] for fc in features.values() for f in fc["features"]
              if not f["properties"]["parent_code"]}
         )  # fmt: skip
+        first = hierarchy.first_boundaries(conn)
+    notice = None
+    if first is None:
+        notice = "There are no grid boundaries yet: import a boundary file or generate cells."
+    elif at is not None and at < first:
+        since = first.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
+        notice = f"No boundaries on {at_text}: the first are valid from {since}."
     can_edit = principal().role in EDITORS and at is None
     m, config = planner_map(settings, summary, features, at=at_text, can_edit=can_edit)
     config["tops"] = tops
-    return _page("map_grids.html", m, config, title="Planner map", summary=summary, at=at_text)
+    return _page("map_grids.html", m, config, title="Planner map", summary=summary, at=at_text, day_notice=notice)
 
 
 @bp.get("/map/incidents")
@@ -98,15 +108,25 @@ def coverage_page():
     """Supervisor map: cells by coverage and by rule for a day, tracks per worker, gaps, missed cells."""
     settings = state().settings
     grid = request.args.get("grid") or None
+    empty = {"type": "FeatureCollection", "features": []}
     with db() as conn:
-        day = parse_day(request.args.get("date")) if request.args.get("date") else latest_patrol_day(conn, settings)
-        ensure_coverage(conn, settings, day)
-        n_cells = leaf_count(conn, grid=grid)
+        day = inputs.optional_day(request.args.get("date")) or latest_patrol_day(conn, settings)
+        try:
+            notice = day_notice(conn, settings, day)
+        except InvalidInput as err:  # a day to come: said on the page, not as an error page
+            notice = str(err)
+        if grid:
+            hierarchy.require(conn, grid, day_moment(settings, day))
+        n_cells = leaf_count(conn, grid=grid, at=day_moment(settings, day))
         small = n_cells <= settings.tile_threshold
-        cells = coverage_cells_geojson(conn, settings, day, grid=grid) if small else None
-        gaps = coverage_gaps(conn, settings, day, grid=grid) if small else None
-        tracks = tracks_geojson(conn, settings, day, grid=grid)
-        missed, n_missed = missed_cells(conn, day, grid=grid)
+        if notice is None:
+            ensure_coverage(conn, settings, day)
+            cells = coverage_cells_geojson(conn, settings, day, grid=grid) if small else None
+            gaps = coverage_gaps(conn, settings, day, grid=grid) if small else None
+            tracks = tracks_geojson(conn, settings, day, grid=grid)
+            missed, n_missed = missed_cells(conn, settings, day, grid=grid)
+        else:
+            small, cells, gaps, tracks, missed, n_missed = True, empty, empty, empty, [], 0
         summary = level_summary(conn)
     tiles_query = urlencode({"date": day.isoformat(), **({"grid": grid} if grid else {})})
     width = next((r["width_m"] for r in _top_down(summary, settings.levels)[::-1]), None)
@@ -117,7 +137,7 @@ def coverage_page():
     counts = {"cells": n_cells, "missed": n_missed, "tracks": len(tracks["features"]),
               "gaps": len(gaps["features"]) if gaps is not None else None}  # fmt: skip
     return _page("map_coverage.html", m, config, title="Patrol coverage", day=day.isoformat(), grid=grid,
-                 missed=missed, counts=counts)  # fmt: skip
+                 missed=missed, counts=counts, day_notice=notice)  # fmt: skip
 
 
 @bp.get("/tiles/coverage/<int:z>/<int:x>/<int:y>.pbf")
@@ -125,9 +145,9 @@ def coverage_page():
 def coverage_tiles(z: int, x: int, y: int):
     """Leaf cells with a day's coverage as a Mapbox vector tile (layer ``coverage``)."""
     check_tile(z, x, y)
-    day = parse_day(request.args.get("date"))
+    day = inputs.day(request.args.get("date"))
     with db() as conn:
-        tile = coverage_tile(conn, day, z, x, y, grid=request.args.get("grid") or None)
+        tile = coverage_tile(conn, state().settings, day, z, x, y, grid=request.args.get("grid") or None)
     return tile, 200, {"Content-Type": _TILE_TYPE, "Cache-Control": "private, max-age=60"}
 
 
@@ -135,12 +155,11 @@ def coverage_tiles(z: int, x: int, y: int):
 @access(*ANY_ROLE)
 def grid_tiles(z: int, x: int, y: int):
     """Grids as a Mapbox vector tile (layer ``grids``), for one level and date."""
-    level = request.args.get("level") or None
-    if level is not None and level not in state().settings.levels:
-        raise InvalidInput(f"unknown level {level!r}")
+    level = inputs.level(request.args.get("level"), state().settings.levels)
     with db() as conn:
         scope = accounts.visible_grid_codes(conn, principal())
-        tile = grid_tile(conn, z, x, y, level=level, at=parse_at(request.args.get("at")), codes=scope)
+        at = inputs.at(request.args.get("at"), state().settings.timezone)
+        tile = grid_tile(conn, z, x, y, level=level, at=at, codes=scope)
     return tile, 200, {"Content-Type": _TILE_TYPE, "Cache-Control": "private, max-age=60"}
 
 

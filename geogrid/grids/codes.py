@@ -12,18 +12,11 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from geogrid.errors import Conflict, InvalidInput
+from geogrid import inputs
+from geogrid.errors import Conflict
 
-CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def check_code(code: str) -> str:
-    """*code* when well-formed; InvalidInput otherwise."""
-    if not isinstance(code, str) or not CODE_PATTERN.match(code):
-        raise InvalidInput(
-            f"grid code {code!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
-    return code
+#: A well-formed code (the one check, shared with the CLI and the API).
+check_code = inputs.code
 
 
 def next_codes(conn: Connection, parent_code: str, count: int, width: int) -> list[str]:

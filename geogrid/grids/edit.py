@@ -1,8 +1,14 @@
 """Planners' edits: split a grid by a line, merge adjacent siblings, reshape boundaries.
 
-Each edit runs in the caller's transaction, retires what it replaces (``valid_to``)
-and writes new versions, so history is kept and ``at=`` queries see the old ground.
-Geometry editing is done with Shapely; the tiling checks run in PostGIS.
+Each edit runs in the caller's transaction through :mod:`geogrid.grids.versions`
+(retire what it replaces, write new versions), so history is kept and ``at=`` queries
+see the old ground. What hangs on the grids follows in the same transaction: the
+duties of a split cell go to each piece and those of merged cells to the merged one
+(unless the planner says who goes where), and the open incidents of a retired cell
+are assigned again, each move an event naming both cells and the edit. A *dry run*
+does all of it and rolls it back, so a planner sees the pieces, who goes where and
+how many incidents would move before anything is written. Geometry editing is done
+with Shapely; the tiling checks run in PostGIS.
 """
 
 from __future__ import annotations
@@ -17,67 +23,121 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import split as shapely_split
 from sqlalchemy.engine import Connection
 
+from geogrid import people
 from geogrid.config import Settings
-from geogrid.errors import Conflict, GeogridError, InvalidInput, NotFound
+from geogrid.errors import Conflict, GeogridError, InvalidInput
+from geogrid.grids import versions
 from geogrid.grids.codes import next_codes
 from geogrid.grids.metric import area_m2, metric_srid
 from geogrid.grids.topology import TopologyProblem, check_topology
-
-
-@dataclasses.dataclass(frozen=True)
-class GridRow:
-    """The current version of a grid, locked for the edit."""
-
-    id: int
-    code: str
-    name: str
-    level: str
-    parent_code: str | None
-    version: int
-    attributes: dict
-    geom: BaseGeometry
+from geogrid.grids.versions import GridRow, lock_current
 
 
 @dataclasses.dataclass
 class EditResult:
-    """What an edit did: new grids (code -> area m²), retired codes, re-parented children."""
+    """What an edit did (or, in a dry run, would do).
+
+    New grids (code -> area m²), retired codes, re-parented children, the duties carried
+    to the new grids and those the planner's plan ended, and how many open incidents
+    moved to another cell. A dry run also has each new grid's GeoJSON geometry.
+    """
 
     created: dict[str, float] = dataclasses.field(default_factory=dict)
     retired: list[str] = dataclasses.field(default_factory=list)
     reparented: dict[str, str] = dataclasses.field(default_factory=dict)
+    duties: list[dict] = dataclasses.field(default_factory=list)
+    dropped: list[dict] = dataclasses.field(default_factory=list)
+    incidents_moved: int = 0
+    dry_run: bool = False
+    geometries: dict[str, dict] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
         """Plain dict for the API."""
         return {
-            "created": [{"code": c, "area_m2": round(a, 1)} for c, a in self.created.items()],
+            "created": [{"code": c, "area_m2": round(a, 1), **({"geometry": self.geometries[c]}
+                         if c in self.geometries else {})} for c, a in self.created.items()],
             "retired": self.retired,
             "reparented": self.reparented,
-        }
+            "duties": self.duties,
+            "dropped": self.dropped,
+            "incidents_moved": self.incidents_moved,
+            "dry_run": self.dry_run,
+        }  # fmt: skip
+
+
+def _dry_run(conn: Connection, dry_run: bool, work: Callable[[], EditResult]) -> EditResult:
+    """Run *work*; in a dry run inside a savepoint rolled back afterwards, with the new grids' shapes."""
+    if not dry_run:
+        return work()
+    with conn.begin_nested() as savepoint:
+        result = work()
+        rows = conn.execute(
+            sa.text("SELECT code, ST_AsGeoJSON(geom, 7) FROM grids WHERE valid_to IS NULL AND code = ANY(:codes)"),
+            {"codes": list(result.created)},
+        ).all()
+        result.geometries = {code: json.loads(geometry) for code, geometry in rows}
+        result.dry_run = True
+        savepoint.rollback()
+    return result
+
+
+def follow_change(conn: Connection, settings: Settings, result: EditResult, moves: dict[str, list[str]],
+                  retired_ids: list[int], *, reason: str, actor: str, plan: dict[str, set[int]] | None = None,
+                  near_ids: list[int] | None = None) -> None:  # fmt: skip
+    """Carry the duties of the grids *moves* retires to those replacing them, and assign again the open
+    incidents of the versions *retired_ids* (and any near the new ground of *near_ids*)."""
+    from geogrid.incidents.intake import reassign
+
+    if moves:
+        carried, dropped = people.carry_duties(conn, moves, reason=reason, plan=plan)
+        result.duties += carried
+        result.dropped += dropped
+    result.incidents_moved += reassign(conn, settings, grid_ids=retired_ids, near_ids=near_ids, actor=actor,
+                                       reason=reason)  # fmt: skip
 
 
 # -- split ---------------------------------------------------------------------------
 
 
 def split_grid(
-    conn: Connection, settings: Settings, code: str, line: BaseGeometry, *, cascade: bool = False
+    conn: Connection,
+    settings: Settings,
+    code: str,
+    line: BaseGeometry,
+    *,
+    cascade: bool = False,
+    duties: dict[str, list] | None = None,
+    actor: str = "system",
+    dry_run: bool = False,
 ) -> EditResult:
     """Split current grid *code* by *line* (EPSG:4326) into new grids with new codes.
 
     The line must cross the grid from edge to edge. Children go to the piece that
     holds them; a child the line cuts is refused unless *cascade*, which splits it too.
-    The pieces' areas sum to the original's within 0.01%.
+    The pieces' areas sum to the original's within 0.01%. The pieces are numbered from
+    north to south (then west to east) and take the next free codes in that order.
+
+    Every duty on the grid goes to each piece, unless *duties* says who goes where:
+    ``{piece: [person, ...]}`` with a piece's number (``"1"``) or code (from a dry run)
+    and people by id, staff number or name (holders of a duty on the grid); a holder
+    named for no piece loses the duty (it ends, kept in the history).
     """
     if line.geom_type not in ("LineString", "MultiLineString"):
         raise InvalidInput(f"a split needs a LineString, not a {line.geom_type}")
-    grid = lock_current(conn, code)
-    if grid.parent_code is None:
-        raise InvalidInput(f"{code} is a top-level grid; split the grids below it instead")
-    result = EditResult()
-    _split(conn, settings, grid, line, cascade, lambda piece: grid.parent_code, result)
-    return result
+
+    def work() -> EditResult:
+        grid = lock_current(conn, code)
+        if grid.parent_code is None:
+            raise InvalidInput(f"{code} is a top-level grid; split the grids below it instead")
+        result = EditResult()
+        _split(conn, settings, grid, line, cascade, lambda piece: grid.parent_code, result, actor, duties)
+        return result
+
+    return _dry_run(conn, dry_run, work)
 
 
-def _split(conn, settings, grid: GridRow, line, cascade: bool, parent_of: Callable, result) -> None:
+def _split(conn, settings, grid: GridRow, line, cascade: bool, parent_of: Callable, result, actor: str,
+           duties: dict[str, list] | None = None) -> None:  # fmt: skip
     pieces = [g for g in shapely_split(grid.geom, line).geoms if g.area > 0]
     if len(pieces) < 2:
         raise InvalidInput(
@@ -85,14 +145,14 @@ def _split(conn, settings, grid: GridRow, line, cascade: bool, parent_of: Callab
             "outside the boundary, across, to outside again"
         )
     srid = metric_srid(grid.geom, settings)
-    _retire(conn, [grid.id])
+    versions.retire(conn, [grid.id])
     result.retired.append(grid.code)
     new: list[tuple[str, BaseGeometry]] = []
     for piece in sorted(pieces, key=lambda g: (-g.centroid.y, g.centroid.x)):
         parent = parent_of(piece)
         piece_code = next_codes(conn, parent, 1, settings.code_width)[0]
         attrs = {**grid.attributes, "split_from": grid.code}
-        _insert(conn, piece_code, f"{grid.name} {len(new) + 1}", grid.level, parent, piece, attrs)
+        versions.insert(conn, piece_code, f"{grid.name} {len(new) + 1}", grid.level, parent, piece, attrs)
         new.append((piece_code, piece))
         result.created[piece_code] = area_m2(piece, srid)
     before, after = area_m2(grid.geom, srid), sum(area_m2(p, srid) for _, p in new)
@@ -102,13 +162,15 @@ def _split(conn, settings, grid: GridRow, line, cascade: bool, parent_of: Callab
     def holder(geom: BaseGeometry) -> str:
         return max(new, key=lambda item: item[1].intersection(geom).area)[0]
 
-    cut = []
-    for child in _children(conn, grid.code):
+    cut, retired_ids = [], [grid.id]
+    for child in versions.children(conn, grid.code):
         shares = [area_m2(p.intersection(child.geom), srid) for _, p in new]
         if sum(share >= settings.sliver_m2 for share in shares) <= 1:
-            _reparent(conn, child, holder(child.geom), result)
+            versions.reparent(conn, child, holder(child.geom))
+            result.reparented[child.code] = holder(child.geom)
+            retired_ids.append(child.id)
         elif cascade:
-            _split(conn, settings, child, line, cascade, holder, result)
+            _split(conn, settings, child, line, cascade, holder, result, actor)
         else:
             cut.append(child.code)
     if cut:
@@ -117,44 +179,87 @@ def _split(conn, settings, grid: GridRow, line, cascade: bool, parent_of: Callab
             'split them too with --cascade (API: "cascade": true)',
             cut_children=cut,
         )
+    codes = [c for c, _ in new]
+    plan = _piece_plan(conn, grid.code, codes, duties) if duties is not None else None
+    follow_change(conn, settings, result, {grid.code: codes}, retired_ids, reason=f"split of {grid.code}", actor=actor,
+            plan=plan)  # fmt: skip
+
+
+def _piece_plan(conn: Connection, code: str, pieces: list[str], duties: dict[str, list]) -> dict[str, set[int]]:
+    """Who goes to which piece: ``{piece number or code: [person refs]}`` -> ``{piece code: {person ids}}``."""
+    if not isinstance(duties, dict):
+        raise InvalidInput("'duties' must map each piece (its number or code) to a list of people")
+    plan: dict[str, set[int]] = {piece: set() for piece in pieces}
+    for key, refs in duties.items():
+        key = str(key).strip()
+        if key.isdigit() and 1 <= int(key) <= len(pieces):
+            piece = pieces[int(key) - 1]
+        elif key in plan:
+            piece = key
+        elif key.isdigit():
+            raise InvalidInput(f"the split of {code} makes {len(pieces)} pieces (1-{len(pieces)}), not a piece {key}")
+        else:
+            raise Conflict(
+                f"the split of {code} now makes the pieces {', '.join(pieces)}, not {key}: someone changed the "
+                "grids since the preview; look at the preview again",
+                pieces=pieces,
+            )
+        if not isinstance(refs, list):
+            raise InvalidInput(f"piece {key}: give a list of people")
+        plan[piece] |= {people.find_person(conn, ref) for ref in refs}
+    return plan
 
 
 # -- merge ---------------------------------------------------------------------------
 
 
-def merge_grids(conn: Connection, settings: Settings, codes: list[str], *, name: str | None = None) -> EditResult:
-    """Merge adjacent sibling grids into one new grid; their children move to it."""
+def merge_grids(conn: Connection, settings: Settings, codes: list[str], *, name: str | None = None,
+                keep: list | None = None, actor: str = "system", dry_run: bool = False) -> EditResult:  # fmt: skip
+    """Merge adjacent sibling grids into one new grid; their children move to it.
+
+    The merged grid gets one duty per person and duty held on any of the merged grids,
+    or, with *keep* (people by id, staff number or name), only those people's.
+    """
     codes = list(dict.fromkeys(codes))
     if len(codes) < 2:
         raise InvalidInput("a merge needs at least two different grid codes")
-    grids = [lock_current(conn, code) for code in codes]
-    parents = {g.parent_code for g in grids}
-    levels = {g.level for g in grids}
-    if len(parents) != 1 or len(levels) != 1:
-        described = ", ".join(f"{g.code} ({g.level} in {g.parent_code})" for g in grids)
-        raise InvalidInput(f"only siblings (same parent, same level) can be merged: {described}")
-    parent = parents.pop()
-    if parent is None:
-        raise InvalidInput("top-level grids cannot be merged")
-    merged = shapely.union_all([g.geom for g in grids])
-    if merged.geom_type != "Polygon":
-        parts = list(getattr(merged, "geoms", [merged]))
-        groups = [sorted(g.code for g in grids if g.geom.intersection(part).area > 0) for part in parts]
-        raise InvalidInput(
-            "the grids are not all adjacent (they must share an edge): separate groups "
-            + " | ".join(", ".join(group) for group in groups)
-        )
-    srid = metric_srid(merged, settings)
-    new_code = next_codes(conn, parent, 1, settings.code_width)[0]
-    _retire(conn, [g.id for g in grids])
-    attrs = {"merged_from": codes}
-    _insert(conn, new_code, name or "+".join(g.name for g in grids), grids[0].level, parent,
-            merged, attrs)  # fmt: skip
-    result = EditResult(created={new_code: area_m2(merged, srid)}, retired=codes)
-    for grid in grids:
-        for child in _children(conn, grid.code):
-            _reparent(conn, child, new_code, result)
-    return result
+
+    def work() -> EditResult:
+        grids = [lock_current(conn, code) for code in codes]
+        parents = {g.parent_code for g in grids}
+        levels = {g.level for g in grids}
+        if len(parents) != 1 or len(levels) != 1:
+            described = ", ".join(f"{g.code} ({g.level} in {g.parent_code})" for g in grids)
+            raise InvalidInput(f"only siblings (same parent, same level) can be merged: {described}")
+        parent = parents.pop()
+        if parent is None:
+            raise InvalidInput("top-level grids cannot be merged")
+        merged = shapely.union_all([g.geom for g in grids])
+        if merged.geom_type != "Polygon":
+            parts = list(getattr(merged, "geoms", [merged]))
+            groups = [sorted(g.code for g in grids if g.geom.intersection(part).area > 0) for part in parts]
+            raise InvalidInput(
+                "the grids are not all adjacent (they must share an edge): separate groups "
+                + " | ".join(", ".join(group) for group in groups)
+            )
+        srid = metric_srid(merged, settings)
+        new_code = next_codes(conn, parent, 1, settings.code_width)[0]
+        versions.retire(conn, [g.id for g in grids])
+        versions.insert(conn, new_code, name or "+".join(g.name for g in grids), grids[0].level, parent, merged,
+                        {"merged_from": codes})  # fmt: skip
+        result = EditResult(created={new_code: area_m2(merged, srid)}, retired=codes)
+        retired_ids = [g.id for g in grids]
+        for grid in grids:
+            for child in versions.children(conn, grid.code):
+                versions.reparent(conn, child, new_code)
+                result.reparented[child.code] = new_code
+                retired_ids.append(child.id)
+        plan = None if keep is None else {new_code: {people.find_person(conn, ref) for ref in keep}}
+        follow_change(conn, settings, result, {code: [new_code] for code in codes}, retired_ids,
+                reason=f"merge of {', '.join(codes)}", actor=actor, plan=plan)  # fmt: skip
+        return result
+
+    return _dry_run(conn, dry_run, work)
 
 
 # -- reshape -------------------------------------------------------------------------
@@ -169,11 +274,13 @@ class Reshape:
     geometry: BaseGeometry
 
 
-def reshape_grids(conn: Connection, settings: Settings, edits: list[Reshape]) -> dict[str, int]:
-    """Give grids new boundaries together; returns their new versions.
+def reshape_grids(conn: Connection, settings: Settings, edits: list[Reshape], *,
+                  actor: str = "system") -> tuple[dict[str, int], int]:  # fmt: skip
+    """Give grids new boundaries together; returns their new versions and how many open incidents moved.
 
     409 (Conflict) when a version is stale; 422 when the result would break the tiling
-    of a parent or of the grids' own children, naming the new problems.
+    of a parent or of the grids' own children, naming the new problems. Duties stay
+    (same codes); incidents on ground that changed hands move to the cell now holding them.
     """
     if not edits:
         raise InvalidInput("nothing to reshape")
@@ -192,12 +299,12 @@ def reshape_grids(conn: Connection, settings: Settings, edits: list[Reshape]) ->
     scopes = {g.parent_code for g in rows if g.parent_code} | {g.code for g in rows}
     before = _problem_keys(conn, settings, scopes)
     with conn.begin_nested() as savepoint:
-        versions = {}
+        made, new_ids = {}, []
         for grid, edit in zip(rows, edits, strict=True):
-            _retire(conn, [grid.id])
-            _insert(conn, grid.code, grid.name, grid.level, grid.parent_code, edit.geometry,
-                    grid.attributes, version=grid.version + 1)  # fmt: skip
-            versions[grid.code] = grid.version + 1
+            versions.retire(conn, [grid.id])
+            new_ids.append(versions.insert(conn, grid.code, grid.name, grid.level, grid.parent_code, edit.geometry,
+                                           grid.attributes, version=grid.version + 1))  # fmt: skip
+            made[grid.code] = grid.version + 1
         new = [p for p in _problems(conn, settings, scopes) if _key(p) not in before]
         if new:
             savepoint.rollback()
@@ -205,7 +312,18 @@ def reshape_grids(conn: Connection, settings: Settings, edits: list[Reshape]) ->
                 "the new boundary would break the tiling: " + "; ".join(p.describe() for p in new),
                 problems={"type": "FeatureCollection", "features": [p.to_json() for p in new]},
             )
-    return versions
+    result = EditResult()
+    follow_change(
+        conn,
+        settings,
+        result,
+        {},
+        [g.id for g in rows],
+        near_ids=new_ids,
+        actor=actor,
+        reason=f"new boundary of {', '.join(made)}",
+    )
+    return made, result.incidents_moved
 
 
 def _problems(conn, settings, scopes) -> list[TopologyProblem]:
@@ -235,70 +353,7 @@ def _check_polygon(conn, code: str, geom: BaseGeometry) -> None:
         raise InvalidInput(f"the new boundary of {code} is invalid: {detail.reason}{where}")
 
 
-# -- shared --------------------------------------------------------------------------
-
-_SELECT = (
-    "SELECT id, code, name, level, parent_code, version, attributes, ST_AsBinary(geom) AS wkb "
-    "FROM grids WHERE valid_to IS NULL"
-)
-
-
-def lock_current(conn: Connection, code: str) -> GridRow:
-    """The current version of *code*, locked until the transaction ends."""
-    for _ in range(3):
-        row = conn.execute(sa.text(f"{_SELECT} AND code = :code FOR UPDATE"), {"code": code}).first()
-        if row is not None:
-            return _row(row)
-        # Under READ COMMITTED, a row retired by a transaction we waited for is skipped;
-        # a fresh statement sees the version that replaced it.
-        if not conn.execute(
-            sa.text("SELECT 1 FROM grids WHERE code = :code AND valid_to IS NULL"), {"code": code}
-        ).first():
-            break
-    raise NotFound(f"no current grid with code {code!r}")
-
-
-def _children(conn: Connection, code: str) -> list[GridRow]:
-    rows = conn.execute(sa.text(f"{_SELECT} AND parent_code = :code ORDER BY code FOR UPDATE"), {"code": code})
-    return [_row(r) for r in rows]
-
-
-def _row(row) -> GridRow:
-    return GridRow(row.id, row.code, row.name, row.level, row.parent_code, row.version,
-                   row.attributes, shapely.from_wkb(row.wkb))  # fmt: skip
-
-
-def _retire(conn: Connection, ids: list[int]) -> None:
-    conn.execute(sa.text("UPDATE grids SET valid_to = now() WHERE id = ANY(:ids)"), {"ids": ids})
-
-
-def _insert(conn, code, name, level, parent, geom, attributes, version: int = 1) -> None:
-    if geom.geom_type == "Polygon":
-        geom = shapely.MultiPolygon([geom])
-    conn.execute(
-        sa.text(
-            "INSERT INTO grids (code, name, level, parent_code, geom, attributes, version) "
-            "VALUES (:code, :name, :level, :parent, ST_GeomFromWKB(:wkb, 4326), "
-            "CAST(:attributes AS jsonb), :version)"
-        ),
-        {"code": code, "name": name, "level": level, "parent": parent,
-         "wkb": shapely.to_wkb(geom), "attributes": json.dumps(attributes, ensure_ascii=False),
-         "version": version},
-    )  # fmt: skip
-
-
-def _reparent(conn, child: GridRow, parent: str, result: EditResult) -> None:
-    """A new version of *child* with the same ground under a new parent."""
-    _retire(conn, [child.id])
-    conn.execute(
-        sa.text(
-            "INSERT INTO grids (code, name, level, parent_code, geom, attributes, version) "
-            "SELECT code, name, level, :parent, geom, attributes, version + 1 FROM grids WHERE id = :id"
-        ),
-        {"parent": parent, "id": child.id},
-    )
-    result.reparented[child.code] = parent
-
+# -- geometry input ------------------------------------------------------------------
 
 #: GeoJSON nests at most ~6 deep (a Feature's MultiPolygon); deeper is refused before
 #: GEOS sees it (deeply nested collections can crash it: GEOS #1487).

@@ -12,7 +12,9 @@ into the neighbour they share the longest border with.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from collections.abc import Callable
 
 import numpy as np
 import shapely
@@ -23,8 +25,9 @@ from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
 from geogrid.errors import InvalidInput
+from geogrid.grids import versions
 from geogrid.grids.codes import next_codes
-from geogrid.grids.edit import EditResult, _insert, lock_current
+from geogrid.grids.edit import EditResult, follow_change
 from geogrid.grids.metric import area_m2, from_metric, metric_srid, to_metric
 
 #: Generating more cells than this in one go is refused (a typo in --area, not a plan).
@@ -43,6 +46,9 @@ def generate_cells(
     balanced: int | None = None,
     weights: list[tuple[float, float, float]] | None = None,
     sliver_fraction: float = 0.3,
+    names: Callable[[int], str] | None = None,
+    at: dt.datetime | None = None,
+    actor: str = "system",
 ) -> EditResult:
     """Create the children of grid *code* on the level below it.
 
@@ -50,8 +56,12 @@ def generate_cells(
     m² each, slivers under *sliver_fraction* of it merged into a neighbour), or
     *balanced* cells of near-equal total weight, from (lon, lat, weight) *weights*
     (equal area when there are none). The grid must not have children yet.
+
+    The cells are numbered north to south, then west to east, and named ``names(n)``
+    (default: the grid's name and the number); *at* backdates them. The grid's open
+    incidents move to the cells that now hold them.
     """
-    parent = lock_current(conn, code)
+    parent = versions.lock_current(conn, code)
     levels = settings.levels
     if parent.level not in levels or levels.index(parent.level) == len(levels) - 1:
         raise InvalidInput(f"{code} is on the lowest level ({parent.level}); it has no cells")
@@ -89,9 +99,11 @@ def generate_cells(
     codes = next_codes(conn, code, len(cells), settings.code_width)
     result = EditResult()
     for n, (cell_code, cell) in enumerate(zip(codes, cells, strict=True), start=1):
-        _insert(conn, cell_code, f"{parent.name} {n}", child_level, code, cell,
-                {"generated": shape if shape == "voronoi" else balanced and "balanced" or shape})  # fmt: skip
+        versions.insert(conn, cell_code, names(n) if names else f"{parent.name} {n}", child_level, code, cell,
+                        {"generated": shape if shape == "voronoi" else balanced and "balanced" or shape},
+                        at=at)  # fmt: skip
         result.created[cell_code] = area_m2(cell, srid)
+    follow_change(conn, settings, result, {}, [parent.id], reason=f"cells generated in {code}", actor=actor)
     return result
 
 

@@ -9,16 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geogrid.errors import InvalidInput, NotFound
+from geogrid.grids import hierarchy
 
-# Grids valid at :at (NULL = now): valid_from <= at < valid_to.
-_VALID_AT = """
-    (CASE WHEN CAST(:at AS timestamptz) IS NULL THEN g.valid_to IS NULL
-          ELSE g.valid_from <= CAST(:at AS timestamptz)
-               AND (g.valid_to IS NULL OR g.valid_to > CAST(:at AS timestamptz)) END)
-"""
+_VALID_AT = hierarchy.valid_at()
 
 _FEATURES = f"""
-SELECT g.code, g.name, g.level, g.parent_code, g.version, g.valid_from, g.valid_to, g.attributes,
+SELECT g.id, g.code, g.name, g.level, g.parent_code, g.version, g.valid_from, g.valid_to, g.attributes,
        ST_AsGeoJSON(g.geom, 7)::json AS geometry,
        geogrid_area_m2(g.geom, coalesce(CAST(:srid AS integer), geogrid_utm_srid(g.geom))) AS area_m2
   FROM grids g
@@ -31,49 +27,6 @@ SELECT g.code, g.name, g.level, g.parent_code, g.version, g.valid_from, g.valid_
    AND (CAST(:all_codes AS boolean) OR g.code = ANY(:codes))
  ORDER BY g.code
 """
-
-
-def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
-    """``minlon,minlat,maxlon,maxlat`` in EPSG:4326, checked; None when not given."""
-    if text is None:
-        return None
-    parts = text.split(",")
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        raise InvalidInput(f"bbox must be four numbers minlon,minlat,maxlon,maxlat: {text!r}") from None
-    if len(values) != 4:
-        raise InvalidInput(f"bbox must have four numbers, not {len(values)}")
-    xmin, ymin, xmax, ymax = values
-    if not (-180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90):
-        raise InvalidInput("bbox must be minlon,minlat,maxlon,maxlat within -180..180, -90..90")
-    return values
-
-
-def parse_at(text: str | None) -> dt.datetime | None:
-    """An ISO date or date-time; a date means its end (what was valid that day). UTC if naive."""
-    if text is None:
-        return None
-    try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            return dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"at must be an ISO date or date-time, not {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def parse_since(text: str | None) -> dt.datetime | None:
-    """A lower bound: an ISO date means its first moment (UTC), a date-time itself. None when not given."""
-    if text is None:
-        return None
-    if len(text) == 10:
-        try:
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time.min, tzinfo=dt.UTC)
-        except ValueError:
-            raise InvalidInput(f"not an ISO date: {text!r}") from None
-    return parse_at(text)
 
 
 def grids_geojson(
@@ -104,33 +57,13 @@ def grid_detail(
 ) -> dict:
     """One grid as a GeoJSON Feature with its parent chain, children count and people."""
     if codes is not None and code not in codes:
-        raise NotFound(f"no current grid with code {code!r}")
+        raise NotFound(f"no grid {code}")
     row = conn.execute(sa.text(_FEATURES), _params(None, None, code, None, at, None, srid)).mappings().first()
     if row is None:
-        raise NotFound(f"no {'current ' if at is None else ''}grid with code {code!r}")
+        raise NotFound(f"no grid {code}" + (f" on {at.date().isoformat()}" if at is not None else ""))
     feature = _feature(row)
     params = {"code": code, "at": at}
-    chain = (
-        conn.execute(
-            sa.text(
-                f"""
-            WITH RECURSIVE chain(code, name, level, parent_code, depth) AS (
-                SELECT g.code, g.name, g.level, g.parent_code, 0 FROM grids g
-                 WHERE g.code = (SELECT parent_code FROM grids g WHERE g.code = :code AND {_VALID_AT})
-                   AND {_VALID_AT}
-                UNION ALL
-                SELECT g.code, g.name, g.level, g.parent_code, c.depth + 1
-                  FROM grids g JOIN chain c ON g.code = c.parent_code
-                 WHERE {_VALID_AT} AND c.depth < 20
-            )
-            SELECT code, name, level FROM chain ORDER BY depth
-            """
-            ),
-            params,
-        )
-        .mappings()
-        .all()
-    )
+    chain = [{k: g[k] for k in ("code", "name", "level")} for g in hierarchy.ancestors(conn, row["id"], at)[1:]]
     children = conn.execute(
         sa.text(f"SELECT count(*) FROM grids g WHERE g.parent_code = :code AND {_VALID_AT}"), params
     ).scalar_one()
@@ -139,16 +72,14 @@ def grid_detail(
             sa.text(
                 "SELECT p.id, p.name, p.phone, a.duty, a.department FROM assignments a "
                 "JOIN people p ON p.id = a.person_id "
-                "WHERE a.grid_code = :code AND a.valid_to IS NULL ORDER BY a.duty, p.name"
+                f"WHERE a.grid_code = :code AND {hierarchy.valid_at('a')} ORDER BY a.duty, p.name"
             ),
-            {"code": code},
+            params,
         )
         .mappings()
         .all()
     )
-    feature["properties"].update(
-        parents=[dict(r) for r in chain], children_count=children, people=[dict(p) for p in people]
-    )
+    feature["properties"].update(parents=chain, children_count=children, people=[dict(p) for p in people])
     return feature
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
-from geogrid.errors import NotFound
+from geogrid.grids import hierarchy
 
 _SQL = resources.files("geogrid.grids").joinpath("topology.sql").read_text()
 
@@ -64,11 +64,7 @@ def check_topology(
     and left out.
     """
     if code is not None:
-        exists = conn.execute(
-            sa.text("SELECT 1 FROM grids WHERE code = :code AND valid_to IS NULL"), {"code": code}
-        ).first()
-        if exists is None:
-            raise NotFound(f"no current grid with code {code!r}")
+        hierarchy.require(conn, code)
     rows = conn.execute(
         sa.text(_SQL),
         {

@@ -2,12 +2,11 @@
 -- children), overlaps between siblings, and parts of children outside the parent.
 -- Parameters: :code (NULL = every parent), :deep (also the parents below :code),
 -- :srid (NULL = the parent's UTM zone), :tolerance_m2 (slivers below are ignored).
-WITH RECURSIVE scope(code) AS (
+WITH scope(code) AS (
     SELECT code FROM grids
      WHERE valid_to IS NULL AND (CAST(:code AS text) IS NULL OR code = :code)
     UNION
-    SELECT g.code FROM grids g JOIN scope s ON g.parent_code = s.code
-     WHERE g.valid_to IS NULL AND CAST(:code AS text) IS NOT NULL AND :deep
+    SELECT geogrid_subtree(ARRAY[CAST(:code AS text)]) WHERE CAST(:code AS text) IS NOT NULL AND :deep
 ),
 parents AS (
     SELECT p.code, p.geom, coalesce(CAST(:srid AS integer), geogrid_utm_srid(p.geom)) AS srid

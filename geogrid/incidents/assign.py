@@ -28,13 +28,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
+from geogrid.grids import hierarchy
 
 _ASSIGN = resources.files("geogrid.incidents").joinpath("assign.sql").read_text()
 
 
 def assign_sql(points: str) -> str:
     """The general assignment statement over *points*, a query of (n, geom) (not user input)."""
-    return _ASSIGN.replace("{points}", points)
+    return _ASSIGN.replace("{points}", points).replace("{is_leaf}", _CURRENT_LEAF)
+
+
+#: A current grid with no current children (the one leaf test, with NULL for "now").
+_CURRENT_LEAF = hierarchy.is_leaf("g", None)
 
 
 def _params(settings: Settings) -> dict:
@@ -95,10 +100,7 @@ def assign_table(conn: Connection, settings: Settings, points: str, out: str) ->
     # Grids with current children are not leaves; there are few of them, so they are
     # excluded by a list (a hashed lookup) rather than an anti-join per cell.
     parents = conn.execute(
-        sa.text(
-            "SELECT array_agg(DISTINCT p.id) FROM grids p JOIN grids c ON c.parent_code = p.code "
-            "WHERE p.valid_to IS NULL AND c.valid_to IS NULL"
-        )
+        sa.text(f"SELECT array_agg(g.id) FROM grids g WHERE g.valid_to IS NULL AND NOT {_CURRENT_LEAF}")
     ).scalar_one()
     # Only the points' index can serve the join, so it is driven from the cells (a
     # parallel scan), each cell's shape cached by PostGIS while its points are tested.

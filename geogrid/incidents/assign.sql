@@ -34,7 +34,7 @@ SELECT p.n,
          -- A box a little larger than :snap_m in every direction (1 degree >= 110 km of latitude);
          -- cosd, not cos(radians()): radians() of a latitude like 1e-310 is a float underflow error.
          AND g.geom && ST_Expand(p.geom, :snap_m / 110000.0 / greatest(cosd(ST_Y(p.geom)), 0.01))
-         AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.parent_code = g.code AND c.valid_to IS NULL)
+         AND {is_leaf}
        ORDER BY distance_m, g.code
        LIMIT 1
   ) near ON near.distance_m <= :snap_m

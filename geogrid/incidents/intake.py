@@ -24,12 +24,17 @@ from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
 from geogrid.errors import InvalidInput
+from geogrid.grids import hierarchy
 from geogrid.incidents.assign import POINT_COLUMN, assign_point, assign_table, index_points, spatial_order
 from geogrid.incidents.taxonomy import category as find_category
 from geogrid.store.db import transaction_settings
 from geogrid.store.models import SOURCES
 
 MAX_DESCRIPTION = 10_000
+#: Prefix of the ids made from a file row's content (rows that came without an id).
+ROW_ID = "row:"
+#: A bulk import that adds at least this many incidents refreshes their statistics.
+ANALYZE_AFTER = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,13 +200,21 @@ class BulkReport:
     rejected: int = 0
     snapped: int = 0
     unassigned: int = 0
+    #: Rows whose id was made from their content (they had none).
+    ids_made: int = 0
+    #: Where the other ids came from ("column '工单编号'"), when the reader says.
+    id_source: str = ""
 
     def summary(self) -> str:
-        """One line for the CLI."""
+        """What the import did, and how the rows' ids were made (two lines for the CLI)."""
+        given = self.read - self.rejected - self.ids_made
+        source = f" from {self.id_source}" if self.id_source else ""
         return (
             f"{self.read} rows: {self.inserted} new ({self.snapped} snapped to a nearby cell, "
             f"{self.unassigned} unassigned and flagged), {self.duplicates} already there, "
-            f"{self.rejected} rejected"
+            f"{self.rejected} rejected\n"
+            f"ids: {given} given{source}, {self.ids_made} made from the row's content (no id: the same row "
+            "always gets the same id, so importing the file again adds nothing)"
         )
 
 
@@ -244,6 +257,8 @@ def _import(conn, settings, rows, actor, reject, batch_size, progress) -> BulkRe
         except InvalidInput as err:
             report.rejected += 1
             reject(line, raw, str(err))
+        else:
+            report.ids_made += parsed.external_id.startswith(ROW_ID)
         if len(batch) >= batch_size:
             _import_batch(conn, settings, stage, batch, actor, reject, report)
             progress(len(batch))
@@ -252,6 +267,10 @@ def _import(conn, settings, rows, actor, reject, batch_size, progress) -> BulkRe
         _import_batch(conn, settings, stage, batch, actor, reject, report)
         progress(len(batch))
     conn.execute(sa.text(f"DROP TABLE {stage}"))
+    if report.inserted >= ANALYZE_AFTER:
+        # Fresh statistics before the next statement that joins the incidents (a planner's
+        # split reassigns them): autovacuum may not have come by yet (DESIGN's known trap).
+        conn.execute(sa.text("ANALYZE incidents"))
     return report
 
 
@@ -364,49 +383,82 @@ def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkRepor
 
 
 def reassign(conn: Connection, settings: Settings, *, open_only: bool = True, actor: str = "system",
-             everything: bool = False) -> int:  # fmt: skip
-    """Re-run assignment after boundaries changed; returns how many incidents moved.
+             everything: bool = False, grid_ids: list[int] | None = None, near_ids: list[int] | None = None,
+             reason: str = "boundary change") -> int:  # fmt: skip
+    """Assign incidents again after boundaries changed; returns how many moved to another cell.
 
-    Each move is recorded as an event naming the old and new grid versions, so the
-    history of where an incident belonged is kept. Only incidents whose answer can have
-    changed are looked at (all of them with *everything*): those not inside a cell
-    (snapped or unassigned), those whose grid version was retired or has gained current
-    children, and those under a current grid newer than their own (a new neighbour can
-    win a point on a shared edge). Grid versions made in one transaction share its start
-    time, so an incident assigned in the middle of a grid edit needs *everything*.
+    Where to look: with *grid_ids* / *near_ids* (an edit says what it changed), the
+    incidents assigned to the grid versions *grid_ids* (retired, or gained children) and
+    those on or near the ground of *near_ids* (new versions that may take points from
+    others); without them, wherever boundaries changed since incidents were assigned: every
+    incident not inside a cell, those whose grid version was retired or has gained
+    children, and those under a current grid newer than their own (a new neighbour can win
+    a point on a shared edge); with *everything*, every incident. Closed incidents keep
+    the cell they were handled in unless *open_only* is false.
+
+    A move to another cell is an event naming both cells and *reason*; a new version of
+    the same cell (same code) updates the incident silently. Grid versions made in one
+    transaction share its start time, so an incident assigned in the middle of a grid
+    edit needs *everything*.
     """
     with transaction_settings(conn, jit="off", work_mem="128MB"):
-        return _reassign(conn, settings, open_only, actor, everything)
+        return _reassign(conn, settings, open_only, actor, everything, grid_ids, near_ids, reason)
 
 
-def _reassign(conn, settings, open_only, actor, everything) -> int:
-    stage = f"incident_reassign_{uuid.uuid4().hex[:12]}"
+def candidates_sql(open_only: bool, everything: bool, scoped: bool) -> str:
+    """The statement staging the incidents to assign again (n = incident id, geom) from :ids and :near.
+
+    Its shape leaves the planner no cross product to pick (``bench/assign_bench.py``
+    once took 0.89 s and once hit the 60 s timeout on the same data): the incidents of
+    some grid versions are an index lookup (or, for the general case, one hashed pass);
+    those near some grids are found from each grid in turn (a LATERAL subquery the
+    planner may not flatten, through the incidents' spatial index).
+    """
     scope = "i.status <> 'closed'" if open_only else "true"
-    # The candidates: joins on ids, plus the incidents under grids made after theirs,
-    # found from those newer grids through the incidents' index (none after a fresh import).
-    conn.execute(
-        sa.text(
-            f"""
-            CREATE UNLOGGED TABLE {stage} AS
-            SELECT i.id AS n, i.location AS geom
-              FROM incidents i
-             WHERE {scope}
-               AND (:everything OR i.assignment <> 'inside'
-                    OR i.grid_id IN (SELECT g.id FROM grids g  -- retired, or with current children: a set made once
-                                      WHERE g.valid_to IS NOT NULL
-                                         OR EXISTS (SELECT 1 FROM grids c
-                                                     WHERE c.parent_code = g.code AND c.valid_to IS NULL)))
-            UNION
-            SELECT i.id, i.location
-              FROM grids n
-              JOIN incidents i ON i.location && n.geom
-              JOIN grids g ON g.id = i.grid_id
-             WHERE {scope} AND NOT :everything AND n.valid_to IS NULL AND n.valid_from > g.valid_from
-               AND n.valid_from > (SELECT min(valid_from) FROM grids WHERE id IN (SELECT grid_id FROM incidents))
-            """
-        ),
-        {"everything": everything},
+    if everything:
+        return f"SELECT i.id AS n, i.location AS geom FROM incidents i WHERE {scope}"
+    by_grid = (
+        "i.grid_id = ANY(CAST(:ids AS bigint[]))"
+        if scoped
+        else f"(i.assignment <> 'inside' OR i.grid_id IN (SELECT g.id FROM grids g WHERE g.valid_to IS NOT NULL "
+        f"OR NOT {hierarchy.is_leaf('g', None)}))"
     )
+    newer = "" if scoped else "JOIN grids o ON o.id = i.grid_id AND o.valid_from < n.valid_from"
+    return f"""
+        SELECT i.id AS n, i.location AS geom FROM incidents i WHERE {scope} AND {by_grid}
+        UNION
+        SELECT i.id, i.location
+          FROM grids n
+         CROSS JOIN LATERAL (SELECT i.id, i.location, i.grid_id FROM incidents i
+                              WHERE i.location && ST_Expand(n.geom, :margin) AND {scope} OFFSET 0) i
+          {newer}
+         WHERE n.id = ANY(CAST(:near AS bigint[]))
+    """
+
+
+def _reassign(conn, settings, open_only, actor, everything, grid_ids, near_ids, reason) -> int:
+    scoped = grid_ids is not None or near_ids is not None
+    if not scoped and not everything:
+        # Current grids newer than the oldest grid any incident is assigned to: after an
+        # edit, a handful (a fresh import: none of them is newer).
+        near_ids = conn.execute(
+            sa.text(
+                "SELECT n.id FROM grids n WHERE n.valid_to IS NULL AND n.valid_from > (SELECT min(g.valid_from) "
+                "FROM grids g WHERE EXISTS (SELECT 1 FROM incidents i WHERE i.grid_id = g.id))"
+            )
+        ).scalars().all()  # fmt: skip
+    if scoped and not grid_ids and not near_ids:
+        return 0
+    stage = f"incident_reassign_{uuid.uuid4().hex[:12]}"
+    # Degrees that reach :snap_m everywhere the territory lies (cos 80°); a box test only.
+    margin = settings.snap_m / 110_000 / 0.17
+    staged = conn.execute(
+        sa.text(f"CREATE UNLOGGED TABLE {stage} AS {candidates_sql(open_only, everything, scoped)}"),
+        {"ids": list(grid_ids or []), "near": list(near_ids or []), "margin": margin},
+    ).rowcount
+    if not staged:
+        conn.execute(sa.text(f"DROP TABLE {stage}"))
+        return 0
     index_points(conn, stage)
     assign_table(conn, settings, stage, f"{stage}_assigned")
     moved = conn.execute(
@@ -415,7 +467,7 @@ def _reassign(conn, settings, open_only, actor, everything) -> int:
             WITH changed AS (
                 SELECT i.id, i.grid_id AS old_id, a.grid_id AS new_id, a.assignment, a.snap_distance_m, i.status
                   FROM incidents i JOIN {stage}_assigned a ON a.n = i.id
-                 WHERE i.grid_id IS DISTINCT FROM a.grid_id
+                 WHERE i.grid_id IS DISTINCT FROM a.grid_id OR i.assignment <> a.assignment
             ),
             roots AS (
                 SELECT * FROM geogrid_root_codes(ARRAY(
@@ -433,18 +485,21 @@ def _reassign(conn, settings, open_only, actor, everything) -> int:
             ),
             events AS (
                 INSERT INTO incident_events (incident_id, actor, from_status, to_status, note, details)
-                SELECT c.id, :actor, c.status, c.status, 'reassigned after a boundary change',
+                SELECT c.id, :actor, c.status, c.status, 'moved to another cell: ' || :reason,
                        jsonb_build_object(
+                           'reason', CAST(:reason AS text),
                            'from_grid', jsonb_build_object('code', o.code, 'version', o.version),
                            'to_grid', jsonb_build_object('code', n.code, 'version', n.version))
                   FROM changed c
                   LEFT JOIN grids o ON o.id = c.old_id
                   LEFT JOIN grids n ON n.id = c.new_id
+                 WHERE o.code IS DISTINCT FROM n.code
+                RETURNING incident_id
             )
-            SELECT count(*) FROM upd
+            SELECT count(*) FROM events
             """
         ),
-        {"actor": actor},
+        {"actor": actor, "reason": reason},
     ).scalar_one()
     conn.execute(sa.text(f"DROP TABLE {stage}, {stage}_assigned"))
     return moved

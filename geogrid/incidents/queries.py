@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geogrid.errors import InvalidInput, NotFound
-from geogrid.incidents.workflow import DONE, ancestry, responsible_people
+from geogrid.incidents.workflow import DONE, TRANSITIONS, ancestry, responsible_people
 
 MAX_LIMIT = 1000
 #: An incident is overdue when its deadline has passed and it is not done.
@@ -47,6 +47,15 @@ features AS (
 )
 SELECT ST_AsMVT(features, 'incidents', 4096, 'geom') FROM features WHERE geom IS NOT NULL
 """
+
+
+def statuses(text: str | None) -> list[str] | None:
+    """States from ``reported,dispatched`` (None when not given); unknown ones are refused."""
+    found = [s.strip() for s in (text or "").split(",") if s.strip()] or None
+    unknown = sorted(set(found or ()) - set(TRANSITIONS))
+    if unknown:
+        raise InvalidInput(f"unknown status {', '.join(unknown)}; states are {', '.join(TRANSITIONS)}")
+    return found
 
 
 def filter_params(statuses=None, category=None, grid=None, bbox=None, start=None, end=None, overdue=None) -> dict:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
 from geogrid.errors import Conflict, InvalidInput, NotFound
+from geogrid.grids import hierarchy
 from geogrid.incidents.taxonomy import category as find_category
 
 #: Where each state may go next (the return visit decides resolved/handled_on_spot -> closed/reopened).
@@ -127,24 +128,7 @@ def escalation_target(conn: Connection, settings: Settings, incident: dict) -> s
 
 def ancestry(conn: Connection, grid_id: int | None) -> list[dict]:
     """A grid version and the current grids above it: code, name, level, from the grid up."""
-    if grid_id is None:
-        return []
-    rows = conn.execute(
-        sa.text(
-            """
-            WITH RECURSIVE up(code, name, level, parent_code, depth) AS (
-                SELECT code, name, level, parent_code, 0 FROM grids WHERE id = :id
-                UNION ALL
-                SELECT g.code, g.name, g.level, g.parent_code, up.depth + 1
-                  FROM grids g JOIN up ON g.code = up.parent_code
-                 WHERE g.valid_to IS NULL AND up.depth < 32
-            )
-            SELECT code, name, level FROM up ORDER BY depth
-            """
-        ),
-        {"id": grid_id},
-    ).mappings()
-    return [dict(r) for r in rows]
+    return [{k: g[k] for k in ("code", "name", "level")} for g in hierarchy.ancestors(conn, grid_id)]
 
 
 def levels_above(conn: Connection, grid_id: int | None) -> list[str]:

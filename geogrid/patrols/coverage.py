@@ -3,13 +3,17 @@
 The set work runs in PostGIS: the day's fixes and the cells near them are staged in
 metres (one projected CRS for the day) with GiST indexes; a cell's covered share is
 its intersection with the union of ``sight_m`` buffers around the person's tracks;
-visits are runs of fixes within ``sight_m`` of the cell, split where the person was
-away longer than ``visit_gap_s``. The rule (default: 2 visits, 4 h apart, each covering
+visits are the stretches of the track (its segments between fixes, entry and exit
+times interpolated along them) within ``sight_m`` of the cell, split where the person
+was away longer than ``visit_gap_s``: a terminal fixing every 30 s on a vehicle still
+visits the cells its line passes. A day is computed with the boundaries and duties as
+they stood at its end (:func:`day_moment`): an edit today never rewrites last week.
+The rule (default: 2 visits, 4 h apart, each covering
 60%) is applied per assigned cell; cells assigned to a grid helper or manager that
 they did not patrol are recorded as missed.
 
 ``compute_coverage`` works in steps, each one set statement over staged tables:
-visits (cells driven through the fixes' index, runs merged as time ranges), each
+visits (cells driven through the track segments' index, runs merged as time ranges), each
 person's day as lines whose M is the time, that day buffered once, what each visit
 saw of its cell (its stretch of the day cut out by time), what each person saw of
 each cell all day; the costly ones run on all cores. ``bench/coverage_bench.py``
@@ -28,6 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
+from geogrid.errors import InvalidInput
+from geogrid.grids import hierarchy
 from geogrid.store.db import transaction_settings
 
 #: Duties whose holders patrol their cells.
@@ -38,6 +44,33 @@ def day_window(settings: Settings, day: dt.date) -> tuple[dt.datetime, dt.dateti
     """The day from local midnight to local midnight, in UTC."""
     start = dt.datetime.combine(day, dt.time.min, tzinfo=ZoneInfo(settings.timezone))
     return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
+
+
+def day_moment(settings: Settings, day: dt.date) -> dt.datetime:
+    """The moment whose boundaries and duties a day's coverage uses: the end of the (local) day."""
+    return day_window(settings, day)[1] - dt.timedelta(microseconds=1)
+
+
+def day_notice(conn: Connection, settings: Settings, day: dt.date) -> str | None:
+    """Why *day* has nothing to report (None when it has): no boundaries yet then, or no patrol data.
+
+    A day in the future is refused (InvalidInput): there is nothing to compute yet, and
+    reporting every cell as missed would blame people for a day still to come.
+    """
+    today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    if day > today:
+        raise InvalidInput(f"{day.isoformat()} is in the future; coverage is known up to today ({today.isoformat()})")
+    first = hierarchy.first_boundaries(conn)
+    if first is None:
+        return "there are no grid boundaries yet: import or draw them first"
+    if first > day_moment(settings, day):
+        return (f"no boundaries on {day.isoformat()}: the first are valid from "
+                f"{first.astimezone(ZoneInfo(settings.timezone)).date().isoformat()}")  # fmt: skip
+    start, end = day_window(settings, day)
+    if conn.execute(sa.text("SELECT 1 FROM gps_fixes WHERE fixed_at >= :s AND fixed_at < :e LIMIT 1"),
+                    {"s": start, "e": end}).first() is None:  # fmt: skip
+        return f"no patrol data on {day.isoformat()}: no track was uploaded for that day"
+    return None
 
 
 def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None,
@@ -56,8 +89,8 @@ def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid
 def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | None, people: list[int] | None) -> int:
     start, end = day_window(settings, day)
     tag = uuid.uuid4().hex[:10]
-    tables = ("fixes", "cells", "visits", "pairs", "days", "seen", "seen_by_visit", "seen_by_pair")
-    fixes, cells, visits, pairs, days, seen, seen_by_visit, seen_by_pair = (f"cov_{t}_{tag}" for t in tables)
+    tables = ("fixes", "segs", "cells", "visits", "pairs", "days", "seen", "seen_by_visit", "seen_by_pair")
+    fixes, segs, cells, visits, pairs, days, seen, seen_by_visit, seen_by_pair = (f"cov_{t}_{tag}" for t in tables)
     srid = (
         settings.metric_srid
         or conn.execute(
@@ -72,7 +105,7 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
     if srid is None:
         return 0
     params = {"s": start, "e": end, "srid": srid, "r": settings.sight_m, "grid": grid, "people": people,
-              "duties": list(PATROL_DUTIES), "gap": settings.visit_gap_s}  # fmt: skip
+              "duties": list(PATROL_DUTIES), "gap": settings.visit_gap_s, "at": day_moment(settings, day)}  # fmt: skip
     # The day's fixes in metres, each carrying its time as M (epoch seconds), so a
     # visit's path can be cut out of the person's day by time (ST_LocateBetween).
     conn.execute(
@@ -83,8 +116,23 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
         ),
         params,
     )
-    conn.execute(sa.text(f"CREATE INDEX ON {fixes} USING gist (g)"))
     conn.execute(sa.text(f"ANALYZE {fixes}"))
+    # The track as segments from each fix to the next (a track's last fix, or a lone one,
+    # as itself), each with its two times: a visit is found from the line the person
+    # walked or drove, not only from where the terminal happened to fix.
+    conn.execute(
+        sa.text(
+            f"""
+            CREATE UNLOGGED TABLE {segs} AS
+            SELECT person_id, t0, coalesce(t1, t0) AS t1, CASE WHEN t1 IS NULL THEN a ELSE ST_MakeLine(a, b) END AS g
+              FROM (SELECT person_id, fixed_at AS t0, g AS a,
+                           lead(fixed_at) OVER w AS t1, lead(g) OVER w AS b
+                      FROM {fixes} WINDOW w AS (PARTITION BY person_id, track_id ORDER BY fixed_at)) s
+            """
+        )
+    )
+    conn.execute(sa.text(f"CREATE INDEX ON {segs} USING gist (g)"))
+    conn.execute(sa.text(f"ANALYZE {segs}"))
     # Leaf cells in scope near the day's fixes, or assigned to someone who patrols.
     conn.execute(
         sa.text(
@@ -93,17 +141,16 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
             WITH leaves AS (
                 SELECT g.id, g.code, g.geom FROM grids g WHERE {_LEAF_IN_SCOPE}
             ),
+            held AS MATERIALIZED (
+                SELECT a.person_id, a.grid_code FROM assignments a
+                 WHERE {hierarchy.valid_at("a")} AND a.duty = ANY(CAST(:duties AS text[])) AND {_PERSON_IN_SCOPE}
+            ),
             duty(code, people) AS (
-                -- A patrol duty on a grid covers every leaf cell below it; one walk for all people
-                -- (geogrid_subtree would be a call per assignment).
-                WITH RECURSIVE down(person_id, code) AS (
-                    SELECT person_id, grid_code FROM assignments
-                     WHERE valid_to IS NULL AND duty = ANY(CAST(:duties AS text[])) AND {_PERSON_IN_SCOPE}
-                    UNION
-                    SELECT d.person_id, g.code FROM grids g JOIN down d ON g.parent_code = d.code
-                     WHERE g.valid_to IS NULL
-                )
-                SELECT code, array_agg(DISTINCT person_id) AS people FROM down GROUP BY code
+                -- A patrol duty on a grid covers every leaf cell below it: one walk for all people.
+                SELECT d.code, array_agg(DISTINCT h.person_id)
+                  FROM geogrid_descendants(ARRAY(SELECT DISTINCT grid_code FROM held), CAST(:at AS timestamptz)) d
+                  JOIN held h ON h.grid_code = d.root
+                 GROUP BY d.code
             )
             -- The area as geogrid_area_m2 measures it, from the shape in metres made once.
             SELECT l.id, l.code, m.g, ST_Area(m.g) AS area_m2, coalesce(d.people, '{{}}') AS duty_people
@@ -118,7 +165,7 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
     conn.execute(sa.text(f"CREATE INDEX ON {cells} USING gist (g)"))
     conn.execute(sa.text(f"ANALYZE {cells}"))
     with transaction_settings(conn, **_ALL_CORES):
-        _visits_and_seen(conn, params, fixes, cells, visits, pairs, days, seen, seen_by_visit, seen_by_pair)
+        _visits_and_seen(conn, params, fixes, segs, cells, visits, pairs, days, seen, seen_by_visit, seen_by_pair)
         rows = (
             conn.execute(
                 sa.text(
@@ -182,7 +229,7 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
     return len(out)
 
 
-def _visits_and_seen(conn, params, fixes, cells, visits, pairs, days, seen, seen_by_visit, seen_by_pair) -> None:
+def _visits_and_seen(conn, params, fixes, segs, cells, visits, pairs, days, seen, seen_by_visit, seen_by_pair) -> None:
     """Create the visits, (person, cell) pairs, and what each visit and each pair saw of its cell.
 
     Runs with parallel workers allowed (``_ALL_CORES``). Measured on
@@ -190,20 +237,38 @@ def _visits_and_seen(conn, params, fixes, cells, visits, pairs, days, seen, seen
     visits' paths (a join of every visit with its fixes, sorted) and their coverage
     2.4 s + 3.6 s -> 4.8 s, all of it parallel now; each person's day buffered 2.4 s -> 1.2 s.
     """
-    # Visits: runs of fixes within reach of a cell, split where the person was away
-    # longer than the gap. Driven from the cells through the fixes' index (10,000 index
-    # scans, not 288,000 the other way); each fix stands for [time, time + gap], and the
-    # multirange of a (person, cell) merges those that overlap or touch: one range per
-    # visit, without sorting every fix in window functions.
+    # Visits: stretches of track within reach of a cell, split where the person was away
+    # longer than the gap. Driven from the cells through the segments' index (10,000
+    # index scans, not 288,000 the other way). A segment within reach from end to end
+    # stands for [t0, t1]; one that comes into reach (or leaves it) on the way, for the
+    # part inside the cell's buffer, its times interpolated along the segment (where it
+    # only grazes the buffer's polygon, its closest point). Each stretch is widened by
+    # the gap and the multirange of a (person, cell) merges those that overlap or touch:
+    # one range per visit, without sorting every fix in window functions.
     conn.execute(
         sa.text(
             f"""
             CREATE UNLOGGED TABLE {visits} AS
             SELECT person_id, grid_id, lower(r) AS entry, upper(r) - make_interval(secs => :gap) AS exit
-              FROM (SELECT f.person_id, c.id AS grid_id,
-                           range_agg(tstzrange(f.fixed_at, f.fixed_at + make_interval(secs => :gap))) AS runs
-                      FROM {cells} c JOIN {fixes} f ON f.g && ST_Expand(c.g, :r) AND _ST_DWithin(f.g, c.g, :r)
-                     GROUP BY f.person_id, c.id) v
+              FROM (SELECT s.person_id, c.id AS grid_id,
+                           range_agg(tstzrange(s.t0 + (s.t1 - s.t0) * f.lo,
+                                               s.t0 + (s.t1 - s.t0) * f.hi + make_interval(secs => :gap))) AS runs
+                      FROM {cells} c
+                      JOIN {segs} s ON s.g && ST_Expand(c.g, :r) AND _ST_DWithin(s.g, c.g, :r)
+                     CROSS JOIN LATERAL (
+                         SELECT s.t1 = s.t0 OR _ST_DWithin(ST_StartPoint(s.g), c.g, :r) AS a_in,
+                                s.t1 = s.t0 OR _ST_DWithin(ST_EndPoint(s.g), c.g, :r) AS b_in) e
+                     CROSS JOIN LATERAL (
+                         SELECT CASE WHEN e.a_in THEN 0.0 ELSE coalesce(min(x.f), t.f) END AS lo,
+                                CASE WHEN e.b_in THEN 1.0 ELSE coalesce(max(x.f), t.f) END AS hi
+                           FROM (SELECT CASE WHEN e.a_in AND e.b_in THEN 0.0
+                                             ELSE ST_LineLocatePoint(s.g, ST_ClosestPoint(s.g, c.g)) END AS f) t
+                           LEFT JOIN LATERAL (
+                               SELECT ST_LineLocatePoint(s.g, p.geom) AS f
+                                 FROM ST_DumpPoints(CASE WHEN NOT (e.a_in AND e.b_in)
+                                     THEN ST_Intersection(s.g, ST_Buffer(c.g, :r, 'quad_segs=8')) END) p) x ON true
+                          GROUP BY t.f) f
+                     GROUP BY s.person_id, c.id) v
              CROSS JOIN unnest(runs) AS r
             """
         ),
@@ -348,6 +413,7 @@ def ensure_coverage(conn: Connection, settings: Settings, day: dt.date) -> list[
 def _stale(conn: Connection, settings: Settings, day: dt.date) -> tuple[bool, list[int]]:
     """Whether all of *day* is stale, and else whose rows are."""
     start, end = day_window(settings, day)
+    # Only changes in effect by the day's end count: an edit today leaves last week as it was.
     everything, people = conn.execute(
         sa.text(
             """
@@ -355,10 +421,13 @@ def _stale(conn: Connection, settings: Settings, day: dt.date) -> tuple[bool, li
             changes(person_id, at) AS (
                 SELECT person_id, created_at FROM patrol_tracks WHERE ended_at >= :s AND started_at < :e
                 UNION ALL
-                SELECT person_id, greatest(valid_from, coalesce(valid_to, valid_from)) FROM assignments
+                SELECT person_id, recorded_at FROM assignments WHERE valid_from <= :e
+                UNION ALL
+                SELECT person_id, valid_to FROM assignments WHERE valid_to <= :e
             )
             SELECT coalesce(done.oldest <
-                       (SELECT max(greatest(valid_from, coalesce(valid_to, valid_from))) FROM grids), true),
+                       (SELECT max(greatest(CASE WHEN valid_from <= :e THEN recorded_at END,
+                                            CASE WHEN valid_to <= :e THEN valid_to END)) FROM grids), true),
                    ARRAY(SELECT c.person_id FROM changes c
                           GROUP BY c.person_id
                          -- A person without rows (no duty, nowhere near a cell) is compared
@@ -387,9 +456,16 @@ _LOCK_KEY = 0x636F7631  # "cov1"
 
 def coverage_report(conn: Connection, settings: Settings, day: dt.date, *, level: str | None = None,
                     grid: str | None = None) -> dict:  # fmt: skip
-    """The day's coverage: rows per cell and person, per worker, and compliance rolled up to *level*."""
+    """The day's coverage: rows per cell and person, per worker, and compliance rolled up to *level*.
+
+    ``notice`` says why a day has nothing to report (no boundaries then, no patrol data)
+    instead of listing every assigned cell as missed.
+    """
+    notice = day_notice(conn, settings, day)
+    if notice is not None:
+        return {"date": day.isoformat(), "notice": notice, "cells": [], "workers": [], "rollup": []}
     ensure_coverage(conn, settings, day)
-    scope = {"day": day, "grid": grid}
+    scope = {"day": day, "grid": grid, "at": day_moment(settings, day)}
     rows = (
         conn.execute(
             sa.text(
@@ -436,7 +512,8 @@ def coverage_report(conn: Connection, settings: Settings, day: dt.date, *, level
         ]
         for r in rollup:
             r["compliance_rate"] = round(r["compliant_cells"] / r["cells"], 4) if r["cells"] else None
-    return {"date": day.isoformat(), "cells": cells, "workers": list(workers.values()), "rollup": rollup}
+    return {"date": day.isoformat(), "notice": None, "cells": cells, "workers": list(workers.values()),
+            "rollup": rollup}  # fmt: skip
 
 
 def coverage_gaps(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> dict:
@@ -482,7 +559,7 @@ def coverage_gaps(conn: Connection, settings: Settings, day: dt.date, *, grid: s
             """
         ),
         {"grid": grid, "s": start, "e": end, "r": settings.sight_m, "srid": settings.metric_srid,
-         "min_m2": settings.sliver_m2},
+         "min_m2": settings.sliver_m2, "at": day_moment(settings, day)},
     ).mappings()  # fmt: skip
     features = [
         {"type": "Feature", "geometry": json.loads(r["geometry"]),
@@ -493,11 +570,10 @@ def coverage_gaps(conn: Connection, settings: Settings, day: dt.date, *, grid: s
     return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
 
 
-#: Current grids at and below :grid.
-_SUBTREE = "SELECT geogrid_subtree(ARRAY[CAST(:grid AS text)])"
-#: Current leaf grids (no current children) at or below :grid (NULL: everywhere), as ``g``.
-_LEAF_IN_SCOPE = f"""g.valid_to IS NULL AND (CAST(:grid AS text) IS NULL OR g.code IN ({_SUBTREE}))
-    AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.parent_code = g.code AND c.valid_to IS NULL)"""
+#: Grids at and below :grid as they were at :at (the day's moment).
+_SUBTREE = hierarchy.subtree_sql("grid", "at")
+#: Leaf grids (no children) at or below :grid (NULL: everywhere), as ``g``, as they were at :at.
+_LEAF_IN_SCOPE = f"{hierarchy.in_scope('g', 'grid', 'at')} AND {hierarchy.is_leaf('g', 'at')}"
 
 
 def coverage_cells_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> dict:
@@ -526,7 +602,7 @@ def coverage_cells_geojson(conn: Connection, settings: Settings, day: dt.date, *
              GROUP BY c.code, c.name, c.geom ORDER BY c.code
             """
         ),
-        {"day": day, "grid": grid},
+        {"day": day, "grid": grid, "at": day_moment(settings, day)},
     ).mappings()
     features = [
         {"type": "Feature", "id": r["code"], "geometry": json.loads(r["geometry"]),
@@ -543,10 +619,10 @@ def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: 
     start, end = day_window(settings, day)
     rows = conn.execute(
         sa.text(
-            """
+            f"""
             WITH scope AS (
                 SELECT ST_Union(g.geom) AS geom FROM grids g
-                 WHERE CAST(:grid AS text) IS NOT NULL AND g.valid_to IS NULL AND g.code = :grid
+                 WHERE CAST(:grid AS text) IS NOT NULL AND {hierarchy.valid_at("g")} AND g.code = :grid
             )
             SELECT f.track_id, f.person_id, p.name AS person, min(f.fixed_at) AS started, max(f.fixed_at) AS ended,
                    count(*) AS fixes,
@@ -561,7 +637,7 @@ def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: 
              ORDER BY p.name, min(f.fixed_at)
             """
         ),
-        {"s": start, "e": end, "grid": grid, "r": settings.sight_m},
+        {"s": start, "e": end, "grid": grid, "r": settings.sight_m, "at": day_moment(settings, day)},
     ).mappings()
     features = [
         {"type": "Feature", "id": r["track_id"], "geometry": json.loads(r["geometry"]),
@@ -572,19 +648,20 @@ def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: 
     return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
 
 
-def leaf_count(conn: Connection, *, grid: str | None = None) -> int:
-    """How many current leaf cells lie under *grid* (or anywhere)."""
+def leaf_count(conn: Connection, *, grid: str | None = None, at: dt.datetime | None = None) -> int:
+    """How many leaf cells lie under *grid* (or anywhere), current or as they were at *at*."""
     return conn.execute(
         sa.text(
             f"""
             SELECT count(*) FROM grids g WHERE {_LEAF_IN_SCOPE}
             """
         ),
-        {"grid": grid},
+        {"grid": grid, "at": at},
     ).scalar_one()
 
 
-def missed_cells(conn: Connection, day: dt.date, *, grid: str | None = None, limit: int = 500) -> tuple[list, int]:
+def missed_cells(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None,
+                 limit: int = 500) -> tuple[list, int]:  # fmt: skip
     """Assigned cells that fell short of the rule on *day* (worst first, at most *limit*), and how many in all."""
     rows = (
         conn.execute(
@@ -602,7 +679,7 @@ def missed_cells(conn: Connection, day: dt.date, *, grid: str | None = None, lim
              LIMIT :limit
             """
             ),
-            {"day": day, "grid": grid, "limit": limit},
+            {"day": day, "grid": grid, "limit": limit, "at": day_moment(settings, day)},
         )
         .mappings()
         .all()
@@ -610,7 +687,8 @@ def missed_cells(conn: Connection, day: dt.date, *, grid: str | None = None, lim
     return [{k: v for k, v in r.items() if k != "total"} for r in rows], (rows[0]["total"] if rows else 0)
 
 
-def coverage_tile(conn: Connection, day: dt.date, z: int, x: int, y: int, *, grid: str | None = None) -> bytes:
+def coverage_tile(conn: Connection, settings: Settings, day: dt.date, z: int, x: int, y: int, *,
+                  grid: str | None = None) -> bytes:  # fmt: skip
     """Mapbox vector tile of the leaf cells with *day*'s coverage (layer ``coverage``).
 
     Properties: code, name, fraction (best of the people), visits, assigned, compliant.
@@ -636,7 +714,7 @@ def coverage_tile(conn: Connection, day: dt.date, z: int, x: int, y: int, *, gri
             SELECT ST_AsMVT(features, 'coverage', 4096, 'geom') FROM features WHERE geom IS NOT NULL
             """
         ),
-        {"day": day, "grid": grid, "z": z, "x": x, "y": y},
+        {"day": day, "grid": grid, "z": z, "x": x, "y": y, "at": day_moment(settings, day)},
     ).scalar()
     return bytes(tile or b"")
 

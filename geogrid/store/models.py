@@ -71,6 +71,8 @@ class Grid(Base):
     version: Mapped[int] = mapped_column(sa.Integer, server_default="1")
     valid_from: Mapped[datetime] = _tstz(server_default=sa.func.now())
     valid_to: Mapped[datetime | None] = _tstz()
+    #: When the row was written (``valid_from`` may be earlier: a backdated import).
+    recorded_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
     attributes: Mapped[dict] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
 
     __table_args__ = (
@@ -127,6 +129,10 @@ class Assignment(Base):
     department: Mapped[str | None] = mapped_column(sa.Text)
     valid_from: Mapped[datetime] = _tstz(server_default=sa.func.now())
     valid_to: Mapped[datetime | None] = _tstz()
+    #: Where the duty came from when a boundary change carried it ("split of XWZ001002").
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    #: When the row was written (``valid_from`` may be earlier: a backdated duty).
+    recorded_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
 
     __table_args__ = (
         sa.CheckConstraint(_in("duty", DUTIES), name="duty_known"),

@@ -1,0 +1,203 @@
+"""`geogrid incidents ...`: the command center's intake, workflow, indicators, reassignment."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from geogrid.cli.context import ACTOR, Group, engine_of, settings_of, write_rejects
+
+
+@click.group(cls=Group)
+def incidents() -> None:
+    """Command center: register incidents and assign them to their cells."""
+
+
+@incidents.command("add")
+@click.option("--lon", type=float, required=True, help="Longitude, WGS84.")
+@click.option("--lat", type=float, required=True, help="Latitude, WGS84.")
+@click.option("--category", required=True, help="Category code (see the taxonomy).")
+@click.option("--source", default="reception", show_default=True)
+@click.option("--description", default="")
+@click.option("--reporter")
+@click.option("--accuracy", "accuracy", type=float, help="GPS accuracy in metres.")
+@click.option("--at", "reported_at", help="When it was reported (ISO; naive = GEOGRID_TIMEZONE).")
+@click.option("--external-id")
+@click.pass_context
+def incidents_add(ctx, lon, lat, category, source, description, reporter, accuracy, reported_at, external_id):
+    """Register one incident; prints the cell it was assigned to."""
+    from geogrid import inputs
+    from geogrid.incidents.intake import NewIncident, register
+    from geogrid.store.db import unit_of_work
+
+    when = inputs.moment(reported_at, "--at", settings_of(ctx).timezone)
+    incident = NewIncident(
+        lon=lon, lat=lat, category=category, source=source, description=description, reporter=reporter,
+        reported_at=when, gps_accuracy_m=accuracy, external_id=external_id,
+    )  # fmt: skip
+    with unit_of_work(engine_of(ctx)) as conn:
+        out = register(conn, settings_of(ctx), incident, actor=ACTOR)
+    where = out["grid_code"] or "no cell (unassigned, flagged)"
+    extra = f", snapped {out['snap_distance_m']} m" if out["assignment"] == "snapped" else ""
+    click.echo(f"incident {out['id']}: {where}{extra}; deadline {out['deadline']}")
+
+
+@incidents.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--reject",
+    "reject_path",
+    type=click.Path(dir_okay=False),
+    help="Where bad rows go with their reason (default FILE.rejects.csv).",
+)
+@click.option("--category", help="Category for rows that have none.")
+@click.option("--source", default="hotline", show_default=True, help="Source for rows that have none.")
+@click.option("--id-column", help="Header of the column holding each row's id (default: id, case_no, 工单编号, "
+              "编号...; rows without one get an id made from their content).")  # fmt: skip
+@click.option("--batch-size", default=20_000, show_default=True)
+@click.pass_context
+def incidents_import(ctx, file, reject_path, category, source, id_column, batch_size):
+    """Bulk import from CSV or GeoJSON: assigned in PostGIS a batch at a time, idempotent."""
+    from geogrid.incidents.files import read_incidents
+    from geogrid.incidents.intake import import_incidents
+    from geogrid.store.db import unit_of_work
+
+    rejected = []
+
+    def reject(line: int, raw: dict, reason: str) -> None:
+        rejected.append((line, raw, reason))
+
+    settings = settings_of(ctx)
+    rows = read_incidents(file, default_category=category, default_source=source, id_column=id_column,
+                          categories_file=settings.categories_file)  # fmt: skip
+    total = sum(1 for _ in open(file, encoding="utf-8", errors="replace")) if file.endswith(".csv") else 0
+    with (
+        unit_of_work(engine_of(ctx)) as conn,
+        click.progressbar(length=max(total - 1, 1), label="importing", file=sys.stderr) as bar,
+    ):
+        report = import_incidents(conn, settings, rows, actor=ACTOR, reject=reject, batch_size=batch_size,
+                                  progress=bar.update)  # fmt: skip
+    report.id_source = rows.id_source()
+    write_rejects(rejected, reject_path or f"{file}.rejects.csv")
+    click.echo(report.summary())
+
+
+@incidents.command("list")
+@click.option("--status", help="One or more states, comma separated.")
+@click.option("--category")
+@click.option("--grid", help="Incidents of this grid and the grids below it.")
+@click.option("--overdue", is_flag=True, help="Only overdue ones.")
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+def incidents_list(ctx, status, category, grid, overdue, limit):
+    """List incidents, newest first."""
+    from geogrid.grids import hierarchy
+    from geogrid.incidents.queries import list_incidents, statuses
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(engine_of(ctx)) as conn:
+        if grid:
+            hierarchy.require(conn, grid)
+        found = list_incidents(conn, statuses=statuses(status), category=category,
+                               grid=grid, overdue=True if overdue else None, limit=limit)  # fmt: skip
+    for f in found["features"]:
+        p = f["properties"]
+        flag = "  OVERDUE" if p["overdue"] else ""
+        click.echo(f"{p['id']:>8}  {p['reported_at'][:16]}  {p['status']:<15} {p['category']:<22} "
+                   f"{p['grid_code'] or '(unassigned)'}{flag}")  # fmt: skip
+    click.echo(f"{found['numberReturned']} of {found['numberMatched']}")
+
+
+@incidents.command("transition")
+@click.argument("incident_id", type=int)
+@click.argument("to")
+@click.option("--note", default="")
+@click.option("--department", help="Department it is dispatched or escalated to.")
+@click.pass_context
+def incidents_transition(ctx, incident_id, to, note, department):
+    """Move an incident to another state (dispatched, in_progress, escalated, resolved, ...)."""
+    from geogrid.incidents import workflow
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(engine_of(ctx)) as conn:
+        event = workflow.transition(conn, settings_of(ctx), incident_id, to, actor=ACTOR, note=note,
+                                    department=department)  # fmt: skip
+    click.echo(f"incident {incident_id}: {event['from']} -> {event['to']} {event['details'] or ''}")
+
+
+@incidents.command("visit")
+@click.argument("incident_id", type=int)
+@click.option("--method", type=click.Choice(["phone", "visit"]), required=True)
+@click.option("--satisfied/--unsatisfied", required=True)
+@click.option("--note", default="")
+@click.pass_context
+def incidents_visit(ctx, incident_id, method, satisfied, note):
+    """Record the return visit: satisfied closes, unsatisfied reopens."""
+    from geogrid.incidents import workflow
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(engine_of(ctx)) as conn:
+        event = workflow.return_visit(conn, incident_id, actor=ACTOR, method=method, satisfied=satisfied, note=note)
+    click.echo(f"incident {incident_id}: {event['from']} -> {event['to']}")
+
+
+@incidents.command("metrics")
+@click.option("--level", help="Grids of this level (default: the top level).")
+@click.option("--grid", help="Only grids inside this one.")
+@click.option("--from", "start", help="ISO date: first day.")
+@click.option("--to", "end", help="ISO date: the day after the last.")
+@click.pass_context
+def incidents_metrics(ctx, level, grid, start, end):
+    """Indicators per grid: registered, on the spot, escalated, closed, and the four rates."""
+    from geogrid import inputs
+    from geogrid.grids import hierarchy
+    from geogrid.incidents.metrics import metrics
+    from geogrid.store.db import unit_of_work
+
+    settings = settings_of(ctx)
+    level = inputs.level(level, settings.levels) or settings.levels[0]
+    start, end = inputs.since(start, settings.timezone), inputs.since(end, settings.timezone, "to")
+    with unit_of_work(engine_of(ctx)) as conn:
+        if grid:
+            hierarchy.require(conn, grid)
+        rows = metrics(conn, level=level, within=grid, start=start, end=end)
+    click.echo(f"{'grid':<16}{'reg':>6}{'spot':>6}{'esc':>6}{'closed':>8}{'closure':>9}{'on time':>9}"
+               f"{'visited':>9}{'satisf.':>9}")  # fmt: skip
+    pct = lambda r: "-" if r is None else f"{r:.0%}"  # noqa: E731
+    for r in rows:
+        click.echo(f"{r['code']:<16}{r['registered']:>6}{r['handled_on_spot']:>6}{r['escalated']:>6}{r['closed']:>8}"
+                   f"{pct(r['closure_rate']):>9}{pct(r['on_time_rate']):>9}{pct(r['return_visit_rate']):>9}"
+                   f"{pct(r['satisfaction_rate']):>9}")  # fmt: skip
+
+
+@incidents.command("warnings")
+@click.pass_context
+def incidents_warnings(ctx):
+    """Early warning: cells where a category is rising, and categories rising in many cells."""
+    from geogrid.incidents.metrics import early_warnings
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(engine_of(ctx)) as conn:
+        found = early_warnings(conn)
+    click.echo(f"rule: {found['rule']}")
+    for w in found["cells"]:
+        click.echo(f"{w['grid_code']}  {w['category']}: {w['last_7_days']} in 7 days "
+                   f"(baseline {w['weekly_baseline']}/week, p={w['p_value']:.2g})")  # fmt: skip
+    for w in found["widespread"]:
+        click.echo(f"widespread: {w['category']} in {len(w['cells'])} cells")
+
+
+@incidents.command("reassign")
+@click.option("--all", "all_incidents", is_flag=True, help="Closed incidents too (default: open ones).")
+@click.option("--full", is_flag=True,
+              help="Look at every incident, not only where boundaries changed since it was assigned.")  # fmt: skip
+@click.pass_context
+def incidents_reassign(ctx, all_incidents, full):
+    """Re-run cell assignment after boundaries changed (each move is recorded)."""
+    from geogrid.incidents.intake import reassign
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(engine_of(ctx)) as conn:
+        moved = reassign(conn, settings_of(ctx), open_only=not all_incidents, actor=ACTOR, everything=full)
+    click.echo(f"{moved} incidents moved to another cell")
