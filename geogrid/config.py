@@ -38,7 +38,12 @@ class Settings:
     #: Projected CRS for metres (areas, buffers, tolerances); None picks the UTM zone
     #: of the data. E.g. 4547 for CGCS2000 / 3-degree Gauss-Kruger CM 114E.
     metric_srid: int | None = None
-    #: Gaps and overlaps smaller than this are slivers, not problems (m²).
+    #: A gap or overlap narrower than this everywhere is a sliver, not a problem, however
+    #: long (m): reprojection bends straight edges by centimetres. Also how far a child's
+    #: edge may be snapped onto its parent's boundary (``grids import --snap-to-parent``).
+    tolerance_m: float = 0.1
+    #: Smaller pieces are not worth showing or counting: uncovered parts on the coverage
+    #: map, the share of a child that a split line cuts off (m²).
     sliver_m2: float = 1.0
     #: Digits a grid adds to its parent's code (130102001 -> 130102001003).
     code_width: int = 3
@@ -92,6 +97,8 @@ class Settings:
             raise ConfigError("GEOGRID_STATEMENT_TIMEOUT_MS must be 0 or more")
         if self.sliver_m2 < 0:
             raise ConfigError("GEOGRID_SLIVER_M2 must be 0 or more")
+        if not 0 <= self.tolerance_m <= 100:
+            raise ConfigError("GEOGRID_TOLERANCE_M must be between 0 and 100 metres")
         if not 0 <= self.snap_m <= 10_000:
             raise ConfigError("GEOGRID_SNAP_M must be between 0 and 10000 metres")
         if self.max_accuracy_m <= 0 or self.max_speed_mps <= 0 or self.track_gap_s <= 0:
@@ -168,6 +175,8 @@ class Settings:
                           ("rule_min_fraction", "GEOGRID_RULE_MIN_FRACTION")]:  # fmt: skip
             if name in env:
                 values[key] = _float(name, env[name])
+        if "GEOGRID_TOLERANCE_M" in env:
+            values["tolerance_m"] = _float("GEOGRID_TOLERANCE_M", env["GEOGRID_TOLERANCE_M"])
         if "GEOGRID_SLIVER_M2" in env:
             values["sliver_m2"] = _float("GEOGRID_SLIVER_M2", env["GEOGRID_SLIVER_M2"])
         values.update(overrides)

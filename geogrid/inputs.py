@@ -89,6 +89,19 @@ def since(text: str | None, zone: str | None = None, name: str = "from") -> dt.d
     return moment(text, name, zone)
 
 
+def tolerance(text: str | float | None, name: str = "tolerance_m") -> float | None:
+    """A tolerance in metres, 0 to 100; None when not given."""
+    if text in (None, ""):
+        return None
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be a number of metres, not {text!r}") from None
+    if not 0 <= value <= 100:
+        raise InvalidInput(f"{name} must be between 0 and 100 metres")
+    return value
+
+
 def level(text: str | None, levels: tuple[str, ...]) -> str | None:
     """A level name among *levels* (the configured ones), or None when not given."""
     if text in (None, ""):

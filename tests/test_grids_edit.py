@@ -87,7 +87,7 @@ def test_topology_api(client, make_user, conn, settings, demo_grids):
     bad = client.get("/api/grids/XWZ/topology", headers=bearer(token)).json
     assert bad["valid"] is False and bad["features"][0]["properties"]["kind"] == "gap"
     assert bad["features"][0]["properties"]["area_m2"] == pytest.approx(40_000, rel=0.01)
-    assert client.get("/api/grids/XWZ/topology?tolerance_m2=-1", headers=bearer(token)).status_code == 422
+    assert client.get("/api/grids/XWZ/topology?tolerance_m=-1", headers=bearer(token)).status_code == 422
 
 
 # -- split ---------------------------------------------------------------------------

@@ -66,11 +66,11 @@ def test_real_taipei_set_imports_and_validates_from_the_cli(scratch_url):
             == 456
         )
     engine.dispose()
-    # The published set has a few small slivers of its own (tens of m²) ...
+    # The published (simplified) set has a few slivers of its own: tens of m², 2-3 m wide ...
     strict = cli(scratch_url, "grids", "validate")
-    assert strict.exit_code == 1 and "outside its parent" in strict.output
-    # ... and tiles within 50 m² everywhere.
-    loose = cli(scratch_url, "grids", "validate", "--tolerance", "50")
+    assert strict.exit_code == 1 and "outside its parent" in strict.output and " m wide" in strict.output
+    # ... and tiles within 5 m everywhere.
+    loose = cli(scratch_url, "grids", "validate", "--tolerance", "5")
     assert loose.exit_code == 0, loose.output
     assert "the hierarchy tiles" in loose.output
 
@@ -168,3 +168,104 @@ def test_export_round_trip(scratch_url, tmp_path):
     reimport = cli(scratch_url, "grids", "import", str(tmp_path / "out.gpkg"), "--level", "township",
                    "--code-field", "code", "--name-field", "name")  # fmt: skip
     assert reimport.exit_code == 0, reimport.output
+
+
+# -- a hierarchy drawn in a projected CRS ---------------------------------------------------
+
+GK = 4547  # CGCS2000 / 3-degree Gauss-Kruger CM 114E
+X0, Y0 = 540_000.0, 4_200_000.0  # ~114.46E, 37.94N
+
+
+def _gk_hierarchy(width: float, hole: bool = False, gap: bool = False):
+    """A township *width* x 2/3 *width* m, 3 villages side by side, 2 grids each: exact tiles in EPSG:4547.
+
+    Every edge is straight and as long as a village or the township; a village corner on
+    the township's edge is a vertex of the villages only. *hole*: a 50 x 50 m hole in
+    grid 1; *gap*: grid 4's east edge 0.5 m short of its neighbour's, all along.
+    """
+    from shapely import box
+
+    v, h = width / 3, width / 3
+    town = gpd.GeoDataFrame({"code": ["GK"], "name": ["乡"]}, geometry=[box(X0, Y0, X0 + width, Y0 + 2 * h)], crs=GK)
+    villages = gpd.GeoDataFrame(
+        {"code": [f"GK{n:03d}" for n in (1, 2, 3)], "name": ["一村", "二村", "三村"]},
+        geometry=[box(X0 + v * n, Y0, X0 + v * (n + 1), Y0 + 2 * h) for n in range(3)], crs=GK,
+    )  # fmt: skip
+    grids = []
+    for n in range(3):
+        for r in range(2):
+            cell = box(X0 + v * n, Y0 + h * r, X0 + v * (n + 1), Y0 + h * (r + 1))
+            k = 2 * n + r + 1
+            if hole and k == 1:
+                cell = cell.difference(box(X0 + v / 2 - 25, Y0 + h / 2 - 25, X0 + v / 2 + 25, Y0 + h / 2 + 25))
+            if gap and k == 4:
+                cell = box(X0 + v, Y0 + h, X0 + 2 * v - 0.5, Y0 + 2 * h)
+            grids.append((f"GK{n + 1:03d}{r + 1:03d}", f"{k}号网格", f"GK{n + 1:03d}", cell))
+    cells = gpd.GeoDataFrame([g[:3] for g in grids], columns=["code", "name", "parent"],
+                             geometry=[g[3] for g in grids], crs=GK)  # fmt: skip
+    return town, villages, cells
+
+
+def _load_gk(run, tmp_path, frames, reprojected: bool, *extra: str) -> None:
+    for n, frame in enumerate(frames):
+        path = tmp_path / f"level{n}.gpkg"
+        (frame.to_crs(4326) if reprojected else frame).to_file(path, driver="GPKG")
+        level = ("township", "village", "grid")[n]
+        args = ["grids", "import", str(path), "--level", level, "--code-field", "code", "--name-field", "name"]
+        args += ["--parent-field", "parent"] if level == "grid" else []
+        out = run(*args, *(extra if n else ()))
+        assert out.exit_code == 0, out.output
+
+
+@pytest.fixture
+def gk_run(scratch_url):
+    def run(*args):
+        return CliRunner().invoke(main, list(args), env={"GEOGRID_DATABASE_URL": scratch_url,
+                                                         "GEOGRID_LEVELS": "township,village,grid"})  # fmt: skip
+
+    def empty():
+        engine = sa.create_engine(scratch_url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM grids"))
+        engine.dispose()
+
+    run.empty = empty
+    return run
+
+
+@pytest.mark.parametrize("reprojected", [False, True], ids=["EPSG:4547 as it is", "reprojected to lon/lat"])
+def test_a_gauss_kruger_hierarchy_imports_without_false_alarms(gk_run, tmp_path, reprojected):
+    # 2.4 km edges: a vertex on a reprojected straight edge lies up to 8 cm off the chord
+    # (bends grow with the square of the length), so slivers of ~100 m², centimetres wide.
+    _load_gk(gk_run, tmp_path, _gk_hierarchy(2400), reprojected)
+    clean = gk_run("grids", "validate")
+    assert clean.exit_code == 0, clean.output
+    if reprojected:
+        strict = gk_run("grids", "validate", "--tolerance", "0")
+        assert strict.exit_code == 1 and "cm wide" in strict.output  # the bends are there, and narrow
+        # With --snap-to-parent the children's edges lie on their parent's: nothing is left at all.
+        gk_run.empty()
+        _load_gk(gk_run, tmp_path, _gk_hierarchy(2400), reprojected, "--snap-to-parent")
+    exact = gk_run("grids", "validate", "--tolerance", "0.005")
+    assert exact.exit_code == 0, exact.output
+
+    # Real problems are still found, with their areas and widths.
+    gk_run.empty()
+    _load_gk(gk_run, tmp_path, _gk_hierarchy(2400, hole=True, gap=True), reprojected)
+    found = gk_run("grids", "validate", "--geojson", str(tmp_path / "problems.geojson"))
+    assert found.exit_code == 1
+    problems = json.loads((tmp_path / "problems.geojson").read_text())["features"]
+    sizes = sorted((p["properties"]["area_m2"], p["properties"]["width_m"]) for p in problems)
+    assert len(sizes) == 2, found.output
+    (gap_m2, gap_w), (hole_m2, hole_w) = sizes
+    assert gap_m2 == pytest.approx(0.5 * 800, rel=0.05) and gap_w == pytest.approx(0.5, abs=0.03)
+    assert hole_m2 == pytest.approx(2500, rel=0.01) and hole_w == pytest.approx(50, rel=0.01)
+    assert "50.0 m wide" in found.output and "cm wide" in found.output
+
+
+def test_long_straight_edges_of_a_projected_file_keep_their_course(gk_run, tmp_path):
+    # 6 km east-west edges bend by up to 55 cm when only their ends are reprojected; a
+    # projected file's edges are densified before reprojecting, so the tiling stays exact.
+    _load_gk(gk_run, tmp_path, _gk_hierarchy(6000), False)
+    exact = gk_run("grids", "validate", "--tolerance", "0.005")
+    assert exact.exit_code == 0, exact.output

@@ -85,21 +85,16 @@ def get_grid(code: str):
 
 @bp.get("/grids/<code>/topology")
 @access(*ANY_ROLE)
-@openapi.doc(query={"tolerance_m2": {"type": "number"}}, response=_COLLECTION, media_type=GEOJSON)
+@openapi.doc(query={"tolerance_m": {"type": "number", "description": "narrower problems are slivers (m)"}},
+             response=_COLLECTION, media_type=GEOJSON)  # fmt: skip
 def topology(code: str):
-    """Gaps, sibling overlaps and parts outside the parent, under this grid (areas in m²)."""
-    tolerance = request.args.get("tolerance_m2")
-    try:
-        tolerance_m2 = float(tolerance) if tolerance is not None else None
-    except ValueError:
-        raise InvalidInput(f"tolerance_m2 must be a number, not {tolerance!r}") from None
-    if tolerance_m2 is not None and not tolerance_m2 >= 0:
-        raise InvalidInput("tolerance_m2 must be 0 or more")
+    """Gaps, sibling overlaps and parts outside the parent, under this grid (areas in m², widths in m)."""
+    tolerance_m = inputs.tolerance(request.args.get("tolerance_m"))
     with db() as conn:
         scope = accounts.visible_grid_codes(conn, principal())
         if scope is not None and code not in scope:
             raise NotFound(f"no grid {code}")
-        problems = check_topology(conn, state().settings, code, tolerance_m2=tolerance_m2)
+        problems = check_topology(conn, state().settings, code, tolerance_m=tolerance_m)
     body = {
         "type": "FeatureCollection",
         "valid": not problems,

@@ -26,8 +26,11 @@ def grids() -> None:
 @click.option("--crs", help="CRS of a file that declares none, e.g. EPSG:4547.")
 @click.option("--layer", help="Layer of a GeoPackage.")
 @click.option("--make-valid", is_flag=True, help="Repair invalid geometries (and say how).")
+@click.option("--snap-to-parent", is_flag=True, help="Move vertices within GEOGRID_TOLERANCE_M of the parent's "
+              "boundary onto it, so the children's edges lie exactly on their parent's.")  # fmt: skip
 @click.pass_context
-def grids_import(ctx, file, level, code_field, name_field, parent_field, parent_code, crs, layer, make_valid):
+def grids_import(ctx, file, level, code_field, name_field, parent_field, parent_code, crs, layer, make_valid,
+                 snap_to_parent):  # fmt: skip
     """Import boundaries from GeoJSON, Shapefile (.shp/.zip) or GeoPackage, in one transaction."""
     from geogrid.grids.importer import import_grids
     from geogrid.grids.io import read_boundaries
@@ -40,7 +43,7 @@ def grids_import(ctx, file, level, code_field, name_field, parent_field, parent_
         report = import_grids(
             conn, frame, level=level, settings=settings, code_field=code_field,
             name_field=name_field, parent_field=parent_field, parent_code=parent_code,
-            make_valid=make_valid,
+            make_valid=make_valid, snap_to_parent=snap_to_parent, actor=ACTOR,
         )  # fmt: skip
     for line in report.repaired + report.warnings:
         click.echo(f"  {line}")
@@ -77,8 +80,7 @@ def grids_export(ctx, file, level, at):
 @click.argument("code", required=False)
 @click.option(
     "--tolerance",
-    type=float,
-    help="Ignore gaps and overlaps under this many m² (default GEOGRID_SLIVER_M2).",
+    help="Gaps and overlaps narrower than this many metres are slivers (default GEOGRID_TOLERANCE_M, 0.1).",
 )
 @click.option(
     "--geojson",
@@ -89,11 +91,13 @@ def grids_export(ctx, file, level, at):
 @click.pass_context
 def grids_validate(ctx, code, tolerance, geojson_out):
     """Check that children tile their parents; exit 1 when they do not."""
+    from geogrid import inputs
     from geogrid.grids.topology import check_topology
     from geogrid.store.db import unit_of_work
 
+    tolerance_m = inputs.tolerance(tolerance, "--tolerance")
     with unit_of_work(engine_of(ctx)) as conn:
-        problems = check_topology(conn, settings_of(ctx), code, tolerance_m2=tolerance)
+        problems = check_topology(conn, settings_of(ctx), code, tolerance_m=tolerance_m)
     for problem in problems:
         click.echo(problem.describe())
     if geojson_out:

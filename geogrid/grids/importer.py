@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import uuid
 from collections import defaultdict
 
@@ -18,10 +19,12 @@ import numpy as np
 import pandas as pd
 import shapely
 import sqlalchemy as sa
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
 from geogrid.errors import InvalidInput
+from geogrid.grids import versions
 from geogrid.grids.codes import check_code, next_codes
 
 
@@ -34,12 +37,18 @@ class ImportReport:
     unchanged: list[str] = dataclasses.field(default_factory=list)
     repaired: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    #: Features whose edges were snapped onto their parent's boundary (--snap-to-parent).
+    snapped: int = 0
+    #: Open incidents now in another cell.
+    incidents_moved: int = 0
 
     def summary(self) -> str:
         """One line for the CLI."""
+        snapped = f", {self.snapped} snapped to their parent's edge" if self.snapped else ""
         return (
             f"{len(self.created)} created, {len(self.changed)} changed (new version), "
-            f"{len(self.unchanged)} unchanged, {len(self.repaired)} repaired"
+            f"{len(self.unchanged)} unchanged, {len(self.repaired)} repaired{snapped}; "
+            f"{self.incidents_moved} open incident(s) moved to another cell"
         )
 
     def to_json(self) -> dict:
@@ -58,6 +67,8 @@ def import_grids(
     parent_field: str | None = None,
     parent_code: str | None = None,
     make_valid: bool = False,
+    snap_to_parent: bool = False,
+    actor: str = "system",
 ) -> ImportReport:
     """Import the (EPSG:4326) boundaries in *frame* as grids of *level*.
 
@@ -65,6 +76,10 @@ def import_grids(
     come from *parent_field*, else *parent_code*, else the current grid of the level
     above that holds most of the feature's area (measured in metres). Invalid
     geometries are refused with feature, reason and location unless *make_valid*.
+    With *snap_to_parent*, vertices within ``tolerance_m`` of the parent's boundary are
+    moved onto it (and the parent's vertices on an edge put into it), so a child's edge
+    lies exactly on its parent's and a point on it has one answer. Open incidents of
+    changed grids, and of grids that gained children, are assigned again.
     Runs inside the caller's transaction; raises before writing anything on bad input.
     """
     if level not in settings.levels:
@@ -85,8 +100,10 @@ def import_grids(
     try:
         _check_validity(conn, stage, make_valid, report)
         _resolve_parents(conn, stage, above, settings, report, by_containment=not (parent_field or parent_code))
+        if snap_to_parent and above is not None:
+            _snap_to_parents(conn, stage, settings.tolerance_m, report)
         _assign_missing_codes(conn, stage, level, settings)
-        _write(conn, stage, level, report)
+        _write(conn, stage, level, report, settings, actor)
     finally:
         conn.execute(sa.text(f"DROP TABLE IF EXISTS {stage}"))
     return report
@@ -226,6 +243,53 @@ def _resolve_parents(conn, stage, above, settings, report, *, by_containment: bo
         raise InvalidInput(f"parent grids not found among current {above} grids: {shown}")
 
 
+def _snap_to_parents(conn, stage, tolerance_m: float, report: ImportReport) -> None:
+    rows = conn.execute(
+        sa.text(
+            f"SELECT s.feature, ST_AsBinary(s.geom) AS child, ST_AsBinary(p.geom) AS parent FROM {stage} s "
+            "JOIN grids p ON p.code = s.parent_code AND p.valid_to IS NULL ORDER BY s.feature"
+        )
+    ).all()
+    changed = []
+    for row in rows:
+        child, parent = shapely.from_wkb(row.child), shapely.from_wkb(row.parent)
+        snapped = snap_to_boundary(child, parent, tolerance_m)
+        if not shapely.equals_exact(snapped, child, tolerance=0):
+            if not snapped.is_valid:
+                raise InvalidInput(
+                    f"feature {row.feature}: snapping it onto its parent's boundary makes it invalid "
+                    f"({shapely.is_valid_reason(snapped)}); import it without --snap-to-parent"
+                )
+            changed.append({"feature": row.feature, "wkb": shapely.to_wkb(snapped)})
+    if changed:
+        conn.execute(
+            sa.text(f"UPDATE {stage} SET geom = ST_Multi(ST_GeomFromWKB(:wkb, 4326)) WHERE feature = :feature"),
+            changed,
+        )
+    report.snapped = len(changed)
+
+
+def snap_to_boundary(geom: BaseGeometry, parent: BaseGeometry, tolerance_m: float) -> BaseGeometry:
+    """*geom* (EPSG:4326) with its vertices within *tolerance_m* of *parent*'s boundary moved onto it.
+
+    First onto the parent's vertices (and those vertices put into *geom*'s edges where
+    they lie on one), then, for the rest, onto the nearest point of the parent's edges.
+    """
+    boundary = parent.boundary
+    lat = parent.centroid.y if not parent.is_empty else 0.0
+    tolerance = tolerance_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
+    snapped = shapely.snap(geom, boundary, tolerance)
+    coords = shapely.get_coordinates(snapped)
+    points = shapely.points(coords)
+    distance = shapely.distance(points, boundary)
+    move = (distance > 0) & (distance <= tolerance)
+    if move.any():
+        along = shapely.line_locate_point(boundary, points[move])
+        coords[move] = shapely.get_coordinates(shapely.line_interpolate_point(boundary, along))
+        snapped = shapely.transform(snapped, lambda _: coords)
+    return snapped
+
+
 def _assign_missing_codes(conn, stage, level: str, settings: Settings) -> None:
     """Codes for features without one: the same ground keeps its code, new ground gets the next."""
     rows = conn.execute(
@@ -260,7 +324,7 @@ def _assign_missing_codes(conn, stage, level: str, settings: Settings) -> None:
     )
 
 
-def _write(conn, stage, level: str, report: ImportReport) -> None:
+def _write(conn, stage, level: str, report: ImportReport, settings: Settings, actor: str) -> None:
     rows = conn.execute(
         sa.text(
             f"""
@@ -285,23 +349,27 @@ def _write(conn, stage, level: str, report: ImportReport) -> None:
     report.changed = [r.code for r in changed]
     report.created = [r.code for r in rows if r.id is None]
     if changed:
-        conn.execute(
-            sa.text("UPDATE grids SET valid_to = now() WHERE id = ANY(:ids)"),
-            {"ids": [r.id for r in changed]},
-        )
-    conn.execute(
+        versions.retire(conn, [r.id for r in changed])
+    versions.insert_from(conn, stage, report.created + report.changed, level)
+    # Parents that gained children hold incidents their new children should have.
+    gained = conn.execute(
         sa.text(
-            f"""
-            INSERT INTO grids (code, name, level, parent_code, geom, version, attributes)
-            SELECT s.code, s.name, :level, s.parent_code, s.geom,
-                   coalesce((SELECT max(version) FROM grids v WHERE v.code = s.code), 0) + 1,
-                   s.attributes
-              FROM {stage} s
-             WHERE s.code = ANY(:codes)
-            """
+            f"SELECT DISTINCT p.id FROM {stage} s JOIN grids p ON p.code = s.parent_code AND p.valid_to IS NULL "
+            "WHERE s.code = ANY(:codes)"
         ),
-        {"level": level, "codes": report.created + report.changed},
-    )
+        {"codes": report.created},
+    ).scalars().all()  # fmt: skip
+    new_ids = conn.execute(
+        sa.text("SELECT id FROM grids WHERE valid_to IS NULL AND code = ANY(:codes)"),
+        {"codes": report.created + report.changed},
+    ).scalars().all()  # fmt: skip
+    if changed or report.created:
+        from geogrid.incidents.intake import reassign
+
+        report.incidents_moved = reassign(
+            conn, settings, grid_ids=[r.id for r in changed] + list(gained), near_ids=list(new_ids), actor=actor,
+            reason="boundary file import",
+        )  # fmt: skip
 
 
 def _text(value) -> str | None:

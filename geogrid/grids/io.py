@@ -19,6 +19,8 @@ from geogrid.errors import InvalidInput
 
 SUFFIXES = {".geojson", ".json", ".shp", ".zip", ".gpkg"}
 EXPORT_DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
+#: Longest edge (m) of a projected file's boundaries before reprojecting to lon/lat.
+DENSIFY_PROJECTED_M = 50.0
 
 
 def read_boundaries(
@@ -50,6 +52,13 @@ def read_boundaries(
     frame = frame.reset_index(drop=True)
     frame["feature"] = np.arange(1, len(frame) + 1)
     _check_shapes(frame, path.name, max_vertices)
+    if frame.crs.is_projected:
+        # A straight edge of a projected CRS is a curve in lon/lat: reprojecting only its
+        # ends would bend it (a 6 km east-west edge of CGCS2000 3-degree GK at 38N by 55 cm)
+        # and open slivers between a parent and its children. Densified first, the edge
+        # keeps its course to a fraction of a millimetre.
+        metres = frame.crs.axis_info[0].unit_conversion_factor if frame.crs.axis_info else 1.0
+        frame["geometry"] = shapely.segmentize(frame.geometry.values, DENSIFY_PROJECTED_M / metres)
     if not frame.crs.equals(pyproj.CRS.from_epsg(4326)):
         frame = frame.to_crs(4326)
     _check_range(frame, path.name)

@@ -1,7 +1,10 @@
 """Check that every level tiles its parent: gaps, sibling overlaps, children outside.
 
 Computed in PostGIS in one statement (``topology.sql``); areas in m² in a projected
-CRS, with edges densified first so slivers from shared vertices measure ~0.
+CRS, with edges densified first so slivers from shared vertices measure ~0. A tolerance
+is a distance (``GEOGRID_TOLERANCE_M``): a gap or overlap narrower than it everywhere
+is a sliver however long it is (boundaries drawn in a projected CRS and reprojected to
+lon/lat bend kilometre-long edges by centimetres); each problem says how wide it is.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ import dataclasses
 import json
 from importlib import resources
 
+import shapely
 import sqlalchemy as sa
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
@@ -28,6 +33,8 @@ class TopologyProblem:
     codes: tuple[str, ...]
     area_m2: float
     geometry: dict
+    #: Its width: the diameter of the largest circle that fits in it (m).
+    width_m: float = 0.0
 
     def describe(self) -> str:
         """One readable line."""
@@ -36,7 +43,7 @@ class TopologyProblem:
             "overlap": f"overlap between {' and '.join(self.codes)}",
             "outside": f"part of {', '.join(self.codes)} outside its parent {self.parent_code}",
         }[self.kind]
-        return f"{what}: {self.area_m2:,.1f} m²"
+        return f"{what}: {self.area_m2:,.1f} m², {_distance(self.width_m)} wide"
 
     def to_json(self) -> dict:
         """GeoJSON Feature."""
@@ -45,7 +52,7 @@ class TopologyProblem:
             "geometry": self.geometry,
             "properties": {
                 "kind": self.kind, "parent_code": self.parent_code,
-                "codes": list(self.codes), "area_m2": round(self.area_m2, 2),
+                "codes": list(self.codes), "area_m2": round(self.area_m2, 2), "width_m": round(self.width_m, 3),
             },
         }  # fmt: skip
 
@@ -56,12 +63,12 @@ def check_topology(
     code: str | None = None,
     *,
     deep: bool = True,
-    tolerance_m2: float | None = None,
+    tolerance_m: float | None = None,
 ) -> list[TopologyProblem]:
     """Tiling problems under *code* (and, when *deep*, every grid below it), or everywhere.
 
-    Problems smaller than *tolerance_m2* (default: the ``sliver_m2`` setting) are slivers
-    and left out.
+    Problems narrower everywhere than *tolerance_m* metres (default: the ``tolerance_m``
+    setting) are slivers and left out, however long; the others carry their width.
     """
     if code is not None:
         hierarchy.require(conn, code)
@@ -69,7 +76,19 @@ def check_topology(
         sa.text(_SQL),
         {
             "code": code, "deep": deep, "srid": settings.metric_srid,
-            "tolerance_m2": settings.sliver_m2 if tolerance_m2 is None else tolerance_m2,
+            "tolerance_m": settings.tolerance_m if tolerance_m is None else tolerance_m,
         },
     )  # fmt: skip
-    return [TopologyProblem(r.kind, r.parent_code, tuple(r.codes), r.area_m2, json.loads(r.geometry)) for r in rows]
+    return [TopologyProblem(r.kind, r.parent_code, tuple(r.codes), r.area_m2, json.loads(r.geometry),
+                            width_m(shapely.from_wkb(r.metric))) for r in rows]  # fmt: skip
+
+
+def width_m(metric: BaseGeometry) -> float:
+    """The diameter (m) of the largest circle inside *metric* (a polygon in a projected CRS), to 1 cm."""
+    if metric.is_empty:
+        return 0.0
+    return 2 * shapely.maximum_inscribed_circle(metric, tolerance=0.005).length
+
+
+def _distance(metres: float) -> str:
+    return f"{metres * 100:.0f} cm" if metres < 1 else f"{metres:,.1f} m"

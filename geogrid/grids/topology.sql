@@ -1,7 +1,7 @@
 -- Tiling problems under each parent in scope: gaps (parent minus the union of its
 -- children), overlaps between siblings, and parts of children outside the parent.
 -- Parameters: :code (NULL = every parent), :deep (also the parents below :code),
--- :srid (NULL = the parent's UTM zone), :tolerance_m2 (slivers below are ignored).
+-- :srid (NULL = the parent's UTM zone), :tolerance_m (slivers narrower than it are ignored).
 WITH scope(code) AS (
     SELECT code FROM grids
      WHERE valid_to IS NULL AND (CAST(:code AS text) IS NULL OR code = :code)
@@ -43,10 +43,15 @@ problems AS (
     UNION ALL SELECT * FROM outside_parent
 ),
 measured AS (
-    SELECT kind, parent_code, codes, geom, geogrid_area_m2(geom, srid) AS area_m2
-      FROM problems WHERE ST_Dimension(geom) = 2
+    SELECT kind, parent_code, codes, geom, m.g AS metric, ST_Area(m.g) AS area_m2
+      FROM problems CROSS JOIN LATERAL (SELECT ST_Transform(ST_Segmentize(geom, 0.0001), srid) AS g) m
+     WHERE ST_Dimension(geom) = 2
 )
-SELECT kind, parent_code, codes, area_m2, ST_AsGeoJSON(geom, 7) AS geometry
+-- A problem narrower than :tolerance_m everywhere is a sliver, however long: reprojecting
+-- a kilometre-long straight edge bends it by centimetres. What no circle of that diameter
+-- fits in (by area, then by shrinking it by half the tolerance) is left out.
+SELECT kind, parent_code, codes, area_m2, ST_AsGeoJSON(geom, 7) AS geometry, ST_AsBinary(metric) AS metric
   FROM measured
- WHERE area_m2 >= :tolerance_m2
+ WHERE area_m2 >= pi() * (CAST(:tolerance_m AS float8) / 2) ^ 2
+   AND NOT ST_IsEmpty(ST_Buffer(metric, -CAST(:tolerance_m AS float8) / 2, 'quad_segs=2'))
  ORDER BY parent_code, kind, area_m2 DESC
