@@ -176,8 +176,9 @@ GK = 4547  # CGCS2000 / 3-degree Gauss-Kruger CM 114E
 X0, Y0 = 540_000.0, 4_200_000.0  # ~114.46E, 37.94N
 
 
-def _gk_hierarchy(width: float, hole: bool = False, gap: bool = False):
-    """A township *width* x 2/3 *width* m, 3 villages side by side, 2 grids each: exact tiles in EPSG:4547.
+def _gk_hierarchy(width: float, height: float = 4000, hole: bool = False, gap: bool = False):
+    """A township *width* m east-west, *height* m north-south, 3 villages side by side, 2 grids each,
+    tiling exactly in EPSG:4547.
 
     Every edge is straight and as long as a village or the township; a village corner on
     the township's edge is a vertex of the villages only. *hole*: a 50 x 50 m hole in
@@ -185,7 +186,7 @@ def _gk_hierarchy(width: float, hole: bool = False, gap: bool = False):
     """
     from shapely import box
 
-    v, h = width / 3, width / 3
+    v, h = width / 3, height / 2
     town = gpd.GeoDataFrame({"code": ["GK"], "name": ["乡"]}, geometry=[box(X0, Y0, X0 + width, Y0 + 2 * h)], crs=GK)
     villages = gpd.GeoDataFrame(
         {"code": [f"GK{n:03d}" for n in (1, 2, 3)], "name": ["一村", "二村", "三村"]},
@@ -235,8 +236,9 @@ def gk_run(scratch_url):
 
 @pytest.mark.parametrize("reprojected", [False, True], ids=["EPSG:4547 as it is", "reprojected to lon/lat"])
 def test_a_gauss_kruger_hierarchy_imports_without_false_alarms(gk_run, tmp_path, reprojected):
-    # 2.4 km edges: a vertex on a reprojected straight edge lies up to 8 cm off the chord
-    # (bends grow with the square of the length), so slivers of ~100 m², centimetres wide.
+    # East-west edges of 2.4 km, north-south of 4 km: a vertex on a reprojected straight
+    # edge lies up to 8 cm off the chord (bends grow with the square of the length and are
+    # largest east-west), so slivers of ~100 m², centimetres wide.
     _load_gk(gk_run, tmp_path, _gk_hierarchy(2400), reprojected)
     clean = gk_run("grids", "validate")
     assert clean.exit_code == 0, clean.output
@@ -251,14 +253,14 @@ def test_a_gauss_kruger_hierarchy_imports_without_false_alarms(gk_run, tmp_path,
 
     # Real problems are still found, with their areas and widths.
     gk_run.empty()
-    _load_gk(gk_run, tmp_path, _gk_hierarchy(2400, hole=True, gap=True), reprojected)
+    _load_gk(gk_run, tmp_path, _gk_hierarchy(2400, hole=True, gap=True), reprojected)  # a 0.5 m x 2 km gap
     found = gk_run("grids", "validate", "--geojson", str(tmp_path / "problems.geojson"))
     assert found.exit_code == 1
     problems = json.loads((tmp_path / "problems.geojson").read_text())["features"]
     sizes = sorted((p["properties"]["area_m2"], p["properties"]["width_m"]) for p in problems)
     assert len(sizes) == 2, found.output
     (gap_m2, gap_w), (hole_m2, hole_w) = sizes
-    assert gap_m2 == pytest.approx(0.5 * 800, rel=0.05) and gap_w == pytest.approx(0.5, abs=0.03)
+    assert gap_m2 == pytest.approx(0.5 * 2000, rel=0.05) and gap_w == pytest.approx(0.5, abs=0.03)
     assert hole_m2 == pytest.approx(2500, rel=0.01) and hole_w == pytest.approx(50, rel=0.01)
     assert "50.0 m wide" in found.output and "cm wide" in found.output
 
@@ -266,6 +268,6 @@ def test_a_gauss_kruger_hierarchy_imports_without_false_alarms(gk_run, tmp_path,
 def test_long_straight_edges_of_a_projected_file_keep_their_course(gk_run, tmp_path):
     # 6 km east-west edges bend by up to 55 cm when only their ends are reprojected; a
     # projected file's edges are densified before reprojecting, so the tiling stays exact.
-    _load_gk(gk_run, tmp_path, _gk_hierarchy(6000), False)
+    _load_gk(gk_run, tmp_path, _gk_hierarchy(6000, 6000), False)
     exact = gk_run("grids", "validate", "--tolerance", "0.005")
     assert exact.exit_code == 0, exact.output
