@@ -194,3 +194,24 @@ def test_a_vehicle_passing_a_cell_between_two_fixes_visits_it(conn, settings, tw
     # Within 30 m of the cell from 130 m to 270 m along the 400 m: 13 s and 27 s after the first fix.
     assert (entry - at(1)).total_seconds() == pytest.approx(13, abs=0.5)
     assert (exit_ - at(1)).total_seconds() == pytest.approx(27, abs=0.5)
+
+
+def test_last_weeks_indicators_stay_as_they_were_after_a_split(conn, settings, demo_grids):
+    from geogrid.incidents.intake import NewIncident, register
+    from geogrid.incidents.metrics import metrics
+
+    when = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+    for lon in (115.2555, 115.2575):  # either side of the line
+        register(conn, settings, NewIncident(lon=lon, lat=37.772, category="garbage", source="phone", reported_at=when),
+                 actor="desk")  # fmt: skip
+    week = {"start": dt.datetime(2026, 11, 16, tzinfo=dt.UTC), "end": dt.datetime(2026, 11, 23, tzinfo=dt.UTC)}
+
+    def rows(**period):
+        return [(r["code"], r["name"], r["registered"]) for r in metrics(conn, level="grid", **period)]
+
+    before = rows(**week)
+    assert ("XWZ001002", "第1村 网格2", 2) in before
+    pieces = list(edit.split_grid(conn, settings, "XWZ001002", edit.parse_geometry(SPLIT)).created)
+    assert rows(**week) == before  # the week is counted on its own grids, the incidents in their cells then
+    now = {code: n for code, _, n in rows()}
+    assert "XWZ001002" not in now and sum(now.get(p, 0) for p in pieces) == 2  # today: the pieces

@@ -337,6 +337,31 @@ def test_bbox_and_parent_filters(client, make_user, demo_grids):
     assert client.get("/api/grids?at=yesterday", headers=bearer(token)).status_code == 422
 
 
+def test_position_search_lists_exactly_the_grids_containing_the_point(client, make_user, conn, demo_grids):
+    import numpy as np
+
+    token = make_user("operator")[1]
+    shapes = {g["code"]: (g["level"], shapely.from_wkt(g["wkt"])) for g in demo_grids}
+    order = ["township", "village", "grid", "cell"]
+    rng = np.random.default_rng(3)
+    minx, miny, maxx, maxy = shapes["XWZ"][1].bounds
+    boxed_more = 0
+    for x, y in zip(rng.uniform(minx, maxx, 40), rng.uniform(miny, maxy, 40), strict=True):
+        point = shapely.Point(x, y)
+        expected = sorted((c for c, (_, g) in shapes.items() if g.covers(point)),
+                          key=lambda c: (order.index(shapes[c][0]), c))  # fmt: skip
+        body = client.get(f"/api/grids?point={x},{y}", headers=bearer(token)).json
+        assert [f["id"] for f in body["features"]] == expected and body["swapped"] is False
+        boxed_more += sum(1 for _, g in shapes.values() if g.envelope.covers(point)) > len(expected)
+        # Typed the wrong way round: recognised, said, and the same answer.
+        turned = client.get(f"/api/grids?point={y},{x}", headers=bearer(token)).json
+        assert turned["swapped"] is True and turned["point"] == [x, y]
+        assert [f["id"] for f in turned["features"]] == expected
+    assert boxed_more > 5  # bounding boxes would have listed grids that do not hold the point
+    for bad in ("115.26", "abc,def", "115.26,37.76,1", "1e400,1"):
+        assert client.get(f"/api/grids?point={bad}", headers=bearer(token)).status_code == 422, bad
+
+
 def test_at_a_date_before_anything_is_empty(client, make_user, demo_grids):
     token = make_user("operator")[1]
     old = (dt.date.today() - dt.timedelta(days=400)).isoformat()

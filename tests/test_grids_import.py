@@ -102,7 +102,9 @@ def test_projected_files_are_reprojected(conn, settings, tmp_path):
         assert back.crs.to_epsg() == 4326
         original = gpd.read_file(TOWNS).set_index("TOWNCODE").geometry
         for code, geom in zip(back.TOWNCODE, back.geometry, strict=True):
-            assert geom.symmetric_difference(original[code]).area < 1e-9 * original[code].area + 1e-12
+            # Edges straight in TM2 follow their course in lon/lat (densified before reprojecting),
+            # where the lon/lat original had them straight in lon/lat: centimetres apart.
+            assert geom.hausdorff_distance(original[code]) < 2e-6  # degrees: about 20 cm
     report = import_grids(conn, read(tmp_path / "towns.gpkg"), level="township", settings=settings,
                           code_field="TOWNCODE")  # fmt: skip
     assert len(report.created) == 12

@@ -198,6 +198,12 @@ def test_bulk_import_rejects_bad_rows_keeps_good_ones_and_is_idempotent(scratch_
     env = {"GEOGRID_DATABASE_URL": scratch_url}
     result = CliRunner().invoke(main, ["incidents", "import", str(path), "--batch-size", "20"], env=env)
     assert result.exit_code == 0, result.output
+    # Progress first, then what went to the reject file, then the summary.
+    assert (
+        result.output.index("importing")
+        < result.output.index("rejected rows written")
+        < result.output.index("54 rows:")
+    )
     assert (
         "54 rows: 51 new (0 snapped to a nearby cell, 1 unassigned and flagged), 0 already there, 3 rejected"
         in result.output
@@ -443,3 +449,39 @@ def test_the_reassignment_plan_cannot_become_a_cross_product(conn, settings, dem
         assert not {("Seq Scan", "incidents"), ("Seq Scan", "grids")} & inner, inner
     if scoped:  # an edit's incidents are an index lookup, never a pass over them all
         assert ("Seq Scan", "incidents") not in scans(plan["Plan"])
+
+
+def test_the_swapped_coordinates_rule_is_one_rule_in_single_and_bulk_intake_and_the_search(
+    conn, settings, client, make_user
+):
+    """Both readings are valid lon/lat here (a territory at 60E 40N), so only the territory can tell."""
+    from geogrid.incidents.intake import import_incidents
+
+    conn.execute(sa.text("INSERT INTO grids (code, name, level, geom) VALUES ('T', 'T', 'township', "
+                         "ST_Multi(ST_MakeEnvelope(60, 40, 60.01, 40.01, 4326)))"))  # fmt: skip
+    metre = 1 / 111_320
+    cases = {
+        "swapped": (40.005, 60.005),  # read the other way round it is inside T
+        "swapped, just outside": (40.005, 60.01 + 20 * metre / 0.766),  # the other way round: 20 m east of T
+        "nowhere": (41.5, 61.5),
+    }
+    single = {}
+    for name, (lon, lat) in cases.items():
+        try:
+            single[name] = report(conn, settings, lon, lat)["assignment"]
+        except InvalidInput as err:
+            single[name] = "refused: " + str(err)[:22]
+    rejected = {}
+    rows = [(n, {}, NewIncident(lon=lon, lat=lat, category="garbage", source="app", external_id=f"B{n}"))
+            for n, (lon, lat) in enumerate(cases.values())]  # fmt: skip
+    result = import_incidents(conn, settings, rows, actor="t", reject=lambda n, raw, why: rejected.setdefault(n, why))
+    bulk = {name: ("refused: " + rejected[n][:22] if n in rejected else "stored") for n, name in enumerate(cases)}
+    assert single == {"swapped": "refused: lon/lat look swapped: ", "swapped, just outside": "unassigned",
+                      "nowhere": "unassigned"}  # fmt: skip
+    assert bulk == {"swapped": "refused: lon/lat look swapped: ", "swapped, just outside": "stored",
+                    "nowhere": "stored"}  # fmt: skip
+    assert result.inserted == 2
+    token = make_user("operator")[1]
+    found = client.get("/api/grids?point=40.005,60.005", headers=bearer(token)).json
+    assert found["swapped"] is True and [f["id"] for f in found["features"]] == ["T"]
+    assert client.get("/api/grids?point=40.005,60.0103", headers=bearer(token)).json["features"] == []

@@ -45,6 +45,9 @@ def site(databases, settings):
         conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty, valid_from) VALUES (:p, "
                              "'XWZ001002', 'grid_helper', :since)"), {"p": person, "since": demo.SINCE})  # fmt: skip
         import_patrol(conn, settings, person, "walk.csv", _walk_through(cells["XWZ001002"]))
+        helper = conn.execute(sa.text("INSERT INTO people (name) VALUES ('赵六') RETURNING id")).scalar_one()
+        conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty, valid_from) VALUES (:p, "
+                             "'XWZ002002', 'grid_helper', :since)"), {"p": helper, "since": demo.SINCE})  # fmt: skip
     app = create_app(settings, bind=engine)
     with live_server(app) as base:
         yield {"base": base, "engine": engine, "xss_incident": xss_incident, "overdue": overdue, "cells": cells}
@@ -120,8 +123,20 @@ def test_drawing_a_line_across_a_cell_splits_it(page, site, shots):
         page.mouse.up()
         page.wait_for_timeout(300)  # two quick clicks would be a double click
     page.click(".leaflet-draw-actions a[title='Finish drawing']")
+    # A preview first: the pieces numbered on the map, who goes to which, the incidents that would move.
+    page.wait_for_selector("#edit-preview:not([hidden]) #preview-apply")
+    preview = page.text_content("#edit-preview")
+    assert "赵六 (grid_helper)" in preview and "open incident(s) would move" in preview
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "planner_split_preview.png"))
+    first, second = page.eval_on_selector_all("#edit-preview th[data-code]", "ths => ths.map(t => t.dataset.code)")
+    page.uncheck(f"#edit-preview input[data-grid='{second}']")  # 赵六 keeps the first piece only
+    page.click("#preview-apply")
     page.wait_for_function("document.getElementById('notice').textContent.startsWith('Split XWZ002002')",
                            timeout=20_000)  # fmt: skip
+    assert "1 duties carried" in page.text_content("#notice") and "0 open incident(s) moved" in page.text_content(
+        "#notice"
+    )
     open_map(page, page.url, shots, "planner_after_split")
     with site["engine"].connect() as conn:
         current = conn.execute(sa.text("SELECT valid_to IS NULL FROM grids WHERE code = 'XWZ002002' "
@@ -130,6 +145,9 @@ def test_drawing_a_line_across_a_cell_splits_it(page, site, shots):
             "SELECT ST_AsText(geom) FROM grids WHERE parent_code = 'XWZ002' "
             "AND valid_to IS NULL AND code NOT IN ('XWZ002001', 'XWZ002002')"
         )).scalars().all()  # fmt: skip
+        on_duty = conn.execute(sa.text("SELECT grid_code FROM assignments a JOIN people p ON p.id = a.person_id "
+                                       "WHERE p.name = '赵六' AND a.valid_to IS NULL")).scalars().all()  # fmt: skip
+    assert on_duty == [first]
     assert current is False  # retired, replaced by its pieces
     assert len(pieces) == 2
     assert shapely.union_all([shapely.from_wkt(p) for p in pieces]).symmetric_difference(cell).area < 1e-9
@@ -183,6 +201,18 @@ def test_search_by_id_and_filters(page, site):
     page.fill("#q", "115.2601,37.7601")
     page.click("#search button")
     page.wait_for_function("document.getElementById('details').textContent.includes('grids here')")
+    here = page.text_content("#details")
+    # Exactly the grids that hold the point: one per level, not every grid whose box does.
+    with site["engine"].connect() as conn:
+        holders = conn.execute(sa.text(
+            "SELECT code FROM grids WHERE valid_to IS NULL AND ST_Covers(geom, ST_SetSRID(ST_MakePoint("
+            "115.2601, 37.7601), 4326)) ORDER BY code")).scalars().all()  # fmt: skip
+    assert len(holders) == 3 and all(code in here for code in holders)
+    assert here.count("XWZ0") == 2  # the village and the grid (the township is XWZ)
+    page.fill("#q", "37.7601, 115.2601")  # typed lat first
+    page.click("#search button")
+    page.wait_for_function("document.getElementById('details').textContent.includes('read as lat,lon')")
+    assert all(code in page.text_content("#details") for code in holders)
 
 
 def test_html_in_user_text_stays_text(page, site):

@@ -15,7 +15,7 @@ from geogrid.api.params import json_body, optional, required
 from geogrid.errors import InvalidInput, NotFound
 from geogrid.grids import edit
 from geogrid.grids.generate import generate_cells
-from geogrid.grids.queries import grid_detail, grids_geojson
+from geogrid.grids.queries import grid_detail, grids_at_point, grids_geojson
 from geogrid.grids.topology import check_topology
 
 bp = Blueprint("grids", __name__, url_prefix="/api")
@@ -45,6 +45,8 @@ _DRY_RUN = {"type": "boolean", "description": "do everything, answer, and write 
         "level": {"type": "string"},
         "parent": {"type": "string"},
         "bbox": {"type": "string", "description": "minlon,minlat,maxlon,maxlat"},
+        "point": {"type": "string", "description": "lon,lat: the grids containing it, top level first (lat,lon "
+                  "typed the wrong way round is recognised and said: swapped)"},
         "at": {"type": "string", "description": "ISO date or date-time: boundaries as they were"},
     },
     response=_COLLECTION,
@@ -54,13 +56,21 @@ def list_grids():
     """Grids as a GeoJSON FeatureCollection: current, or as they were at a date."""
     settings = state().settings
     level = inputs.level(request.args.get("level"), settings.levels)
+    at = inputs.at(request.args.get("at"), settings.timezone)
+    if request.args.get("point") is not None:
+        first, second = inputs.position(request.args["point"])
+        with db() as conn:
+            scope = accounts.visible_grid_codes(conn, principal())
+            body = grids_at_point(conn, first, second, levels=settings.levels, level=level, at=at, codes=scope,
+                                  srid=settings.metric_srid)  # fmt: skip
+        return jsonify(body), 200, {"Content-Type": GEOJSON}
     with db() as conn:
         body = grids_geojson(
             conn,
             level=level,
             parent=request.args.get("parent"),
             bbox=inputs.bbox(request.args.get("bbox")),
-            at=inputs.at(request.args.get("at"), settings.timezone),
+            at=at,
             codes=accounts.visible_grid_codes(conn, principal()),
             srid=settings.metric_srid,
         )

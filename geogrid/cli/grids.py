@@ -95,7 +95,7 @@ def grids_validate(ctx, code, tolerance, geojson_out):
     from geogrid.grids.topology import check_topology
     from geogrid.store.db import unit_of_work
 
-    tolerance_m = inputs.tolerance(tolerance, "--tolerance")
+    tolerance_m = inputs.tolerance(tolerance)
     with unit_of_work(engine_of(ctx)) as conn:
         problems = check_topology(conn, settings_of(ctx), code, tolerance_m=tolerance_m)
     for problem in problems:

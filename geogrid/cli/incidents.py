@@ -31,7 +31,7 @@ def incidents_add(ctx, lon, lat, category, source, description, reporter, accura
     from geogrid.incidents.intake import NewIncident, register
     from geogrid.store.db import unit_of_work
 
-    when = inputs.moment(reported_at, "--at", settings_of(ctx).timezone)
+    when = inputs.moment(reported_at, "reported_at", settings_of(ctx).timezone)
     incident = NewIncident(
         lon=lon, lat=lat, category=category, source=source, description=description, reporter=reporter,
         reported_at=when, gps_accuracy_m=accuracy, external_id=external_id,

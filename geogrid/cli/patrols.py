@@ -47,7 +47,7 @@ def patrols_coverage(ctx, day, grid):
     from geogrid.patrols.coverage import compute_coverage, coverage_report, day_moment, day_notice
     from geogrid.store.db import unit_of_work
 
-    when = inputs.day(day, "--date")
+    when = inputs.day(day)
     settings = settings_of(ctx)
     with unit_of_work(engine_of(ctx)) as conn:
         notice = day_notice(conn, settings, when)

@@ -8,8 +8,10 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geogrid import inputs
 from geogrid.errors import InvalidInput, NotFound
 from geogrid.grids import hierarchy
+from geogrid.incidents.assign import swapped_sql
 
 _VALID_AT = hierarchy.valid_at()
 
@@ -25,6 +27,7 @@ SELECT g.id, g.code, g.name, g.level, g.parent_code, g.version, g.valid_from, g.
    AND (CAST(:xmin AS float8) IS NULL
         OR g.geom && ST_MakeEnvelope(:xmin, :ymin, :xmax, :ymax, 4326))
    AND (CAST(:all_codes AS boolean) OR g.code = ANY(:codes))
+   {{extra}}
  ORDER BY g.code
 """
 
@@ -43,8 +46,54 @@ def grids_geojson(
 
     Current grids, or those valid at *at*; *codes* limits the answer (a worker's scope).
     """
-    rows = conn.execute(sa.text(_FEATURES), _params(level, parent, None, bbox, at, codes, srid))
+    rows = conn.execute(sa.text(_FEATURES.format(extra="")), _params(level, parent, None, bbox, at, codes, srid))
     return {"type": "FeatureCollection", "features": [_feature(r) for r in rows.mappings()]}
+
+
+def grids_at_point(
+    conn: Connection,
+    first: float,
+    second: float,
+    *,
+    levels: tuple[str, ...],
+    level: str | None = None,
+    at: dt.datetime | None = None,
+    codes: set[str] | None = None,
+    srid: int | None = None,
+) -> dict:
+    """The grids that contain a position typed as *first*, *second* (lon, lat), top level first.
+
+    Exact: a grid contains the point when it covers it (its edge included), not when its
+    bounding box does. Typed the wrong way round (lat, lon) is recognised by the intake's
+    rule: read as lon, lat the point lies in no grid, read the other way it does; the
+    answer then says ``swapped``. Current grids, or those valid at *at*, of *level* or all.
+    """
+    lon, lat, swapped = inputs.lon_lat(first, second)
+    params = {"lon": lon, "lat": lat, "at": at}
+    if (
+        not swapped
+        and not conn.execute(
+            sa.text(
+                f"SELECT EXISTS (SELECT 1 FROM grids g WHERE {_VALID_AT} AND g.geom && {_POINT} "
+                f"AND ST_Covers(g.geom, {_POINT}))"
+            ),
+            params,  # fmt: skip
+        ).scalar()
+    ):
+        swapped = conn.execute(sa.text(f"SELECT {swapped_sql(':lon', ':lat')}"), params).scalar()
+        if swapped:
+            lon, lat = lat, lon
+    rows = conn.execute(
+        sa.text(_FEATURES.format(extra=f"AND g.geom && {_POINT} AND ST_Covers(g.geom, {_POINT})")),
+        {**_params(level, None, None, None, at, codes, srid), "lon": lon, "lat": lat},
+    ).mappings()
+    order = {name: n for n, name in enumerate(levels)}
+    features = sorted((_feature(r) for r in rows), key=lambda f: (order.get(f["properties"]["level"], len(order)),
+                                                                  f["properties"]["code"]))  # fmt: skip
+    return {"type": "FeatureCollection", "point": [lon, lat], "swapped": bool(swapped), "features": features}
+
+
+_POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)"
 
 
 def grid_detail(
@@ -58,7 +107,11 @@ def grid_detail(
     """One grid as a GeoJSON Feature with its parent chain, children count and people."""
     if codes is not None and code not in codes:
         raise NotFound(f"no grid {code}")
-    row = conn.execute(sa.text(_FEATURES), _params(None, None, code, None, at, None, srid)).mappings().first()
+    row = (
+        conn.execute(sa.text(_FEATURES.format(extra="")), _params(None, None, code, None, at, None, srid))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no grid {code}" + (f" on {at.date().isoformat()}" if at is not None else ""))
     feature = _feature(row)

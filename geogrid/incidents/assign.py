@@ -53,6 +53,20 @@ def assign_point(conn: Connection, settings: Settings, lon: float, lat: float) -
     return dict(row)
 
 
+def swapped_sql(lon: str, lat: str) -> str:
+    """SQL: the point read the other way round, (lat, lon), lies in a current grid.
+
+    The one rule for "lon/lat look swapped", in single and bulk intake and the position
+    search: *lon* and *lat* are SQL expressions (columns or bound parameters) for a point
+    that itself landed in no cell; swapped, it must be covered by a grid (not merely near one).
+    """
+    swapped = f"ST_SetSRID(ST_MakePoint({lat}, {lon}), 4326)"
+    return (
+        f"({lat} BETWEEN -180 AND 180 AND {lon} BETWEEN -90 AND 90 AND EXISTS (SELECT 1 FROM grids sw "
+        f"WHERE sw.valid_to IS NULL AND sw.geom && {swapped} AND ST_Covers(sw.geom, {swapped})))"
+    )
+
+
 # The staged points' coordinates again, as PostgreSQL's own `point`: its GiST index
 # holds the exact point, so with INCLUDE (n) the join reads nothing but the index (an
 # index-only scan), where PostGIS's index holds a float4 box and every candidate is

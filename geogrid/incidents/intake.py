@@ -25,7 +25,14 @@ from sqlalchemy.engine import Connection
 from geogrid.config import Settings
 from geogrid.errors import InvalidInput
 from geogrid.grids import hierarchy
-from geogrid.incidents.assign import POINT_COLUMN, assign_point, assign_table, index_points, spatial_order
+from geogrid.incidents.assign import (
+    POINT_COLUMN,
+    assign_point,
+    assign_table,
+    index_points,
+    spatial_order,
+    swapped_sql,
+)
 from geogrid.incidents.taxonomy import category as find_category
 from geogrid.store.db import transaction_settings
 from geogrid.store.models import SOURCES
@@ -97,7 +104,7 @@ def register(conn: Connection, settings: Settings, incident: NewIncident, actor:
     if in_range:
         assigned = assign_point(conn, settings, lon, lat)
     if not in_range or assigned["assignment"] == "unassigned":
-        if -180 <= lat <= 180 and -90 <= lon <= 90 and _in_territory(conn, settings, lat, lon):
+        if conn.execute(sa.text(f"SELECT {swapped_sql(':lon', ':lat')}"), {"lon": lon, "lat": lat}).scalar():
             raise InvalidInput(
                 f"lon/lat look swapped: ({lon}, {lat}) is outside the territory but ({lat}, {lon}) "
                 "is inside; send lon first, then lat"
@@ -172,10 +179,6 @@ def summary(conn: Connection, incident_id: int) -> dict:
         out["snap_distance_m"] = round(out["snap_distance_m"], 2)
     out["flagged"] = out["assignment"] == "unassigned"
     return out
-
-
-def _in_territory(conn: Connection, settings: Settings, lon: float, lat: float) -> bool:
-    return assign_point(conn, settings, lon, lat)["assignment"] != "unassigned"
 
 
 def _content_id(incident: NewIncident, reported_at: dt.datetime) -> str:
@@ -321,11 +324,7 @@ def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkRepor
     bad = conn.execute(
         sa.text(
             f"""
-            SELECT s.n, EXISTS (
-                       SELECT 1 FROM grids g
-                        WHERE g.valid_to IS NULL AND s.lat BETWEEN -180 AND 180 AND s.lon BETWEEN -90 AND 90
-                          AND g.geom && ST_SetSRID(ST_MakePoint(s.lat, s.lon), 4326)
-                          AND ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(s.lat, s.lon), 4326))) AS swapped
+            SELECT s.n, {swapped_sql("s.lon", "s.lat")} AS swapped
               FROM {stage} s LEFT JOIN {stage}_assigned a ON a.n = s.n
              WHERE a.n IS NULL OR a.assignment = 'unassigned'
             """

@@ -16,10 +16,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geogrid.errors import InvalidInput
+from geogrid.grids import hierarchy
 
-_METRICS = """
-WITH facts AS (
-    SELECT i.id, g.code, i.status, i.deadline, i.closed_at,
+_METRICS = f"""
+WITH moved AS (
+    -- The cell an incident was in when the period ended: the one it left at its first move since.
+    SELECT DISTINCT ON (e.incident_id) e.incident_id, e.details->'from_grid'->>'code' AS code
+      FROM incident_events e
+     WHERE CAST(:end AS timestamptz) IS NOT NULL AND e.at >= :end AND e.details ? 'from_grid'
+     ORDER BY e.incident_id, e.at, e.id
+),
+facts AS (
+    SELECT i.id, coalesce(m.code, g.code) AS code, i.status, i.deadline, i.closed_at,
            bool_or(e.to_status = 'handled_on_spot') AS on_spot,
            bool_or(e.to_status = 'escalated') AS escalated,
            bool_or(e.to_status IN ('resolved', 'handled_on_spot')) AS resolved_once,
@@ -28,27 +36,43 @@ WITH facts AS (
                 FILTER (WHERE e.details ? 'return_visit'))[1] AS satisfied
       FROM incidents i
       JOIN grids g ON g.id = i.grid_id
+      LEFT JOIN moved m ON m.incident_id = i.id
       LEFT JOIN incident_events e ON e.incident_id = i.id
      WHERE (CAST(:start AS timestamptz) IS NULL OR i.reported_at >= :start)
        AND (CAST(:end AS timestamptz) IS NULL OR i.reported_at < :end)
-     GROUP BY i.id, g.code
+     GROUP BY i.id, coalesce(m.code, g.code)
+),
+-- The grids of the level as they stood when the period ended (now when it has no end),
+-- and every grid under each; a cell retired before then counts under its last parent.
+tree AS (
+    SELECT d.root AS ancestor, d.code
+      FROM geogrid_descendants(ARRAY(SELECT g.code FROM grids g WHERE {hierarchy.valid_at("g")} AND g.level = :level),
+                               CAST(:at AS timestamptz)) d
+),
+placed AS (
+    SELECT f.*, coalesce(t.ancestor, a.ancestor) AS ancestor
+      FROM facts f
+      LEFT JOIN tree t ON t.code = f.code
+      LEFT JOIN grid_ancestry a ON t.code IS NULL AND a.code = f.code AND a.ancestor_level = :level
 )
-SELECT a.ancestor AS code, a.ancestor_name AS name, a.ancestor_level AS level,
+SELECT p.ancestor AS code,
+       (SELECT g.name FROM grids g WHERE g.code = p.ancestor
+         ORDER BY {hierarchy.valid_at("g")} DESC, g.version DESC LIMIT 1) AS name,
+       CAST(:level AS text) AS level,
        count(*) AS registered,
-       count(*) FILTER (WHERE f.on_spot) AS handled_on_spot,
-       count(*) FILTER (WHERE f.escalated) AS escalated,
-       count(*) FILTER (WHERE f.status = 'closed') AS closed,
-       count(*) FILTER (WHERE f.status = 'closed' AND f.closed_at <= f.deadline) AS closed_on_time,
-       count(*) FILTER (WHERE f.resolved_once) AS resolved_once,
-       count(*) FILTER (WHERE f.visited) AS visited,
-       count(*) FILTER (WHERE f.satisfied) AS satisfied
-  FROM facts f
-  JOIN grid_ancestry a ON a.code = f.code
- WHERE a.ancestor_level = :level
+       count(*) FILTER (WHERE p.on_spot) AS handled_on_spot,
+       count(*) FILTER (WHERE p.escalated) AS escalated,
+       count(*) FILTER (WHERE p.status = 'closed') AS closed,
+       count(*) FILTER (WHERE p.status = 'closed' AND p.closed_at <= p.deadline) AS closed_on_time,
+       count(*) FILTER (WHERE p.resolved_once) AS resolved_once,
+       count(*) FILTER (WHERE p.visited) AS visited,
+       count(*) FILTER (WHERE p.satisfied) AS satisfied
+  FROM placed p
+ WHERE p.ancestor IS NOT NULL
    AND (CAST(:within AS text) IS NULL
-        OR a.ancestor IN (SELECT code FROM grid_ancestry WHERE ancestor = :within))
- GROUP BY a.ancestor, a.ancestor_name, a.ancestor_level
- ORDER BY a.ancestor
+        OR p.ancestor IN (SELECT code FROM grid_ancestry WHERE ancestor = :within))
+ GROUP BY p.ancestor
+ ORDER BY p.ancestor
 """
 
 
@@ -60,8 +84,15 @@ def metrics(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
 ) -> list[dict]:
-    """Indicators for every grid of *level* (inside *within*, when given), over [start, end)."""
-    rows = conn.execute(sa.text(_METRICS), {"level": level, "within": within, "start": start, "end": end})
+    """Indicators for every grid of *level* (inside *within*, when given), over [start, end).
+
+    A period that has ended is counted on the grids as they stood at its end, each
+    incident in the cell it was in then (a split since moves open incidents to the
+    pieces, and last week's report stays as it was).
+    """
+    at = end - dt.timedelta(microseconds=1) if end is not None else None
+    params = {"level": level, "within": within, "start": start, "end": end, "at": at}
+    rows = conn.execute(sa.text(_METRICS), params)
     out = []
     for row in rows.mappings():
         r = dict(row)

@@ -94,34 +94,14 @@
     return [sw.lng, sw.lat, ne.lng, ne.lat].map((v) => v.toFixed(7)).join(",");
   }
 
-  // Does a GeoJSON (Multi)Polygon feature hold the point? (even-odd rule over all rings)
-  function holds(feature, latlng) {
-    const g = feature.geometry;
-    const polygons = g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
-    let inside = false;
-    for (const rings of polygons) {
-      for (const ring of rings) {
-        for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-          const [xi, yi] = ring[i];
-          const [xj, yj] = ring[j];
-          if ((yi > latlng.lat) !== (yj > latlng.lat) &&
-              latlng.lng < ((xj - xi) * (latlng.lat - yi)) / (yj - yi) + xi) inside = !inside;
-        }
-      }
-    }
-    return inside;
-  }
-
-  // Vector tiles take no clicks (see geogrid.layers.base): ask the API which grid of
-  // *level* holds the clicked point.
+  // Vector tiles take no clicks (see geogrid.layers.base), and a bounding box is not a
+  // cell: ask the API which grids contain the point (exactly, edges by the tie-break).
   // *level* may be an array of level names top down: then the deepest grid holding the point.
   async function gridAt(latlng, level, at) {
     const one = typeof level === "string";
-    const fc = await api("GET", "/api/grids?bbox=" + bboxAround(latlng, 1) + (one ? "&level=" + encodeURIComponent(level) : "") +
-      (at ? "&at=" + at : ""));
-    const found = fc.features.filter((f) => holds(f, latlng));
-    if (!one) found.sort((a, b) => level.indexOf(a.properties.level) - level.indexOf(b.properties.level));
-    return found.pop() || null;
+    const fc = await api("GET", "/api/grids?point=" + latlng.lng.toFixed(7) + "," + latlng.lat.toFixed(7) +
+      (one ? "&level=" + encodeURIComponent(level) : "") + (at ? "&at=" + at : ""));
+    return fc.features[fc.features.length - 1] || null;
   }
 
   // -- planner -------------------------------------------------------------------------
@@ -254,21 +234,90 @@
         if (e.layerType !== "polyline") return;
         if (selected.size !== 1) { notice("Click the cell to split first, then draw the line across it.", "error"); return; }
         const code = Array.from(selected.keys())[0];
-        notice("Splitting " + code + "…");
+        const url = "/api/grids/" + encodeURIComponent(code) + "/split";
+        const line = e.layer.toGeoJSON().geometry;
+        notice("Working out the split of " + code + "…");
         try {
-          const result = await api("POST", "/api/grids/" + encodeURIComponent(code) + "/split",
-            { line: e.layer.toGeoJSON().geometry });
-          done("Split " + code + " into " + result.created.map((c) => c.code || c).join(", ") + ".");
+          const preview = await api("POST", url, { line, dry_run: true });
+          showPreview("Split " + code, preview, true, async (plan) => {
+            const result = await api("POST", url, plan ? { line, duties: plan } : { line });
+            done("Split " + code + " into " + result.created.map((c) => c.code).join(", ") + ". " + outcome(result));
+          });
         } catch (err) { notice(err.message, "error"); }
       });
       document.getElementById("merge").addEventListener("click", async () => {
         if (selected.size < 2) { notice("Shift-click two or more adjacent cells to merge.", "error"); return; }
         const codes = Array.from(selected.keys());
         try {
-          const result = await api("POST", "/api/grids/merge", { codes });
-          done("Merged " + codes.join(", ") + " into " + result.created.map((c) => c.code || c).join(", ") + ".");
+          const preview = await api("POST", "/api/grids/merge", { codes, dry_run: true });
+          showPreview("Merge " + codes.join(", "), preview, false, async (plan) => {
+            const body = { codes };
+            if (plan) body.duties = plan[preview.created[0].code] || [];
+            const result = await api("POST", "/api/grids/merge", body);
+            done("Merged " + codes.join(", ") + " into " + result.created.map((c) => c.code).join(", ") + ". " +
+              outcome(result));
+          });
         } catch (err) { notice(err.message, "error"); }
       });
+
+      // What an edit did to what hangs on the grids, in one sentence.
+      function outcome(result) {
+        const duties = result.duties.length ? result.duties.length + " duties carried to the new grids" : "no duties to carry";
+        const dropped = result.dropped.length ? ", " + result.dropped.length + " ended" : "";
+        return duties + dropped + "; " + result.incidents_moved + " open incident(s) moved to another cell.";
+      }
+
+      // A dry run shown before anything is written: the new grids numbered on the map, who
+      // goes to which (a checkbox per person and new grid, all ticked: everyone goes
+      // everywhere), how many open incidents move; then apply or cancel.
+      const previewLayer = L.featureGroup().addTo(map);
+      function showPreview(title, preview, split, apply) {
+        const box = document.getElementById("edit-preview");
+        previewLayer.clearLayers();
+        const colours = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"];
+        preview.created.forEach((c, n) => {
+          const shape = L.geoJSON(c.geometry, { style: { color: colours[n % 5], weight: 3, fillOpacity: 0.25 } });
+          shape.bindTooltip(el("span", {}, (split ? String(n + 1) + " · " : "") + c.code), { permanent: true, direction: "center" });
+          previewLayer.addLayer(shape);
+        });
+        const people = new Map();
+        for (const d of preview.duties) people.set(d.person_id, d);
+        const rows = Array.from(people.values()).map((d) => el("tr", {},
+          el("td", {}, d.person + " (" + d.duty + ")"),
+          ...preview.created.map((c) => el("td", {}, el("input", {
+            type: "checkbox", checked: true, "data-person": d.person_id, "data-grid": c.code,
+            "aria-label": d.person + " → " + c.code,
+          })))));
+        const table = rows.length ? el("table", { class: "plan" },
+          el("thead", {}, el("tr", {}, el("th", {}, "People on duty"),
+            ...preview.created.map((c, n) => el("th", { title: c.code, "data-code": c.code }, split ? String(n + 1) : c.code)))),
+          el("tbody", {}, rows)) : el("p", { class: "hint" }, "Nobody holds a duty on " + preview.retired.join(", ") + ".");
+        const applyButton = el("button", { type: "button", id: "preview-apply" }, "Apply");
+        const cancelButton = el("button", { type: "button", id: "preview-cancel" }, "Cancel");
+        box.replaceChildren(
+          el("h3", {}, title + ": preview"),
+          el("ul", {}, preview.created.map((c, n) => el("li", {}, (split ? (n + 1) + " · " : "") + c.code + ": " +
+            Math.round(c.area_m2).toLocaleString() + " m²"))),
+          table,
+          el("p", {}, preview.incidents_moved + " open incident(s) would move to the new grids; closed ones stay."),
+          applyButton, cancelButton,
+        );
+        box.hidden = false;
+        map.fitBounds(previewLayer.getBounds(), { padding: [40, 40] });
+        notice("Nothing is written yet: check who goes where, then apply.");
+        cancelButton.addEventListener("click", () => { previewLayer.clearLayers(); box.hidden = true; notice(""); });
+        applyButton.addEventListener("click", async () => {
+          const boxes = Array.from(box.querySelectorAll("input[data-person]"));
+          let plan = null;
+          if (boxes.some((b) => !b.checked)) {
+            plan = {};
+            for (const c of preview.created) plan[c.code] = [];
+            for (const b of boxes) if (b.checked) plan[b.dataset.grid].push(Number(b.dataset.person));
+          }
+          applyButton.disabled = true;
+          try { await apply(plan); } catch (err) { applyButton.disabled = false; notice(err.message, "error"); }
+        });
+      }
       const save = document.getElementById("reshape-save");
       const cancel = document.getElementById("reshape-cancel");
       document.getElementById("reshape").addEventListener("click", () => {
@@ -290,10 +339,11 @@
       save.addEventListener("click", async () => {
         const { shape, feature } = editing;
         try {
-          await api("PUT", "/api/grids/" + encodeURIComponent(feature.properties.code),
+          const result = await api("PUT", "/api/grids/" + encodeURIComponent(feature.properties.code),
             { geometry: shape.toGeoJSON().geometry, version: feature.properties.version });
           stopEditing();
-          done("Saved the new boundary of " + feature.properties.code + ".");
+          done("Saved the new boundary of " + feature.properties.code + "; " + result.incidents_moved +
+            " open incident(s) moved to another cell.");
         } catch (err) { notice(err.message, "error"); }
       });
       function stopEditing() {
@@ -431,15 +481,17 @@
       panel.details.dataset.cell = inc.cell ? inc.cell.code : "";
     }
 
-    async function findPlace(lon, lat) {
+    // A position as typed ("lon,lat"; "lat,lon" is recognised): the grids that contain it.
+    async function findPlace(text) {
       picked.clearLayers();
-      picked.addLayer(L.circleMarker([lat, lon], { radius: 9, color: "#1f4e79", weight: 3 }));
-      map.setView([lat, lon], 16);
-      const d = 0.00001;
       try {
-        const fc = await api("GET", "/api/grids?bbox=" + [lon - d, lat - d, lon + d, lat + d].join(","));
-        const holders = fc.features.filter((f) => L.geoJSON(f).getBounds().contains([lat, lon]));
-        showDetails(lon + ", " + lat, [["grids here", holders.map((f) => f.properties.code + " " + f.properties.name).join(" › ") || "none"]]);
+        const fc = await api("GET", "/api/grids?point=" + encodeURIComponent(text));
+        const [lon, lat] = fc.point;
+        picked.addLayer(L.circleMarker([lat, lon], { radius: 9, color: "#1f4e79", weight: 3 }));
+        map.setView([lat, lon], 16);
+        const rows = [["grids here", fc.features.map((f) => f.properties.code + " " + f.properties.name).join(" › ") || "none"]];
+        if (fc.swapped) rows.push(["note", "read as lat,lon: the position lies in the territory the other way round"]);
+        showDetails(lon.toFixed(6) + ", " + lat.toFixed(6), rows);
       } catch (err) { notice(err.message, "error"); }
     }
 
@@ -451,9 +503,9 @@
     document.getElementById("search").addEventListener("submit", (e) => {
       e.preventDefault();
       const q = document.getElementById("q").value.trim();
-      const coords = q.match(/^(-?\d+(?:\.\d+)?)\s*[,\s]\s*(-?\d+(?:\.\d+)?)$/);
+      const coords = /^[-+]?\d+(?:\.\d+)?\s*[,，\s]\s*[-+]?\d+(?:\.\d+)?$/.test(q);
       if (/^\d+$/.test(q)) showIncident(q);
-      else if (coords) findPlace(parseFloat(coords[1]), parseFloat(coords[2]));
+      else if (coords) findPlace(q);
       else notice("Type an incident number, or a position as lon,lat.", "error");
     });
     map.removeLayer(heat);
