@@ -45,8 +45,11 @@ _DRY_RUN = {"type": "boolean", "description": "do everything, answer, and write 
         "level": {"type": "string"},
         "parent": {"type": "string"},
         "bbox": {"type": "string", "description": "minlon,minlat,maxlon,maxlat"},
-        "point": {"type": "string", "description": "lon,lat: the grids containing it, top level first (lat,lon "
-                  "typed the wrong way round is recognised and said: swapped)"},
+        "point": {
+            "type": "string",
+            "description": "lon,lat: the grids containing it, top level first (lat,lon "
+            "typed the wrong way round is recognised and said: swapped)",
+        },
         "at": {"type": "string", "description": "ISO date or date-time: boundaries as they were"},
     },
     response=_COLLECTION,
