@@ -42,6 +42,19 @@ def is_leaf(alias: str = "g", param: str | None = "at") -> str:
     return f"NOT EXISTS (SELECT 1 FROM grids c WHERE c.parent_code = {alias}.code AND {valid_at('c', param)})"
 
 
+def parents_sql(param: str | None = None) -> str:
+    """SQL query: the ids of the grids that have a child valid at ``:param`` (None: a current child).
+
+    The leaf test as a set, for statements that look at many grids at once: one join, not
+    an anti-join per grid (a correlated NOT EXISTS over 100,000 grids hit the statement
+    timeout in ``bench/assign_bench.py``).
+    """
+    return (
+        f"SELECT DISTINCT p.id FROM grids p JOIN grids c ON c.parent_code = p.code "
+        f"WHERE {valid_at('p', param)} AND {valid_at('c', param)}"
+    )
+
+
 def subtree_sql(code_param: str = "grid", at_param: str = "at") -> str:
     """SQL query: the codes at and below grid ``:code_param`` as valid at ``:at_param``."""
     return f"SELECT geogrid_subtree(ARRAY[CAST(:{code_param} AS text)], CAST(:{at_param} AS timestamptz))"

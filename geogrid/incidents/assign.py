@@ -114,7 +114,7 @@ def assign_table(conn: Connection, settings: Settings, points: str, out: str) ->
     # Grids with current children are not leaves; there are few of them, so they are
     # excluded by a list (a hashed lookup) rather than an anti-join per cell.
     parents = conn.execute(
-        sa.text(f"SELECT array_agg(g.id) FROM grids g WHERE g.valid_to IS NULL AND NOT {_CURRENT_LEAF}")
+        sa.text(f"SELECT array_agg(id) FROM ({hierarchy.parents_sql()}) p")
     ).scalar_one()
     # Only the points' index can serve the join, so it is driven from the cells (a
     # parallel scan), each cell's shape cached by PostGIS while its points are tested.
