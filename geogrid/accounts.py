@@ -136,10 +136,56 @@ def check_password(conn: Connection, name: str, password: str) -> Principal | No
     return Principal(row.id, row.name, row.role, row.person_id)
 
 
-def list_users(conn: Connection) -> list[dict]:
-    """Every user, without secrets."""
+def _user_id(conn: Connection, name: str) -> int:
+    found = conn.execute(sa.select(User.id).where(User.name == name)).scalar()
+    if found is None:
+        raise NotFound(f"no user {name!r}")
+    return found
+
+
+def set_active(conn: Connection, name: str, active: bool) -> dict:
+    """Disable (every session ends, tokens stop working) or enable a user; the user as now."""
+    from geogrid import sessions
+
+    user_id = _user_id(conn, name)
+    conn.execute(sa.update(User).where(User.id == user_id).values(active=active))
+    if not active:
+        sessions.end_all(conn, user_id, "user disabled")
+    return user(conn, name)
+
+
+def set_password(conn: Connection, name: str, password: str, *, keep_session: str | None = None) -> int:
+    """A new password for *name*; every session of theirs ends but *keep_session* (the caller's own). How many ended."""
+    from geogrid import sessions
+
+    if not isinstance(password, str) or len(password) < 8:
+        raise InvalidInput("passwords must be at least 8 characters")
+    if len(password) > 1000:
+        raise InvalidInput("passwords must be at most 1000 characters")
+    user_id = _user_id(conn, name)
+    conn.execute(sa.update(User).where(User.id == user_id).values(password_hash=generate_password_hash(password)))
+    return sessions.end_all(conn, user_id, "password changed", keep=keep_session)
+
+
+def user(conn: Connection, name: str) -> dict:
+    """One user, without secrets."""
+    found = list_users(conn, name=name)
+    if not found:
+        raise NotFound(f"no user {name!r}")
+    return found[0]
+
+
+def list_users(conn: Connection, *, name: str | None = None) -> list[dict]:
+    """Every user (or the one called *name*), without secrets: whether they can sign in, live sessions."""
     rows = conn.execute(
-        sa.select(User.id, User.name, User.role, User.person_id, User.active, User.created_at).order_by(User.name)
+        sa.text(
+            """
+            SELECT u.id, u.name, u.role, u.person_id, u.active, u.created_at, u.password_hash IS NOT NULL AS password,
+                   (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.ended_at IS NULL) AS sessions
+              FROM users u WHERE CAST(:name AS text) IS NULL OR u.name = :name ORDER BY u.name
+            """
+        ),
+        {"name": name},
     ).mappings()
     return [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
 

@@ -76,6 +76,19 @@ class Settings:
     basemap_attribution: str = ""
     #: Layers with more features than this are served as vector tiles, not embedded.
     tile_threshold: int = 3000
+    #: A page session ends this long after sign-in, whatever happens (hours) ...
+    session_hours: float = 12.0
+    #: ... or after this long without a request (minutes).
+    session_idle_minutes: float = 60.0
+    #: The app is reached over HTTPS (itself or through a TLS proxy): cookies are Secure.
+    tls: bool = False
+    #: Proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
+    proxy_hops: int = 0
+    #: Failed sign-ins of one user name, and from one address, within the window before
+    #: further attempts are refused (429) until the window has passed.
+    login_failures: int = 5
+    login_address_failures: int = 20
+    login_window_s: float = 900.0
     #: Where `geogrid serve` listens.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -125,6 +138,13 @@ class Settings:
         elif not Path(basemap).is_dir():
             raise ConfigError(f"GEOGRID_BASEMAP {basemap!r} is neither 'none', an XYZ URL template nor a tile folder")
         object.__setattr__(self, "basemap", basemap)
+        if self.session_hours <= 0 or self.session_idle_minutes <= 0:
+            raise ConfigError("GEOGRID_SESSION_HOURS and GEOGRID_SESSION_IDLE_MINUTES must be positive")
+        if not 0 <= self.proxy_hops <= 10:
+            raise ConfigError("GEOGRID_PROXY_HOPS must be between 0 and 10")
+        if self.login_failures < 1 or self.login_address_failures < 1 or self.login_window_s <= 0:
+            raise ConfigError("GEOGRID_LOGIN_FAILURES, GEOGRID_LOGIN_ADDRESS_FAILURES and GEOGRID_LOGIN_WINDOW_S "
+                              "must be positive")  # fmt: skip
         if not 0 < self.port < 65536:
             raise ConfigError(f"GEOGRID_PORT must be a TCP port, not {self.port}")
 
@@ -162,6 +182,9 @@ class Settings:
             ("metric_srid", "GEOGRID_METRIC_SRID"),
             ("rule_visits", "GEOGRID_RULE_VISITS"),
             ("tile_threshold", "GEOGRID_TILE_THRESHOLD"),
+            ("proxy_hops", "GEOGRID_PROXY_HOPS"),
+            ("login_failures", "GEOGRID_LOGIN_FAILURES"),
+            ("login_address_failures", "GEOGRID_LOGIN_ADDRESS_FAILURES"),
         ]:
             if name in env:
                 values[key] = _int(name, env[name])
@@ -172,9 +195,14 @@ class Settings:
         for key, name in [("max_accuracy_m", "GEOGRID_MAX_ACCURACY_M"), ("max_speed_mps", "GEOGRID_MAX_SPEED_MPS"),
                           ("track_gap_s", "GEOGRID_TRACK_GAP_S"), ("sight_m", "GEOGRID_SIGHT_M"),
                           ("visit_gap_s", "GEOGRID_VISIT_GAP_S"), ("rule_hours_apart", "GEOGRID_RULE_HOURS_APART"),
-                          ("rule_min_fraction", "GEOGRID_RULE_MIN_FRACTION")]:  # fmt: skip
+                          ("rule_min_fraction", "GEOGRID_RULE_MIN_FRACTION"),
+                          ("session_hours", "GEOGRID_SESSION_HOURS"),
+                          ("session_idle_minutes", "GEOGRID_SESSION_IDLE_MINUTES"),
+                          ("login_window_s", "GEOGRID_LOGIN_WINDOW_S")]:  # fmt: skip
             if name in env:
                 values[key] = _float(name, env[name])
+        if "GEOGRID_TLS" in env:
+            values["tls"] = _bool("GEOGRID_TLS", env["GEOGRID_TLS"])
         if "GEOGRID_TOLERANCE_M" in env:
             values["tolerance_m"] = _float("GEOGRID_TOLERANCE_M", env["GEOGRID_TOLERANCE_M"])
         if "GEOGRID_SLIVER_M2" in env:
@@ -195,6 +223,15 @@ class Settings:
         with os.fdopen(fd, "w") as f:
             f.write(key)
         return key
+
+
+def _bool(name: str, raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
 def _float(name: str, raw: str) -> float:

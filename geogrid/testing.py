@@ -151,7 +151,8 @@ def sign_in(page, base: str, name: str, password: str) -> None:
 def open_map(page, url: str, shots: Path | None = None, name: str | None = None) -> None:
     """Go to a map page and wait until its script says it is ready; screenshot it when asked."""
     page.goto(url)
-    page.wait_for_function("document.body.dataset.ready === '1'", timeout=20_000)
+    # A selector, not a JS predicate: the pages' Content-Security-Policy refuses eval.
+    page.wait_for_selector("body[data-ready='1']", state="attached", timeout=20_000)
     if shots is not None and name:
         page.wait_for_timeout(300)  # let tiles and labels paint
         shots.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ def main() -> None:
                 "WHERE e.to_status = 'escalated' ORDER BY i.id LIMIT 1")).scalar_one()  # fmt: skip
         with live_server(create_app(settings, bind=engine)) as base, sync_playwright() as playwright:
             browser = launch(playwright)
-            page = browser.new_page(viewport={"width": 1400, "height": 860})
+            page = browser.new_page(viewport={"width": 1400, "height": 860}, bypass_csp=True)  # JS predicates
             sign_in(page, base, demo_township.ADMIN_NAME, demo_township.ADMIN_PASSWORD)
             open_map(page, base + "/map/grids")
             page.wait_for_function("document.body.dataset.topology !== undefined", timeout=60_000)

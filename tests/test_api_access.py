@@ -118,6 +118,17 @@ MATRIX = {
     ("GET", "/login", "/login", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
     ("POST", "/login", "/login", None): {c: 401 for c in CALLERS},
     ("POST", "/logout", "/logout", None): {ANON: 302, REVOKED: 401, **{r: 302 for r in ROLES}},
+    # Without the form's CSRF token nothing changes: back to the page that says so.
+    ("POST", "/password", "/password", None): {ANON: 302, REVOKED: 401, **{r: 302 for r in ROLES}},
+    ("GET", "/admin/users", "/admin/users", None): ADMIN_ONLY | {ANON: 302, "admin": 200},
+    ("POST", "/admin/users/<name>/<action>", "/admin/users/nobody/disable", None): ADMIN_ONLY
+    | {ANON: 302, "admin": 302},
+    ("POST", "/api/users/<name>/disable", "/api/users/nobody/disable", None): ADMIN_ONLY | {"admin": 404},
+    ("POST", "/api/users/<name>/enable", "/api/users/nobody/enable", None): ADMIN_ONLY | {"admin": 404},
+    ("POST", "/api/users/<name>/password", "/api/users/nobody/password", '{"password": "long enough"}'): ADMIN_ONLY
+    | {"admin": 404},
+    ("POST", "/api/me/password", "/api/me/password", '{"current": "x", "new": "long enough"}'): ALL_ROLES_OK
+    | {r: 403 for r in ROLES},
 }
 
 

@@ -76,7 +76,9 @@ def browser():
 
 @pytest.fixture
 def page(browser, site):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    # The pages refuse eval (Content-Security-Policy); Playwright's JS predicates need it.
+    # test_pages_keep_to_their_content_security_policy opens them with the policy in force.
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     page = context.new_page()
     log = PageLog()
     log.watch(page, site["base"])
@@ -249,7 +251,7 @@ def test_tiled_layers_answer_clicks(browser, site, settings):
 
     app = create_app(dataclasses.replace(settings, tile_threshold=1), bind=site["engine"])
     with live_server(app) as base:
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
         page = context.new_page()
         log = PageLog()
         log.watch(page, base)

@@ -27,13 +27,14 @@ def create_app(settings: Settings | None = None, bind: Bind | None = None) -> Fl
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+        # The cookie carries a session token; whether it still holds is the server's to say (geogrid.sessions).
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.session_hours),
     )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     app.extensions["geogrid"] = AppState(settings=settings, bind=bind)
 
-    from geogrid.api import audit, coverage, grids, health, incidents, maps, pages, patrols, people, users
+    from geogrid.api import audit, coverage, grids, health, incidents, maps, pages, patrols, people, security, users
 
     blueprints = (health.bp, users.bp, people.bp, grids.bp, incidents.bp, patrols.bp, coverage.bp, audit.bp,
                   pages.bp, maps.bp)  # fmt: skip
@@ -41,4 +42,5 @@ def create_app(settings: Settings | None = None, bind: Bind | None = None) -> Fl
         app.register_blueprint(blueprint)
     errors.install(app)
     auth.install(app)
+    security.install(app, settings)
     return app

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 from flask import Flask, g, redirect, request, session
 
-from geogrid import accounts
-from geogrid.api.context import db
+from geogrid import accounts, sessions
+from geogrid.api.context import db, state
 from geogrid.errors import Forbidden, Unauthorized
 from geogrid.store.models import ROLES
 
@@ -52,12 +52,19 @@ def csrf_ok(sent: str | None) -> bool:
     return bool(sent) and bool(expected) and hmac.compare_digest(sent, expected)
 
 
-def login(principal: accounts.Principal) -> None:
-    """Start a page session for *principal* (a fresh session: no fixation)."""
+def login(conn, principal: accounts.Principal) -> None:
+    """Start a page session for *principal*: a fresh cookie (no fixation) naming a new server-side session."""
     session.clear()
-    session["user_id"] = principal.id
+    session["sid"] = sessions.start(conn, principal, request.remote_addr)
     session.permanent = True
     csrf_token()
+
+
+def logout(conn) -> None:
+    """End this page session, on the server (a copy of the cookie is refused from now on) and in the cookie."""
+    if session.get("sid"):
+        sessions.end(conn, session["sid"], request.remote_addr)
+    session.clear()
 
 
 def install(app: Flask) -> None:
@@ -97,15 +104,15 @@ def _identify() -> accounts.Principal | None:
         if who is None:
             raise Unauthorized("the token is unknown or revoked")
         return who
-    user_id = session.get("user_id")
-    if user_id is None:
+    token = session.get("sid")
+    if not token:
         return None
     if request.method in _UNSAFE and request.path.startswith("/api/"):
         # A cookie rides along on cross-site requests; the CSRF header does not.
         if not csrf_ok(request.headers.get("X-CSRF-Token")):
             raise Forbidden("missing or wrong X-CSRF-Token header for a session request")
     with db() as conn:
-        who = accounts.principal_by_id(conn, user_id)
-    if who is None:
+        who = sessions.holder(conn, state().settings, token)
+    if who is None:  # signed out, ended by a new password or a disabled user, too old or idle too long
         session.clear()
     return who

@@ -31,7 +31,12 @@ _NEW = {
         "reporter": {"type": "string"},
         "reported_at": {"type": "string", "format": "date-time"},
         "gps_accuracy_m": {"type": "number", "minimum": 0},
-        "external_id": {"type": "string"},
+        "external_id": {
+            "type": "string",
+            "description": "its id in the system it comes from; the same id and "
+            "content again is answered 200 with duplicate, another content with 409",
+        },
+        "system": {"type": "string", "description": "the system the external id belongs to (default: the source)"},
     },
 }
 _SUMMARY = {
@@ -58,11 +63,13 @@ def create():
         category=required(body, "category", str), source=required(body, "source", str),
         description=optional(body, "description", str) or "", reporter=optional(body, "reporter", str),
         reported_at=when, gps_accuracy_m=_number(body, "gps_accuracy_m", optional_=True),
-        external_id=optional(body, "external_id", str),
+        external_id=optional(body, "external_id", str), system=optional(body, "system", str),
     )  # fmt: skip
     who = principal()
     with db() as conn:
-        out = register(conn, state().settings, incident, actor=who.name)
+        # A worker's own ids are theirs: two terminals may number their reports alike.
+        out = register(conn, state().settings, incident, actor=who.name,
+                       owner=who.name if who.role == "worker" else None)  # fmt: skip
         scope = accounts.visible_grid_codes(conn, who)
         if scope is not None and out.get("grid_code") not in scope:
             # Rolled back with the unit of work: a worker reports only inside their own grids.

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, render_template, request, send_from_directory
+from flask import Blueprint, abort, g, render_template, request, send_from_directory
 
 from geogrid import accounts, inputs
 from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_token
@@ -200,7 +200,7 @@ def basemap(z: int, x: int, y: int):
 
 def _page(template: str, m, config: dict, **context):
     config = {**config, "csrf": csrf_token(), "role": principal().role}
-    rendered = base.render(m, config)
+    rendered = base.render(m, config, nonce=g.csp_nonce)
     return render_template(template, map=rendered, user=principal(), csrf=config["csrf"], **context)
 
 

@@ -1,14 +1,16 @@
-"""The HTML side: the login form, logout, and the start page for signed-in users."""
+"""The HTML side: the login form (throttled), logout, the start page, one's own password, the admin's users page."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session
 
-from geogrid import accounts
-from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_ok, csrf_token, login
-from geogrid.api.context import db, principal
+from geogrid import accounts, sessions
+from geogrid.api import auth
+from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_ok, csrf_token
+from geogrid.api.context import db, principal, state
+from geogrid.errors import GeogridError
 
 bp = Blueprint("pages", __name__)
 
@@ -17,36 +19,100 @@ bp = Blueprint("pages", __name__)
 @access(*ANY_ROLE)
 def index():
     """Start page: who is signed in and where to go."""
-    return render_template("index.html", user=principal(), csrf=csrf_token())
+    return render_template("index.html", user=principal(), csrf=csrf_token(), message=request.args.get("m"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @access(PUBLIC)
 def login_page():
-    """Sign in with a user name and password; starts a session for the map pages."""
+    """Sign in with a user name and password; starts a session for the map pages.
+
+    After too many failures for the name or from the address, the answer is 429 with the
+    time to wait, whatever the password and whether or not the name exists.
+    """
     next_url = _safe_next(request.values.get("next", "/"))
-    error = None
+    error, status, headers, who = None, 200, {}, None
     if request.method == "POST":
+        name, address = request.form.get("name", ""), request.remote_addr
         if not csrf_ok(request.form.get("csrf")):
-            error = "The form expired; please sign in again."
+            error, status = "The form expired; please sign in again.", 401
         else:
             with db() as conn:
-                who = accounts.check_password(conn, request.form.get("name", ""), request.form.get("password", ""))
-            if who is not None:
-                login(who)
+                wait = sessions.wait_seconds(conn, state().settings, name, address)
+                if wait:
+                    sessions.record(conn, name, address, "locked")
+                else:
+                    who = accounts.check_password(conn, name, request.form.get("password", ""))
+                    if who is not None:
+                        auth.login(conn, who)
+                    else:
+                        sessions.record(conn, name, address, "failed")
+            if wait:
+                minutes = max(1, round(wait / 60))
+                error, status = f"Too many failed sign-ins: try again in {minutes} minute(s).", 429
+                headers["Retry-After"] = str(wait)
+            elif who is not None:
                 return redirect(next_url)
-            error = "Wrong user name or password."
-    status = 401 if error else 200
-    return render_template("login.html", error=error, next=next_url, csrf=csrf_token()), status
+            else:
+                error, status = "Wrong user name or password.", 401
+    return render_template("login.html", error=error, next=next_url, csrf=csrf_token()), status, headers
 
 
 @bp.post("/logout")
 @access(*ANY_ROLE)
 def logout():
-    """End the page session."""
+    """End the page session (on the server too: a copy of the cookie no longer works)."""
     if csrf_ok(request.form.get("csrf")):
-        session.clear()
+        with db() as conn:
+            auth.logout(conn)
     return redirect("/login")
+
+
+@bp.post("/password")
+@access(*ANY_ROLE)
+def own_password():
+    """Change one's own password (the current one first); one's other sessions end."""
+    if not csrf_ok(request.form.get("csrf")):
+        return redirect("/?m=expired")
+    who = principal()
+    with db() as conn:
+        if accounts.check_password(conn, who.name, request.form.get("current", "")) is None:
+            return redirect("/?m=wrong-password")
+        try:
+            accounts.set_password(conn, who.name, request.form.get("new", ""), keep_session=session.get("sid"))
+        except GeogridError:
+            return redirect("/?m=too-short")
+    return redirect("/?m=password-changed")
+
+
+@bp.get("/admin/users")
+@access("admin")
+def users_page():
+    """Admins: every user, disable or enable them, set a password (each change audited, sessions ended)."""
+    with db() as conn:
+        users = accounts.list_users(conn)
+    return render_template("users.html", user=principal(), users=users, csrf=csrf_token(),
+                           message=request.args.get("m"), name=request.args.get("name"),
+                           detail=request.args.get("detail"))  # fmt: skip
+
+
+@bp.post("/admin/users/<name>/<action>")
+@access("admin")
+def user_action(name: str, action: str):
+    """The users page's buttons: disable, enable, or set a password (form field ``password``)."""
+    if not csrf_ok(request.form.get("csrf")):
+        return redirect("/admin/users?m=expired")
+    with db() as conn:
+        try:
+            if action in ("disable", "enable"):
+                accounts.set_active(conn, name, action == "enable")
+            elif action == "password":
+                accounts.set_password(conn, name, request.form.get("password", ""))
+            else:
+                return redirect("/admin/users?m=unknown-action")
+        except GeogridError as err:
+            return redirect("/admin/users?" + urlencode({"m": "error", "detail": str(err)}))
+    return redirect("/admin/users?" + urlencode({"m": action, "name": name}))
 
 
 def _safe_next(url: str) -> str:

@@ -23,9 +23,10 @@ def incidents() -> None:
 @click.option("--reporter")
 @click.option("--accuracy", "accuracy", type=float, help="GPS accuracy in metres.")
 @click.option("--at", "reported_at", help="When it was reported (ISO; naive = GEOGRID_TIMEZONE).")
-@click.option("--external-id")
+@click.option("--external-id", help="Its id in the system it comes from.")
+@click.option("--system", help="The system that id belongs to (default: the source).")
 @click.pass_context
-def incidents_add(ctx, lon, lat, category, source, description, reporter, accuracy, reported_at, external_id):
+def incidents_add(ctx, lon, lat, category, source, description, reporter, accuracy, reported_at, external_id, system):
     """Register one incident; prints the cell it was assigned to."""
     from geogrid import inputs
     from geogrid.incidents.intake import NewIncident, register
@@ -34,7 +35,7 @@ def incidents_add(ctx, lon, lat, category, source, description, reporter, accura
     when = inputs.moment(reported_at, "reported_at", settings_of(ctx).timezone)
     incident = NewIncident(
         lon=lon, lat=lat, category=category, source=source, description=description, reporter=reporter,
-        reported_at=when, gps_accuracy_m=accuracy, external_id=external_id,
+        reported_at=when, gps_accuracy_m=accuracy, external_id=external_id, system=system,
     )  # fmt: skip
     with unit_of_work(engine_of(ctx)) as conn:
         out = register(conn, settings_of(ctx), incident, actor=ACTOR)
@@ -53,11 +54,12 @@ def incidents_add(ctx, lon, lat, category, source, description, reporter, accura
 )
 @click.option("--category", help="Category for rows that have none.")
 @click.option("--source", default="hotline", show_default=True, help="Source for rows that have none.")
+@click.option("--system", help="The system the file's ids belong to (default: each row's source).")
 @click.option("--id-column", help="Header of the column holding each row's id (default: id, case_no, 工单编号, "
               "编号...; rows without one get an id made from their content).")  # fmt: skip
 @click.option("--batch-size", default=20_000, show_default=True)
 @click.pass_context
-def incidents_import(ctx, file, reject_path, category, source, id_column, batch_size):
+def incidents_import(ctx, file, reject_path, category, source, system, id_column, batch_size):
     """Bulk import from CSV or GeoJSON: assigned in PostGIS a batch at a time, idempotent."""
     from geogrid.incidents.files import read_incidents
     from geogrid.incidents.intake import import_incidents
@@ -70,7 +72,7 @@ def incidents_import(ctx, file, reject_path, category, source, id_column, batch_
 
     settings = settings_of(ctx)
     rows = read_incidents(file, default_category=category, default_source=source, id_column=id_column,
-                          categories_file=settings.categories_file)  # fmt: skip
+                          categories_file=settings.categories_file, system=system)  # fmt: skip
     total = sum(1 for _ in open(file, encoding="utf-8", errors="replace")) if file.endswith(".csv") else 0
     with (
         unit_of_work(engine_of(ctx)) as conn,

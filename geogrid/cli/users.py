@@ -54,3 +54,59 @@ def users_revoke(ctx: click.Context, token: str) -> None:
         if not accounts.revoke_token(conn, token):
             raise GeogridError("no such live token")
     click.echo("token revoked")
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    """Every user: role, whether they may sign in, live sessions."""
+    from geogrid import accounts
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(engine_of(ctx)) as conn:
+        found = accounts.list_users(conn)
+    for u in found:
+        state = "active" if u["active"] else "disabled"
+        password = "password" if u["password"] else "token only"
+        click.echo(f"{u['name']:<24} {u['role']:<11} {state:<9} {password:<11} {u['sessions']} session(s)")
+
+
+@users.command("disable")
+@click.argument("name")
+@click.pass_context
+def users_disable(ctx: click.Context, name: str) -> None:
+    """Disable a user: their sessions end at once, their tokens stop working (audited)."""
+    _set_active(ctx, name, False)
+
+
+@users.command("enable")
+@click.argument("name")
+@click.pass_context
+def users_enable(ctx: click.Context, name: str) -> None:
+    """Let a disabled user sign in again (audited)."""
+    _set_active(ctx, name, True)
+
+
+def _set_active(ctx: click.Context, name: str, active: bool) -> None:
+    from geogrid import accounts
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(engine_of(ctx)) as conn:
+        accounts.set_active(conn, name, active)
+    click.echo(f"user {name} {'enabled' if active else 'disabled: sessions ended, tokens refused'}")
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--password", help="The new password (asked for when not given).")
+@click.pass_context
+def users_passwd(ctx: click.Context, name: str, password: str | None) -> None:
+    """Give a user a new password; every session of theirs ends (audited)."""
+    from geogrid import accounts
+    from geogrid.store.db import unit_of_work
+
+    if password is None:
+        password = click.prompt("new password", hide_input=True, confirmation_prompt=True)
+    with unit_of_work(engine_of(ctx)) as conn:
+        ended = accounts.set_password(conn, name, password)
+    click.echo(f"user {name}: password changed, {ended} session(s) ended")

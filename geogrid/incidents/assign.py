@@ -113,9 +113,7 @@ def assign_table(conn: Connection, settings: Settings, points: str, out: str) ->
     params = _params(settings)
     # Grids with current children are not leaves; there are few of them, so they are
     # excluded by a list (a hashed lookup) rather than an anti-join per cell.
-    parents = conn.execute(
-        sa.text(f"SELECT array_agg(id) FROM ({hierarchy.parents_sql()}) p")
-    ).scalar_one()
+    parents = conn.execute(sa.text(f"SELECT array_agg(id) FROM ({hierarchy.parents_sql()}) p")).scalar_one()
     # Only the points' index can serve the join, so it is driven from the cells (a
     # parallel scan), each cell's shape cached by PostGIS while its points are tested.
     # Driven from the points it runs ~40x slower.

@@ -50,12 +50,13 @@ class IncidentRows:
     """
 
     def __init__(self, path: str | Path, *, default_category: str | None = None, default_source: str = "hotline",
-                 id_column: str | None = None, categories_file: Path | None = None) -> None:  # fmt: skip
+                 id_column: str | None = None, categories_file: Path | None = None,
+                 system: str | None = None) -> None:  # fmt: skip
         self.path = Path(path)
         if self.path.suffix.lower() not in (".csv", ".geojson", ".json"):
             raise InvalidInput(f"{self.path.name}: incidents come as .csv or .geojson")
         self.default_category, self.default_source = default_category, default_source
-        self.id_column = id_column
+        self.id_column, self.system = id_column, system
         self.names = _category_names(categories_file)
         #: field -> the file's header (filled in when reading starts).
         self.columns: dict[str, str] = {}
@@ -148,7 +149,7 @@ class IncidentRows:
             lon=lon, lat=lat, category=self.names.get(category.casefold(), category),
             source=SOURCE_NAMES.get(source, source), description=str(values.get("description") or ""),
             reporter=values.get("reporter") or None, reported_at=reported_at, gps_accuracy_m=accuracy,
-            external_id=external_id or row_id(raw),
+            external_id=external_id or row_id(raw), system=self.system,
         )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
-from geogrid.errors import InvalidInput
+from geogrid.errors import Conflict, InvalidInput
 from geogrid.grids import hierarchy
 from geogrid.incidents.assign import (
     POINT_COLUMN,
@@ -57,6 +57,12 @@ class NewIncident:
     reported_at: dt.datetime | None = None
     gps_accuracy_m: float | None = None
     external_id: str | None = None
+    #: The system the external id belongs to (a hotline's, an app's); default: the source.
+    system: str | None = None
+    #: Where the external id is unique (filled in by :func:`check`; a worker's own ids get their name too).
+    id_scope: str = ""
+    #: Whether the report came with its time (a retry without one is still the same incident).
+    timed: bool = False
 
 
 def _finite(value) -> bool:
@@ -83,20 +89,35 @@ def check(incident: NewIncident, settings: Settings) -> NewIncident:
     accuracy = incident.gps_accuracy_m
     if accuracy is not None and (not _finite(accuracy) or accuracy < 0):
         raise InvalidInput("gps_accuracy_m must be a number of metres, 0 or more")
+    if incident.system is not None and not (0 < len(incident.system.strip()) <= 100):
+        raise InvalidInput("system must be the name of the system the id comes from (1-100 characters)")
+    timed = incident.timed or incident.reported_at is not None
     reported_at = incident.reported_at or dt.datetime.now(dt.UTC)
     if reported_at.tzinfo is None:
         reported_at = reported_at.replace(tzinfo=ZoneInfo(settings.timezone))
     external_id = incident.external_id or _content_id(incident, reported_at)
-    return dataclasses.replace(incident, reported_at=reported_at, external_id=external_id)
+    scope = incident.id_scope or (incident.system or incident.source).strip()
+    return dataclasses.replace(incident, reported_at=reported_at, external_id=external_id, id_scope=scope, timed=timed)
+
+
+#: SQL: staged or new incident ``s`` says the same as stored incident ``i`` (a retry, not a different report).
+SAME_CONTENT = """(abs(ST_X(i.location) - s.lon) < 1e-7 AND abs(ST_Y(i.location) - s.lat) < 1e-7
+    AND i.category = s.category AND i.description = s.description
+    AND i.reporter IS NOT DISTINCT FROM s.reporter AND (NOT s.timed OR i.reported_at = s.reported_at))"""
 
 
 def register(conn: Connection, settings: Settings, incident: NewIncident, actor: str, *,
-             registered_at: dt.datetime | None = None) -> dict:  # fmt: skip
+             registered_at: dt.datetime | None = None, owner: str | None = None) -> dict:  # fmt: skip
     """Store one incident, assigned to its cell, with its first event; returns its summary.
 
     *registered_at* backdates the first event (replaying records kept elsewhere); default now.
+    An external id is unique within its system (default: the source) and, for a worker's
+    own reports, their *owner* name: the same id and content again is the same incident
+    (answered with ``duplicate``), the same id with other content is a Conflict naming it.
     """
     incident = check(incident, settings)
+    if owner is not None:
+        incident = dataclasses.replace(incident, id_scope=f"{incident.id_scope}/user:{owner}")
     if registered_at is not None and (registered_at.tzinfo is None or registered_at > dt.datetime.now(dt.UTC)):
         raise InvalidInput("a backdated registration needs a time zone and may not be in the future")
     lon, lat = incident.lon, incident.lat
@@ -118,14 +139,14 @@ def register(conn: Connection, settings: Settings, incident: NewIncident, actor:
         sa.text(
             """
             WITH ins AS (
-                INSERT INTO incidents (external_id, area_code, location, gps_accuracy_m, category,
+                INSERT INTO incidents (external_id, id_scope, area_code, location, gps_accuracy_m, category,
                     description, source, reporter, reported_at, grid_id, assignment, snap_distance_m,
                     status, deadline)
-                SELECT :external_id,
+                SELECT :external_id, :id_scope,
                        (SELECT area_code FROM geogrid_root_codes(ARRAY(SELECT code FROM grids WHERE id = :grid_id))),
                        ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :accuracy, :category, :description,
                        :source, :reporter, :reported_at, :grid_id, :assignment, :snap, 'reported', :deadline
-                ON CONFLICT (external_id) DO NOTHING
+                ON CONFLICT (id_scope, external_id) DO NOTHING
                 RETURNING id
             ), event AS (
                 INSERT INTO incident_events (incident_id, at, actor, from_status, to_status, note)
@@ -136,7 +157,7 @@ def register(conn: Connection, settings: Settings, incident: NewIncident, actor:
             """
         ),
         {
-            "external_id": incident.external_id, "lon": lon, "lat": lat,
+            "external_id": incident.external_id, "id_scope": incident.id_scope, "lon": lon, "lat": lat,
             "accuracy": incident.gps_accuracy_m, "category": incident.category,
             "description": incident.description, "source": incident.source,
             "reporter": incident.reporter, "reported_at": incident.reported_at,
@@ -146,9 +167,23 @@ def register(conn: Connection, settings: Settings, incident: NewIncident, actor:
         },
     ).first()  # fmt: skip
     if row is None:
-        existing = conn.execute(
-            sa.text("SELECT id FROM incidents WHERE external_id = :e"), {"e": incident.external_id}
-        ).scalar_one()
+        existing, same = conn.execute(
+            sa.text(
+                f"SELECT i.id, {SAME_CONTENT} FROM incidents i CROSS JOIN (SELECT CAST(:lon AS float8) AS lon, "
+                "CAST(:lat AS float8) AS lat, CAST(:category AS text) AS category, CAST(:description AS text) AS "
+                "description, CAST(:reporter AS text) AS reporter, CAST(:timed AS boolean) AS timed, "
+                "CAST(:reported_at AS timestamptz) AS reported_at) s WHERE i.id_scope = :scope AND i.external_id = :e"
+            ),
+            {"lon": lon, "lat": lat, "category": incident.category, "description": incident.description,
+             "reporter": incident.reporter, "timed": incident.timed, "reported_at": incident.reported_at,
+             "scope": incident.id_scope, "e": incident.external_id},
+        ).one()  # fmt: skip
+        if not same:
+            raise Conflict(
+                f"external id {incident.external_id!r} of {incident.id_scope} is incident {existing} already, which "
+                "says something else; give this report its own id",
+                existing=summary(conn, existing),
+            )
         return summary(conn, existing) | {"duplicate": True}
     return summary(conn, row.id)
 
@@ -286,7 +321,7 @@ def _create_stage(conn: Connection) -> str:
         sa.text(
             f"""
             CREATE UNLOGGED TABLE {stage} (
-                n integer PRIMARY KEY, external_id text, lon float8, lat float8,
+                n integer PRIMARY KEY, external_id text, id_scope text, timed boolean, lon float8, lat float8,
                 accuracy float8, category text, description text, source text, reporter text,
                 reported_at timestamptz, deadline timestamptz, geom geometry(Point, 4326), {POINT_COLUMN})
             """
@@ -306,14 +341,17 @@ def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkRepor
     # EWKB made in one vectorised call; out-of-range points get no geometry.
     ewkb = shapely.to_wkb(shapely.points(lon, lat), hex=True, include_srid=False)
     driver = conn.connection.driver_connection
-    columns = "n, external_id, lon, lat, accuracy, category, description, source, reporter, reported_at, deadline, geom"
+    columns = (
+        "n, external_id, id_scope, timed, lon, lat, accuracy, category, description, source, reporter, "
+        "reported_at, deadline, geom"
+    )
     # Staged in spatial order (n keeps the row's place in the batch): see spatial_order.
     with driver.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN (FREEZE)") as copy:
         for n in spatial_order(np.where(in_range, lon, np.nan), np.where(in_range, lat, np.nan)).tolist():
             inc = batch[n][2]
             hours = find_category(inc.category, settings.categories_file).deadline_hours
-            copy.write_row((n, inc.external_id, inc.lon, inc.lat, inc.gps_accuracy_m, inc.category,
-                            inc.description, inc.source, inc.reporter, inc.reported_at,
+            copy.write_row((n, inc.external_id, inc.id_scope, inc.timed, inc.lon, inc.lat, inc.gps_accuracy_m,
+                            inc.category, inc.description, inc.source, inc.reporter, inc.reported_at,
                             inc.reported_at + dt.timedelta(hours=hours),
                             "SRID=4326;" + ewkb[n] if in_range[n] else None))  # fmt: skip
     index_points(conn, stage)
@@ -339,6 +377,20 @@ def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkRepor
         elif not in_range[n]:
             refused.append(n)
             reject(line, raw, f"coordinates out of range: lon {inc.lon}, lat {inc.lat}")
+    # A row whose id is taken in its system by an incident that says something else is
+    # refused, naming that incident (the same content again is a duplicate, skipped).
+    taken = conn.execute(
+        sa.text(
+            f"SELECT s.n, i.id FROM {stage} s JOIN incidents i ON i.id_scope = s.id_scope "
+            f"AND i.external_id = s.external_id WHERE NOT {SAME_CONTENT}"
+        )
+    ).all()
+    for n, existing in taken:
+        if n not in refused:
+            line, raw, inc = batch[n]
+            refused.append(n)
+            reject(line, raw, f"id {inc.external_id!r} of {inc.id_scope} is incident {existing} already, which says "
+                              "something else")  # fmt: skip
     report.rejected += len(refused)
     counts = conn.execute(
         sa.text(
@@ -351,16 +403,16 @@ def _import_batch(conn, settings, stage, batch, actor, reject, report: BulkRepor
                   FROM cells c JOIN geogrid_root_codes(ARRAY(SELECT code FROM cells)) r ON r.grid_code = c.code
             ),
             ins AS (
-                INSERT INTO incidents (external_id, area_code, location, gps_accuracy_m, category,
+                INSERT INTO incidents (external_id, id_scope, area_code, location, gps_accuracy_m, category,
                     description, source, reporter, reported_at, grid_id, assignment, snap_distance_m,
                     status, deadline)
-                SELECT s.external_id, r.area_code, s.geom, s.accuracy, s.category, s.description,
+                SELECT s.external_id, s.id_scope, r.area_code, s.geom, s.accuracy, s.category, s.description,
                        s.source, s.reporter, s.reported_at, a.grid_id, a.assignment,
                        a.snap_distance_m, 'reported', s.deadline
                   FROM {stage} s JOIN {stage}_assigned a ON a.n = s.n LEFT JOIN roots r ON r.id = a.grid_id
                  WHERE NOT (s.n = ANY(:refused))
                  ORDER BY s.n
-                ON CONFLICT (external_id) DO NOTHING
+                ON CONFLICT (id_scope, external_id) DO NOTHING
                 RETURNING id, assignment
             ),
             events AS (
@@ -419,8 +471,8 @@ def candidates_sql(open_only: bool, everything: bool, scoped: bool) -> str:
     by_grid = (
         "i.grid_id = ANY(CAST(:ids AS bigint[]))"
         if scoped
-        else f"(i.assignment <> 'inside' OR i.grid_id IN (SELECT g.id FROM grids g WHERE g.valid_to IS NOT NULL "
-        f"OR NOT {hierarchy.is_leaf('g', None)}))"
+        else f"(i.assignment <> 'inside' OR i.grid_id IN (SELECT g.id FROM grids g WHERE g.valid_to IS NOT NULL) "
+        f"OR i.grid_id IN ({hierarchy.parents_sql()}))"
     )
     newer = "" if scoped else "JOIN grids o ON o.id = i.grid_id AND o.valid_from < n.valid_from"
     return f"""

@@ -9,6 +9,7 @@ and refuses a resource it does not know rather than let a page reach out.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -143,15 +144,28 @@ class Rendered:
     map_name: str
 
 
-def render(m: folium.Map, config: dict) -> Rendered:
-    """Render *m* offline into parts, with *config* for the page script as a JSON element."""
+def render(m: folium.Map, config: dict, nonce: str = "") -> Rendered:
+    """Render *m* offline into parts, with *config* for the page script as a JSON element.
+
+    Folium's inline ``<script>`` and ``<style>`` elements get *nonce*, the response's
+    Content-Security-Policy nonce (user text never reaches them: it goes through
+    :func:`script_json` or the page script's ``textContent``).
+    """
     offline(m)
     figure: Figure = m.get_root()
     figure.render()
     data = Element(f'<script type="application/json" id="geogrid-config">{script_json(config)}</script>')
     return Rendered(
-        head=figure.header.render(),
+        head=_with_nonce(figure.header.render(), nonce),
         body=figure.html.render() + data.render(),
         script=figure.script.render(),
         map_name=m.get_name(),
     )
+
+
+_INLINE = re.compile(r"<(script|style)(?=[\s>])(?![^>]*\bsrc=)")
+
+
+def _with_nonce(html: str, nonce: str) -> str:
+    """*html* with *nonce* on its inline script and style elements."""
+    return _INLINE.sub(lambda m: f'<{m.group(1)} nonce="{nonce}"', html) if nonce else html

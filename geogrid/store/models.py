@@ -155,7 +155,10 @@ class Incident(Base):
 
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
     #: Id in the system it came from (hotline, app); makes bulk imports idempotent.
-    external_id: Mapped[str | None] = mapped_column(sa.Text, unique=True)
+    external_id: Mapped[str | None] = mapped_column(sa.Text)
+    #: The system the external id belongs to (its source, a named system, or a worker's
+    #: own terminal): an id is unique within its scope, not across every system.
+    id_scope: Mapped[str] = mapped_column(sa.Text, server_default="")
     #: Code of the top-level area, the key a distributed setup shards by.
     area_code: Mapped[str | None] = mapped_column(sa.Text)
     location = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
@@ -187,6 +190,7 @@ class Incident(Base):
             "ST_X(location) BETWEEN -180 AND 180 AND ST_Y(location) BETWEEN -90 AND 90",
             name="location_in_range",
         ),
+        sa.UniqueConstraint("id_scope", "external_id"),
         sa.Index("ix_incidents_status", "status"),
         sa.Index("ix_incidents_grid_id", "grid_id"),
         sa.Index("ix_incidents_reported_at", "reported_at"),
@@ -343,6 +347,49 @@ class User(Base):
         sa.CheckConstraint(_in("role", ROLES), name="role_known"),
         sa.CheckConstraint(r"name ~ '^[A-Za-z0-9_.@-]{1,64}$'", name="name_format"),
         sa.CheckConstraint("role <> 'worker' OR person_id IS NOT NULL", name="worker_is_person"),
+    )
+
+
+#: What happened at the sign-in form (and at sign-out).
+SIGN_IN_EVENTS = ("signed_in", "failed", "locked", "signed_out")
+
+
+class Session(Base):
+    """A page session, kept server-side: signing out, a new password or disabling the user ends it."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    #: Only the SHA-256 of the session token (the cookie carries the token).
+    token_sha256: Mapped[str] = mapped_column(sa.Text, unique=True)
+    user_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
+    last_seen_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
+    ended_at: Mapped[datetime | None] = _tstz()
+    ended_reason: Mapped[str | None] = mapped_column(sa.Text)
+    address: Mapped[str | None] = mapped_column(sa.Text)
+
+    __table_args__ = (
+        sa.CheckConstraint("token_sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+        sa.Index("ix_sessions_user_id", "user_id", postgresql_where=sa.text("ended_at IS NULL")),
+    )
+
+
+class SignInEvent(Base):
+    """One sign-in, failed attempt, lockout or sign-out: the name tried and the address (audited)."""
+
+    __tablename__ = "sign_in_events"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    at: Mapped[datetime] = _tstz(server_default=sa.func.now())
+    name: Mapped[str] = mapped_column(sa.Text)
+    address: Mapped[str | None] = mapped_column(sa.Text)
+    event: Mapped[str] = mapped_column(sa.Text)
+
+    __table_args__ = (
+        sa.CheckConstraint(_in("event", SIGN_IN_EVENTS), name="event_known"),
+        sa.Index("ix_sign_in_events_name", "name", "at"),
+        sa.Index("ix_sign_in_events_address", "address", "at"),
     )
 
 

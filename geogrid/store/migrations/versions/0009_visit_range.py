@@ -8,15 +8,15 @@ grazes the reach, for its closest point. Those few segments go through this func
 which cuts the segment once (a SQL expression would cut it once per use). The range
 is widened by the visit gap, so the ranges of one visit overlap and merge.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-30
 """
 
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
