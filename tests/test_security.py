@@ -196,20 +196,20 @@ def test_sessions_end_after_their_lifetime_and_when_idle(app, client, make_user,
     make_user("operator", name="idle", password=PASSWORD)
     assert sign_in_client(client, "idle").status_code == 302
     assert client.get("/api/me").status_code == 200
-    idle = settings.session_idle_minutes
-    conn.execute(sa.text("UPDATE sessions SET last_seen_at = now() - make_interval(secs => :m * 60) + interval '1 minute'"),
-                 {"m": idle})  # fmt: skip
+    idle, hours = settings.session_idle_minutes * 60, settings.session_hours * 3600
+
+    def age(column: str, seconds: float) -> None:
+        conn.execute(sa.text(f"UPDATE sessions SET {column} = now() - make_interval(secs => :s) WHERE ended_at IS NULL"),
+                     {"s": seconds})  # fmt: skip
+
+    age("last_seen_at", idle - 60)
     assert client.get("/api/me").status_code == 200  # a minute before the idle timeout: still on
-    conn.execute(sa.text("UPDATE sessions SET last_seen_at = now() - make_interval(secs => :m * 60) - interval '1 second'"),
-                 {"m": idle})  # fmt: skip
+    age("last_seen_at", idle + 1)
     assert client.get("/api/me").status_code == 401  # just past it: over
     assert sign_in_client(client, "idle").status_code == 302
-    hours = settings.session_hours
-    conn.execute(sa.text("UPDATE sessions SET created_at = now() - make_interval(secs => :h * 3600) + interval '1 minute' "
-                         "WHERE ended_at IS NULL"), {"h": hours})  # fmt: skip
+    age("created_at", hours - 60)
     assert client.get("/api/me").status_code == 200  # busy, and a minute short of the absolute lifetime
-    conn.execute(sa.text("UPDATE sessions SET created_at = now() - make_interval(secs => :h * 3600) WHERE ended_at IS NULL"),
-                 {"h": hours})  # fmt: skip
+    age("created_at", hours)
     assert client.get("/api/me").status_code == 401  # busy or not, the lifetime is over
 
 
