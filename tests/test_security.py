@@ -199,8 +199,8 @@ def test_sessions_end_after_their_lifetime_and_when_idle(app, client, make_user,
     idle, hours = settings.session_idle_minutes * 60, settings.session_hours * 3600
 
     def age(column: str, seconds: float) -> None:
-        conn.execute(sa.text(f"UPDATE sessions SET {column} = now() - make_interval(secs => :s) WHERE ended_at IS NULL"),
-                     {"s": seconds})  # fmt: skip
+        statement = f"UPDATE sessions SET {column} = now() - make_interval(secs => :s) WHERE ended_at IS NULL"
+        conn.execute(sa.text(statement), {"s": seconds})
 
     age("last_seen_at", idle - 60)
     assert client.get("/api/me").status_code == 200  # a minute before the idle timeout: still on
