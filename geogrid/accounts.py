@@ -30,6 +30,8 @@ class Principal:
     name: str
     role: str
     person_id: int | None
+    #: The language the user chose for the pages and messages (None: the browser's, else the default).
+    language: str | None = None
 
     def to_json(self) -> dict:
         """Plain dict for the API."""
@@ -101,7 +103,7 @@ def revoke_token(conn: Connection, token: str) -> bool:
 def principal_for_token(conn: Connection, token: str) -> Principal | None:
     """The active user a live token belongs to, or None."""
     row = conn.execute(
-        sa.select(User.id, User.name, User.role, User.person_id)
+        sa.select(User.id, User.name, User.role, User.person_id, User.language)
         .join(ApiToken, ApiToken.user_id == User.id)
         .where(
             ApiToken.token_sha256 == hash_token(token),
@@ -115,7 +117,7 @@ def principal_for_token(conn: Connection, token: str) -> Principal | None:
 def principal_by_id(conn: Connection, user_id: int) -> Principal | None:
     """The active user with this id (a page session stores it), or None."""
     row = conn.execute(
-        sa.select(User.id, User.name, User.role, User.person_id).where(User.id == user_id, User.active)
+        sa.select(User.id, User.name, User.role, User.person_id, User.language).where(User.id == user_id, User.active)
     ).first()
     return Principal(*row) if row else None
 
@@ -123,7 +125,7 @@ def principal_by_id(conn: Connection, user_id: int) -> Principal | None:
 def check_password(conn: Connection, name: str, password: str) -> Principal | None:
     """The user when *password* is theirs, else None (same answer for unknown names)."""
     row = conn.execute(
-        sa.select(User.id, User.name, User.role, User.person_id, User.password_hash).where(
+        sa.select(User.id, User.name, User.role, User.person_id, User.language, User.password_hash).where(
             User.name == name, User.active
         )
     ).first()
@@ -133,7 +135,7 @@ def check_password(conn: Connection, name: str, password: str) -> Principal | No
         return None
     if not check_password_hash(row.password_hash, password):
         return None
-    return Principal(row.id, row.name, row.role, row.person_id)
+    return Principal(row.id, row.name, row.role, row.person_id, row.language)
 
 
 def _user_id(conn: Connection, name: str) -> int:
@@ -165,6 +167,11 @@ def set_password(conn: Connection, name: str, password: str, *, keep_session: st
     user_id = _user_id(conn, name)
     conn.execute(sa.update(User).where(User.id == user_id).values(password_hash=generate_password_hash(password)))
     return sessions.end_all(conn, user_id, "password changed", keep=keep_session)
+
+
+def set_language(conn: Connection, user_id: int, language: str | None) -> None:
+    """The user's choice of language for pages and messages (None: follow the browser)."""
+    conn.execute(sa.update(User).where(User.id == user_id).values(language=language))
 
 
 def user(conn: Connection, name: str) -> dict:

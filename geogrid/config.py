@@ -33,8 +33,11 @@ class Settings:
     max_upload_bytes: int = 50 * 1024 * 1024
     #: Abort any single SQL statement after this long (ms); 0 disables.
     statement_timeout_ms: int = 60_000
-    #: Zone for naive timestamps.
+    #: Zone for naive timestamps, and the one pages show times in.
     timezone: str = "Asia/Shanghai"
+    #: Language of pages and API messages when neither the user nor the browser says
+    #: (``zh_CN`` Simplified Chinese, ``en`` English).
+    language: str = "zh_CN"
     #: Projected CRS for metres (areas, buffers, tolerances); None picks the UTM zone
     #: of the data. E.g. 4547 for CGCS2000 / 3-degree Gauss-Kruger CM 114E.
     metric_srid: int | None = None
@@ -145,6 +148,11 @@ class Settings:
         if self.login_failures < 1 or self.login_address_failures < 1 or self.login_window_s <= 0:
             raise ConfigError("GEOGRID_LOGIN_FAILURES, GEOGRID_LOGIN_ADDRESS_FAILURES and GEOGRID_LOGIN_WINDOW_S "
                               "must be positive")  # fmt: skip
+        language = {"zh": "zh_CN", "zh-cn": "zh_CN", "zh_cn": "zh_CN", "en": "en", "en-us": "en", "en_us": "en"}.get(
+            self.language.strip().lower())  # fmt: skip
+        if language is None:
+            raise ConfigError(f"GEOGRID_LANGUAGE must be zh_CN or en, not {self.language!r}")
+        object.__setattr__(self, "language", language)
         if not 0 < self.port < 65536:
             raise ConfigError(f"GEOGRID_PORT must be a TCP port, not {self.port}")
 
@@ -163,6 +171,8 @@ class Settings:
             values["secret_key"] = env["GEOGRID_SECRET_KEY"]
         if "GEOGRID_TIMEZONE" in env:
             values["timezone"] = env["GEOGRID_TIMEZONE"]
+        if env.get("GEOGRID_LANGUAGE"):
+            values["language"] = env["GEOGRID_LANGUAGE"]
         if env.get("GEOGRID_ASSETS_DIR"):
             values["assets_dir"] = Path(env["GEOGRID_ASSETS_DIR"])
         if "GEOGRID_BASEMAP" in env:

@@ -51,7 +51,7 @@ def holder(conn: Connection, settings: Settings, token: str) -> Principal | None
     row = conn.execute(
         sa.text(
             """
-            SELECT s.id, s.last_seen_at, now() AS now, u.id AS user_id, u.name, u.role, u.person_id
+            SELECT s.id, s.last_seen_at, now() AS now, u.id AS user_id, u.name, u.role, u.person_id, u.language
               FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_sha256 = :h AND s.ended_at IS NULL AND u.active
                AND s.created_at > now() - make_interval(secs => :absolute)
@@ -64,7 +64,7 @@ def holder(conn: Connection, settings: Settings, token: str) -> Principal | None
         return None
     if row.now - row.last_seen_at >= TOUCH_EVERY:
         conn.execute(sa.text("UPDATE sessions SET last_seen_at = now() WHERE id = :id"), {"id": row.id})
-    return Principal(row.user_id, row.name, row.role, row.person_id)
+    return Principal(row.user_id, row.name, row.role, row.person_id, row.language)
 
 
 def end(conn: Connection, token: str, address: str | None) -> None:

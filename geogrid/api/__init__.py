@@ -34,7 +34,20 @@ def create_app(settings: Settings | None = None, bind: Bind | None = None) -> Fl
     app.json.ensure_ascii = False
     app.extensions["geogrid"] = AppState(settings=settings, bind=bind)
 
-    from geogrid.api import audit, coverage, grids, health, incidents, maps, pages, patrols, people, security, users
+    from geogrid.api import (
+        audit,
+        coverage,
+        grids,
+        health,
+        i18n,
+        incidents,
+        maps,
+        pages,
+        patrols,
+        people,
+        security,
+        users,
+    )
 
     blueprints = (health.bp, users.bp, people.bp, grids.bp, incidents.bp, patrols.bp, coverage.bp, audit.bp,
                   pages.bp, maps.bp)  # fmt: skip
@@ -43,4 +56,5 @@ def create_app(settings: Settings | None = None, bind: Bind | None = None) -> Fl
     errors.install(app)
     auth.install(app)
     security.install(app, settings)
+    i18n.install(app, settings)
     return app

@@ -341,12 +341,15 @@ class User(Base):
     person_id: Mapped[int | None] = mapped_column(sa.BigInteger, sa.ForeignKey("people.id"))
     password_hash: Mapped[str | None] = mapped_column(sa.Text)
     active: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
+    #: Pages and messages in this language (``zh_CN``, ``en``); NULL: the browser's, else the default.
+    language: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
 
     __table_args__ = (
         sa.CheckConstraint(_in("role", ROLES), name="role_known"),
         sa.CheckConstraint(r"name ~ '^[A-Za-z0-9_.@-]{1,64}$'", name="name_format"),
         sa.CheckConstraint("role <> 'worker' OR person_id IS NOT NULL", name="worker_is_person"),
+        sa.CheckConstraint("language IS NULL OR language IN ('zh_CN', 'en')", name="language_known"),
     )
 
 
