@@ -57,16 +57,16 @@ def create_user(
     with the user's name is created for them.
     """
     if role not in ROLES:
-        raise InvalidInput(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+        raise InvalidInput("unknown role {role!r}; choose one of {ROLES}", role=role, ROLES=", ".join(ROLES))
     if conn.execute(sa.select(User.id).where(User.name == name)).first():
-        raise Conflict(f"user {name!r} already exists")
+        raise Conflict("user {name!r} already exists", name=name)
     if not name or len(name) > 64 or not all(c.isalnum() or c in "_.@-" for c in name):
         raise InvalidInput("user names are 1-64 letters, digits or _ . @ -")
     if password is not None and len(password) < 8:
         raise InvalidInput("passwords must be at least 8 characters")
     if person_id is not None:
         if conn.execute(sa.select(Person.id).where(Person.id == person_id)).first() is None:
-            raise NotFound(f"no person with id {person_id}")
+            raise NotFound("no person with id {person_id}", person_id=person_id)
     elif role == "worker":
         person_id = conn.execute(sa.insert(Person).values(name=name).returning(Person.id)).scalar_one()
     user_id = conn.execute(
@@ -141,7 +141,7 @@ def check_password(conn: Connection, name: str, password: str) -> Principal | No
 def _user_id(conn: Connection, name: str) -> int:
     found = conn.execute(sa.select(User.id).where(User.name == name)).scalar()
     if found is None:
-        raise NotFound(f"no user {name!r}")
+        raise NotFound("no user {name!r}", name=name)
     return found
 
 
@@ -178,7 +178,7 @@ def user(conn: Connection, name: str) -> dict:
     """One user, without secrets."""
     found = list_users(conn, name=name)
     if not found:
-        raise NotFound(f"no user {name!r}")
+        raise NotFound("no user {name!r}", name=name)
     return found[0]
 
 

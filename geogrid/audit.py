@@ -19,7 +19,11 @@ def audit_entries(conn: Connection, *, since: dt.datetime | None = None, until: 
                   offset: int = 0) -> list[dict]:  # fmt: skip
     """Entries of the trail, newest first, filtered by time, actor and table."""
     if table is not None and table not in AUDITED_TABLES:
-        raise InvalidInput(f"unknown table {table!r}; audited tables are {', '.join(AUDITED_TABLES)}")
+        raise InvalidInput(
+            "unknown table {table!r}; audited tables are {AUDITED_TABLES}",
+            table=table,
+            AUDITED_TABLES=", ".join(AUDITED_TABLES),
+        )
     if not 1 <= limit <= 1000 or offset < 0:
         raise InvalidInput("limit must be 1..1000 and offset at least 0")
     rows = conn.execute(

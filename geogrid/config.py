@@ -104,7 +104,7 @@ class Settings:
         if not levels or any(not level for level in levels):
             raise ConfigError("GEOGRID_LEVELS must name at least one level, e.g. 'township,village'")
         if len(set(levels)) != len(levels):
-            raise ConfigError(f"GEOGRID_LEVELS names a level twice: {','.join(levels)}")
+            raise ConfigError("GEOGRID_LEVELS names a level twice: {levels}", levels=",".join(levels))
         object.__setattr__(self, "levels", levels)
         object.__setattr__(self, "home", Path(self.home).absolute())
         if self.max_upload_bytes <= 0:
@@ -136,10 +136,13 @@ class Settings:
         elif "://" in basemap:
             if not basemap.startswith(("http://", "https://")) or not all(k in basemap for k in ("{z}", "{x}", "{y}")):
                 raise ConfigError(
-                    f"GEOGRID_BASEMAP {basemap!r}: an XYZ URL must be http(s) and contain {{z}}, {{x}} and {{y}}"
+                    "GEOGRID_BASEMAP {basemap!r}: an XYZ URL must be http(s) and contain {{z}}, {{x}} and {{y}}",
+                    basemap=basemap,
                 )
         elif not Path(basemap).is_dir():
-            raise ConfigError(f"GEOGRID_BASEMAP {basemap!r} is neither 'none', an XYZ URL template nor a tile folder")
+            raise ConfigError(
+                "GEOGRID_BASEMAP {basemap!r} is neither 'none', an XYZ URL template nor a tile folder", basemap=basemap
+            )
         object.__setattr__(self, "basemap", basemap)
         if self.session_hours <= 0 or self.session_idle_minutes <= 0:
             raise ConfigError("GEOGRID_SESSION_HOURS and GEOGRID_SESSION_IDLE_MINUTES must be positive")
@@ -151,10 +154,10 @@ class Settings:
         language = {"zh": "zh_CN", "zh-cn": "zh_CN", "zh_cn": "zh_CN", "en": "en", "en-us": "en", "en_us": "en"}.get(
             self.language.strip().lower())  # fmt: skip
         if language is None:
-            raise ConfigError(f"GEOGRID_LANGUAGE must be zh_CN or en, not {self.language!r}")
+            raise ConfigError("GEOGRID_LANGUAGE must be zh_CN or en, not {language!r}", language=self.language)
         object.__setattr__(self, "language", language)
         if not 0 < self.port < 65536:
-            raise ConfigError(f"GEOGRID_PORT must be a TCP port, not {self.port}")
+            raise ConfigError("GEOGRID_PORT must be a TCP port, not {port}", port=self.port)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -241,18 +244,18 @@ def _bool(name: str, raw: str) -> bool:
         return True
     if text in ("0", "false", "no", "off", ""):
         return False
-    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    raise ConfigError("{name} must be true or false, not {raw!r}", name=name, raw=raw)
 
 
 def _float(name: str, raw: str) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+        raise ConfigError("{name} must be a number, not {raw!r}", name=name, raw=raw) from None
 
 
 def _int(name: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+        raise ConfigError("{name} must be an integer, not {raw!r}", name=name, raw=raw) from None

@@ -26,9 +26,9 @@ def bbox(text: str | None) -> tuple[float, float, float, float] | None:
     try:
         values = tuple(float(p) for p in parts)
     except ValueError:
-        raise InvalidInput(f"bbox must be four numbers minlon,minlat,maxlon,maxlat: {text!r}") from None
+        raise InvalidInput("bbox must be four numbers minlon,minlat,maxlon,maxlat: {text!r}", text=text) from None
     if len(values) != 4:
-        raise InvalidInput(f"bbox must have four numbers, not {len(values)}")
+        raise InvalidInput("bbox must have four numbers, not {n_values}", n_values=len(values))
     xmin, ymin, xmax, ymax = values
     if not (-180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90):
         raise InvalidInput("bbox must be minlon,minlat,maxlon,maxlat within -180..180, -90..90")
@@ -42,14 +42,16 @@ def _zone(zone: str | None) -> dt.tzinfo:
 def day(text: str | None, name: str = "date") -> dt.date:
     """A calendar day ``YYYY-MM-DD`` (required)."""
     if not text:
-        raise InvalidInput(f"give the day: {name}=YYYY-MM-DD")
+        raise InvalidInput("give the day: {name}=YYYY-MM-DD", name=name)
     text = text.strip()
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise InvalidInput(f"{name} must be a date YYYY-MM-DD, not {text!r}")
+        raise InvalidInput("{name} must be a date YYYY-MM-DD, not {text!r}", name=name, text=text)
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"{name} must be a date YYYY-MM-DD, not {text!r} (no such day)") from None
+        raise InvalidInput(
+            "{name} must be a date YYYY-MM-DD, not {text!r} (no such day)", name=name, text=text
+        ) from None
 
 
 def optional_day(text: str | None, name: str = "date") -> dt.date | None:
@@ -69,7 +71,9 @@ def moment(text: str | None, name: str = "at", zone: str | None = None) -> dt.da
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(
-            f"{name} must be an ISO date or date-time like 2026-11-20 or 2026-11-20T08:00, not {text!r}"
+            "{name} must be an ISO date or date-time like 2026-11-20 or 2026-11-20T08:00, not {text!r}",
+            name=name,
+            text=text,
         ) from None
     return value if value.tzinfo else value.replace(tzinfo=_zone(zone))
 
@@ -96,9 +100,9 @@ def tolerance(text: str | float | None, name: str = "tolerance_m") -> float | No
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be a number of metres, not {text!r}") from None
+        raise InvalidInput("{name} must be a number of metres, not {text!r}", name=name, text=text) from None
     if not 0 <= value <= 100:
-        raise InvalidInput(f"{name} must be between 0 and 100 metres")
+        raise InvalidInput("{name} must be between 0 and 100 metres", name=name)
     return value
 
 
@@ -107,7 +111,7 @@ def level(text: str | None, levels: tuple[str, ...]) -> str | None:
     if text in (None, ""):
         return None
     if text not in levels:
-        raise InvalidInput(f"unknown level {text!r}; levels are {', '.join(levels)}")
+        raise InvalidInput("unknown level {text!r}; levels are {levels}", text=text, levels=", ".join(levels))
     return text
 
 
@@ -119,7 +123,9 @@ def code(text: str | None, name: str = "grid code") -> str:
     """A well-formed grid code (whether it names a grid is for the database to say)."""
     if not isinstance(text, str) or not CODE_PATTERN.match(text):
         raise InvalidInput(
-            f"{name} {text!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            "{name} {text!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            name=name,
+            text=text,
         )
     return text
 
@@ -131,7 +137,7 @@ def position(text: str | None) -> tuple[float, float]:
     """
     match = _PAIR.match(text or "")
     if not match:
-        raise InvalidInput(f"a position is two numbers, lon,lat (e.g. 115.26,37.76), not {text!r}")
+        raise InvalidInput("a position is two numbers, lon,lat (e.g. 115.26,37.76), not {text!r}", text=text)
     first, second = float(match.group(1)), float(match.group(2))
     if not (math.isfinite(first) and math.isfinite(second)):
         raise InvalidInput("a position must be finite numbers")
@@ -149,4 +155,8 @@ def lon_lat(first: float, second: float) -> tuple[float, float, bool]:
         return first, second, False
     if abs(second) <= 180 and abs(first) <= 90:
         return second, first, True
-    raise InvalidInput(f"coordinates out of range: lon must be -180..180 and lat -90..90, not {first}, {second}")
+    raise InvalidInput(
+        "coordinates out of range: lon must be -180..180 and lat -90..90, not {first}, {second}",
+        first=first,
+        second=second,
+    )

@@ -41,9 +41,9 @@ def find_person(conn: Connection, ref: str | int) -> int:
         .all()
     )
     if not rows:
-        raise NotFound(f"no person {text!r} (give an id, a staff number or a name)")
+        raise NotFound("no person {text!r} (give an id, a staff number or a name)", text=text)
     if len(rows) > 1:
-        raise InvalidInput(f"{text!r} names {len(rows)} people; give the id or staff number")
+        raise InvalidInput("{text!r} names {n_rows} people; give the id or staff number", text=text, n_rows=len(rows))
     return rows[0]
 
 
@@ -58,7 +58,7 @@ def add_person(conn: Connection, name: str, *, phone: str | None = None, staff_n
         staff_no is not None
         and conn.execute(sa.text("SELECT 1 FROM people WHERE external_id = :s"), {"s": staff_no}).first()
     ):
-        raise Conflict(f"staff number {staff_no!r} is someone else's already")
+        raise Conflict("staff number {staff_no!r} is someone else's already", staff_no=staff_no)
     person_id = conn.execute(
         sa.text("INSERT INTO people (name, phone, external_id) VALUES (:n, :p, :s) RETURNING id"),
         {"n": name, "p": phone, "s": staff_no},
@@ -95,7 +95,7 @@ def assign_duty(conn: Connection, ref: str | int, grid_code: str, duty: str, *, 
     """
     person_id = find_person(conn, ref)
     if duty not in DUTIES:
-        raise InvalidInput(f"unknown duty {duty!r}; one of {', '.join(DUTIES)}")
+        raise InvalidInput("unknown duty {duty!r}; one of {DUTIES}", duty=duty, DUTIES=", ".join(DUTIES))
     department = _text("department", department, blank=True)
     if duty == "department_handler" and department is None:
         raise InvalidInput("a department handler needs the department's name")
@@ -109,7 +109,9 @@ def assign_duty(conn: Connection, ref: str | int, grid_code: str, duty: str, *, 
         if since > now:
             raise InvalidInput("a duty cannot start in the future")
         if since < born:
-            raise InvalidInput(f"grid {grid_code} exists only since {born.date().isoformat()}")
+            raise InvalidInput(
+                "grid {grid_code} exists only since {isoformat}", grid_code=grid_code, isoformat=born.date().isoformat()
+            )
     existing = conn.execute(
         sa.text(
             "SELECT id FROM assignments WHERE person_id = :p AND grid_code = :g AND duty = :d AND valid_to IS NULL"
@@ -135,7 +137,12 @@ def end_duty(conn: Connection, ref: str | int, grid_code: str, duty: str | None 
         {"p": person_id, "g": grid_code, "d": duty},
     ).rowcount  # fmt: skip
     if not ended:
-        raise NotFound(f"person {person_id} has no current {duty + ' ' if duty else ''}duty on {grid_code}")
+        raise NotFound(
+            "person {person_id} has no current duty on {grid_code}",
+            person_id=person_id,
+            duty=duty,
+            grid_code=grid_code,
+        )
     return ended
 
 
@@ -146,9 +153,9 @@ def end_duty_by_id(conn: Connection, person_id: int, duty_id: int) -> dict:
         {"a": duty_id, "p": person_id},
     ).scalar()
     if found is None:
-        raise NotFound(f"person {person_id} has no duty {duty_id}")
+        raise NotFound("person {person_id} has no duty {duty_id}", person_id=person_id, duty_id=duty_id)
     if not found:
-        raise Conflict(f"duty {duty_id} has ended already")
+        raise Conflict("duty {duty_id} has ended already", duty_id=duty_id)
     conn.execute(sa.text("UPDATE assignments SET valid_to = now() WHERE id = :a"), {"a": duty_id})
     return _duty(conn, duty_id)
 
@@ -182,8 +189,11 @@ def carry_duties(conn: Connection, moves: dict[str, list[str]], *, reason: str,
             if strangers:
                 from_codes = sorted({old for old, targets in moves.items() if new in targets})
                 raise InvalidInput(
-                    f"person {', '.join(str(s) for s in sorted(strangers))} has no duty on {', '.join(from_codes)} to "
-                    f"carry to {new}; give a new duty with `geogrid people assign` after the edit"
+                    "person {ids} has no duty on {from_codes} to carry to {new}; give a new duty with "
+                    "`geogrid people assign` after the edit",
+                    ids=", ".join(str(s) for s in sorted(strangers)),
+                    from_codes=", ".join(from_codes),
+                    new=new,
                 )
             holders = [d for d in holders if d["person_id"] in wanted]
         for d in holders:
@@ -248,13 +258,18 @@ def read_roster(path: str | Path) -> Iterator[tuple[int, dict, dict]]:
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None:
-            raise InvalidInput(f"{path.name}: empty file")
+            raise InvalidInput("{name}: empty file", name=path.name)
         lowered = {h.strip().lower(): h for h in reader.fieldnames if h}
         columns = {field: next((lowered[a] for a in names if a in lowered), None) for field, names in
                    ROSTER_COLUMNS.items()}  # fmt: skip
         for needed in ("name", "grid_code", "duty"):
             if columns[needed] is None:
-                raise InvalidInput(f"{path.name}: no {needed} column (headers: {', '.join(reader.fieldnames)})")
+                raise InvalidInput(
+                    "{name}: no {needed} column (headers: {fieldnames})",
+                    name=path.name,
+                    needed=needed,
+                    fieldnames=", ".join(reader.fieldnames),
+                )
         for raw in reader:
             yield reader.line_num, raw, {field: (raw.get(h) or "").strip() or None if h else None
                                          for field, h in columns.items()}  # fmt: skip
@@ -287,12 +302,14 @@ def _roster_row(conn: Connection, row: dict) -> tuple[bool, bool]:
     if staff_no is not None:
         known = conn.execute(sa.text("SELECT id, name FROM people WHERE external_id = :s"), {"s": staff_no}).first()
         if known is not None and known.name != name:
-            raise Conflict(f"staff number {staff_no} is {known.name}'s, not {name}'s")
+            raise Conflict(
+                "staff number {staff_no} is {name}'s, not {wanted}'s", staff_no=staff_no, name=known.name, wanted=name
+            )
         ref = known.id if known is not None else None
     else:
         ids = conn.execute(sa.text("SELECT id FROM people WHERE name = :n"), {"n": name}).scalars().all()
         if len(ids) > 1:
-            raise InvalidInput(f"{len(ids)} people are called {name}; give their staff numbers")
+            raise InvalidInput("{n_ids} people are called {name}; give their staff numbers", n_ids=len(ids), name=name)
         ref = ids[0] if ids else None
     added_person = ref is None
     if added_person:
@@ -339,12 +356,12 @@ def _current_grid(conn: Connection, code: str) -> None:
 def _text(name: str, value, *, blank: bool = False) -> str | None:
     """A trimmed text field: None for an allowed blank, InvalidInput for a required one or one too long."""
     if value is not None and not isinstance(value, str):
-        raise InvalidInput(f"{name} must be text")
+        raise InvalidInput("{name} must be text", name=name)
     value = (value or "").strip()
     if not value:
         if blank:
             return None
-        raise InvalidInput(f"{name} is required")
+        raise InvalidInput("{name} is required", name=name)
     if len(value) > MAX_TEXT or "\x00" in value:
-        raise InvalidInput(f"{name} must be at most {MAX_TEXT} characters of text")
+        raise InvalidInput("{name} must be at most {MAX_TEXT} characters of text", name=name, MAX_TEXT=MAX_TEXT)
     return value

@@ -88,7 +88,9 @@ def install(app: Flask) -> None:
                 return redirect(f"/login?next={quote(request.full_path.rstrip('?'))}")
             raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
         if g.principal.role not in allowed:
-            raise Forbidden(f"role {g.principal.role!r} may not {request.method} {request.path}")
+            raise Forbidden(
+                "role {role!r} may not {method} {path}", role=g.principal.role, method=request.method, path=request.path
+            )
         return None
 
 

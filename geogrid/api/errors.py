@@ -52,8 +52,9 @@ def install(app: Flask) -> None:
         detail = {
             404: translate_error("no such resource: {path}", {"path": request.path}),
             405: translate_error("{method} is not allowed on {path}", {"method": request.method, "path": request.path}),
-            413: translate_error("request body is larger than the limit of {limit} bytes",
-                                 {"limit": app.config["MAX_CONTENT_LENGTH"]}),  # fmt: skip
+            413: translate_error(
+                "request body is larger than the limit of {limit} bytes", {"limit": app.config["MAX_CONTENT_LENGTH"]}
+            ),  # fmt: skip
         }.get(err.code, err.description)
         response = problem(err.code or 500, detail)
         if err.code == 405 and err.valid_methods:

@@ -106,7 +106,7 @@ def topology(code: str):
     with db() as conn:
         scope = accounts.visible_grid_codes(conn, principal())
         if scope is not None and code not in scope:
-            raise NotFound(f"no grid {code}")
+            raise NotFound("no grid {code}", code=code)
         problems = check_topology(conn, state().settings, code, tolerance_m=tolerance_m)
     body = {
         "type": "FeatureCollection",
@@ -278,9 +278,9 @@ def points_from_geojson(collection, weight_field: str | None) -> list[tuple[floa
         geometry = (feature or {}).get("geometry") or {}
         coords = geometry.get("coordinates")
         if geometry.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:
-            raise InvalidInput(f"weights feature {n} is not a Point")
+            raise InvalidInput("weights feature {n} is not a Point", n=n)
         weight = ((feature.get("properties") or {}).get(weight_field) if weight_field else 1) or 0
         if not all(isinstance(v, int | float) for v in (*coords[:2], weight)):
-            raise InvalidInput(f"weights feature {n} has a non-numeric coordinate or weight")
+            raise InvalidInput("weights feature {n} has a non-numeric coordinate or weight", n=n)
         out.append((float(coords[0]), float(coords[1]), float(weight)))
     return out

@@ -220,8 +220,8 @@ def _number(body: dict, name: str, optional_: bool = False):
     if value is None and optional_:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(f"field {name!r} must be a number")
+        raise InvalidInput("field {name!r} must be a number", name=name)
     try:
         return float(value)
     except OverflowError:  # an integer with hundreds of digits
-        raise InvalidInput(f"field {name!r} is out of range") from None
+        raise InvalidInput("field {name!r} is out of range", name=name) from None

@@ -30,13 +30,13 @@ def json_body() -> dict:
 
 
 def _refuse_constant(name: str):
-    raise InvalidInput(f"the request body is not valid JSON: {name} is not a JSON number")
+    raise InvalidInput("the request body is not valid JSON: {name} is not a JSON number", name=name)
 
 
 def required(body: dict, name: str, kind: type) -> Any:
     """A member that must be present and of *kind*."""
     if name not in body or body[name] is None:
-        raise InvalidInput(f"missing required field {name!r}")
+        raise InvalidInput("missing required field {name!r}", name=name)
     return _typed(body, name, kind)
 
 
@@ -51,7 +51,7 @@ def _typed(body: dict, name: str, kind: type) -> Any:
     value = body[name]
     # bool is an int in Python; JSON true is not a number.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidInput(f"field {name!r} must be a {kind.__name__}")
+        raise InvalidInput("field {name!r} must be a {kind}", name=name, kind=kind.__name__)
     return value
 
 
@@ -63,4 +63,4 @@ def query_int(args, name: str, default: int) -> int:
     try:
         return int(text)
     except ValueError:
-        raise InvalidInput(f"{name} must be an integer, not {text!r}") from None
+        raise InvalidInput("{name} must be an integer, not {text!r}", name=name, text=text) from None

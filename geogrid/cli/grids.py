@@ -139,7 +139,7 @@ def _piece_plan(items: tuple[str, ...]) -> dict[str, list[str]]:
     for item in items:
         piece, sep, names = item.partition("=")
         if not sep or not piece.strip():
-            raise InvalidInput(f"--duties takes PIECE=PEOPLE (e.g. 1=W-01,W-02), not {item!r}")
+            raise InvalidInput("--duties takes PIECE=PEOPLE (e.g. 1=W-01,W-02), not {item!r}", item=item)
         plan.setdefault(piece.strip(), []).extend(n.strip() for n in names.split(",") if n.strip())
     return plan
 
@@ -189,7 +189,7 @@ def _read_weights(path: str, field: str | None) -> list[tuple[float, float, floa
     if frame.crs is not None:
         frame = frame.to_crs(4326)
     if field is not None and field not in frame.columns:
-        raise GeogridError(f"{path} has no field {field!r}")
+        raise GeogridError("{path} has no field {field!r}", path=path, field=field)
     points = frame[frame.geometry.geom_type == "Point"]
     weights = points[field].fillna(0).astype(float) if field else [1.0] * len(points)
     return [(g.x, g.y, float(w)) for g, w in zip(points.geometry, weights, strict=True)]

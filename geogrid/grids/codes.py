@@ -29,6 +29,10 @@ def next_codes(conn: Connection, parent_code: str, count: int, width: int) -> li
     start = (used or 0) + 1
     if start + count - 1 >= 10**width:
         raise Conflict(
-            f"grid {parent_code} has no free {width}-digit child codes left (needs {count}, next is {start})"
+            "grid {parent_code} has no free {width}-digit child codes left (needs {count}, next is {start})",
+            parent_code=parent_code,
+            width=width,
+            count=count,
+            start=start,
         )
     return [check_code(f"{parent_code}{n:0{width}d}") for n in range(start, start + count)]

@@ -123,12 +123,12 @@ def split_grid(
     named for no piece loses the duty (it ends, kept in the history).
     """
     if line.geom_type not in ("LineString", "MultiLineString"):
-        raise InvalidInput(f"a split needs a LineString, not a {line.geom_type}")
+        raise InvalidInput("a split needs a LineString, not a {geom_type}", geom_type=line.geom_type)
 
     def work() -> EditResult:
         grid = lock_current(conn, code)
         if grid.parent_code is None:
-            raise InvalidInput(f"{code} is a top-level grid; split the grids below it instead")
+            raise InvalidInput("{code} is a top-level grid; split the grids below it instead", code=code)
         result = EditResult()
         _split(conn, settings, grid, line, cascade, lambda piece: grid.parent_code, result, actor, duties)
         return result
@@ -141,8 +141,9 @@ def _split(conn, settings, grid: GridRow, line, cascade: bool, parent_of: Callab
     pieces = [g for g in shapely_split(grid.geom, line).geoms if g.area > 0]
     if len(pieces) < 2:
         raise InvalidInput(
-            f"the line does not cross grid {grid.code} from edge to edge; draw it from "
-            "outside the boundary, across, to outside again"
+            "the line does not cross grid {code} from edge to edge; draw it from outside the boundary, "
+            "across, to outside again",
+            code=grid.code,
         )
     srid = metric_srid(grid.geom, settings)
     versions.retire(conn, [grid.id])
@@ -157,7 +158,12 @@ def _split(conn, settings, grid: GridRow, line, cascade: bool, parent_of: Callab
         result.created[piece_code] = area_m2(piece, srid)
     before, after = area_m2(grid.geom, srid), sum(area_m2(p, srid) for _, p in new)
     if abs(after - before) > 1e-4 * before:
-        raise GeogridError(f"split of {grid.code} changed the area: {before:.1f} -> {after:.1f} m²")
+        raise GeogridError(
+            "split of {code} changed the area: {before:.1f} -> {after:.1f} m²",
+            code=grid.code,
+            before=before,
+            after=after,
+        )
 
     def holder(geom: BaseGeometry) -> str:
         return max(new, key=lambda item: item[1].intersection(geom).area)[0]
@@ -175,9 +181,10 @@ def _split(conn, settings, grid: GridRow, line, cascade: bool, parent_of: Callab
             cut.append(child.code)
     if cut:
         raise InvalidInput(
-            f"the line cuts the child grids {', '.join(cut)} of {grid.code}; "
-            'split them too with --cascade (API: "cascade": true)',
+            'the line cuts the child grids {cut} of {code}; split them too with --cascade (API: "cascade": true)',
             cut_children=cut,
+            cut=", ".join(cut),
+            code=grid.code,
         )
     codes = [c for c, _ in new]
     plan = _piece_plan(conn, grid.code, codes, duties) if duties is not None else None
@@ -197,15 +204,23 @@ def _piece_plan(conn: Connection, code: str, pieces: list[str], duties: dict[str
         elif key in plan:
             piece = key
         elif key.isdigit():
-            raise InvalidInput(f"the split of {code} makes {len(pieces)} pieces (1-{len(pieces)}), not a piece {key}")
+            raise InvalidInput(
+                "the split of {code} makes {n_pieces} pieces (1-{n_pieces}), not a piece {key}",
+                code=code,
+                n_pieces=len(pieces),
+                key=key,
+            )
         else:
             raise Conflict(
-                f"the split of {code} now makes the pieces {', '.join(pieces)}, not {key}: someone changed the "
-                "grids since the preview; look at the preview again",
+                "the split of {code} now makes the pieces {piece_codes}, not {key}: someone changed the grids "
+                "since the preview; look at the preview again",
                 pieces=pieces,
+                code=code,
+                piece_codes=", ".join(pieces),
+                key=key,
             )
         if not isinstance(refs, list):
-            raise InvalidInput(f"piece {key}: give a list of people")
+            raise InvalidInput("piece {key}: give a list of people", key=key)
         plan[piece] |= {people.find_person(conn, ref) for ref in refs}
     return plan
 
@@ -230,7 +245,9 @@ def merge_grids(conn: Connection, settings: Settings, codes: list[str], *, name:
         levels = {g.level for g in grids}
         if len(parents) != 1 or len(levels) != 1:
             described = ", ".join(f"{g.code} ({g.level} in {g.parent_code})" for g in grids)
-            raise InvalidInput(f"only siblings (same parent, same level) can be merged: {described}")
+            raise InvalidInput(
+                "only siblings (same parent, same level) can be merged: {described}", described=described
+            )
         parent = parents.pop()
         if parent is None:
             raise InvalidInput("top-level grids cannot be merged")
@@ -239,8 +256,8 @@ def merge_grids(conn: Connection, settings: Settings, codes: list[str], *, name:
             parts = list(getattr(merged, "geoms", [merged]))
             groups = [sorted(g.code for g in grids if g.geom.intersection(part).area > 0) for part in parts]
             raise InvalidInput(
-                "the grids are not all adjacent (they must share an edge): separate groups "
-                + " | ".join(", ".join(group) for group in groups)
+                "the grids are not all adjacent (they must share an edge): separate groups {groups}",
+                groups=" | ".join(", ".join(group) for group in groups),
             )
         srid = metric_srid(merged, settings)
         new_code = next_codes(conn, parent, 1, settings.code_width)[0]
@@ -289,9 +306,12 @@ def reshape_grids(conn: Connection, settings: Settings, edits: list[Reshape], *,
         grid = lock_current(conn, edit.code)
         if grid.version != edit.version:
             raise Conflict(
-                f"grid {edit.code} was changed by someone else: you edited version "
-                f"{edit.version}, the current one is {grid.version}; reload and try again",
+                "grid {code} was changed by someone else: you edited version {version}, the current one is "
+                "{current}; reload and try again",
                 current_version=grid.version,
+                code=edit.code,
+                version=edit.version,
+                current=grid.version,
             )
         rows.append(grid)
     for edit in edits:
@@ -309,8 +329,9 @@ def reshape_grids(conn: Connection, settings: Settings, edits: list[Reshape], *,
         if new:
             savepoint.rollback()
             raise InvalidInput(
-                "the new boundary would break the tiling: " + "; ".join(p.describe() for p in new),
+                "the new boundary would break the tiling: {listed}",
                 problems={"type": "FeatureCollection", "features": [p.to_json() for p in new]},
+                listed="; ".join(p.describe() for p in new),
             )
     result = EditResult()
     follow_change(
@@ -341,7 +362,7 @@ def _problem_keys(conn, settings, scopes) -> set[tuple]:
 
 def _check_polygon(conn, code: str, geom: BaseGeometry) -> None:
     if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
-        raise InvalidInput(f"the new boundary of {code} must be a Polygon or MultiPolygon")
+        raise InvalidInput("the new boundary of {code} must be a Polygon or MultiPolygon", code=code)
     detail = conn.execute(
         sa.text(
             "SELECT valid, reason, ST_X(location), ST_Y(location) FROM ST_IsValidDetail(ST_GeomFromWKB(:wkb, 4326))"
@@ -350,7 +371,9 @@ def _check_polygon(conn, code: str, geom: BaseGeometry) -> None:
     ).one()
     if not detail.valid:
         where = f" at {detail[2]:.7f} {detail[3]:.7f}" if detail[2] is not None else ""
-        raise InvalidInput(f"the new boundary of {code} is invalid: {detail.reason}{where}")
+        raise InvalidInput(
+            "the new boundary of {code} is invalid: {reason}{where}", code=code, reason=detail.reason, where=where
+        )
 
 
 # -- geometry input ------------------------------------------------------------------
@@ -369,7 +392,7 @@ def _count_positions(obj, limit: int) -> int:
     while stack and count <= limit:
         item, depth = stack.pop()
         if depth > MAX_NESTING:
-            raise InvalidInput(f"the geometry is nested more than {MAX_NESTING} levels deep")
+            raise InvalidInput("the geometry is nested more than {MAX_NESTING} levels deep", MAX_NESTING=MAX_NESTING)
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for k, v in item.items() if k in ("coordinates", "geometries", "geometry"))
         elif isinstance(item, list):
@@ -393,13 +416,16 @@ def parse_geometry(text: str | dict, *, max_vertices: int | None = None) -> Base
             obj = json.loads(text)
         else:
             if max_vertices is not None and text.count(",") + 1 > max_vertices:
-                raise InvalidInput(f"the geometry has more than {max_vertices:,} vertices (GEOGRID_MAX_VERTICES)")
+                raise InvalidInput(
+                    "the geometry has more than {max_vertices:,} vertices (GEOGRID_MAX_VERTICES)",
+                    max_vertices=max_vertices,
+                )
             geom = shapely.from_wkt(text)
             obj = None
         if obj is not None:
             limit = max_vertices if max_vertices is not None else 10**9  # nesting is bounded either way
             if _count_positions(obj, limit) > limit:
-                raise InvalidInput(f"the geometry has more than {limit:,} vertices (GEOGRID_MAX_VERTICES)")
+                raise InvalidInput("the geometry has more than {limit:,} vertices (GEOGRID_MAX_VERTICES)", limit=limit)
         if obj is not None:
             if obj.get("type") == "Feature":
                 obj = obj.get("geometry") or {}
@@ -407,7 +433,7 @@ def parse_geometry(text: str | dict, *, max_vertices: int | None = None) -> Base
                 raise InvalidInput("a GeoJSON geometry needs a 'type' (and 'coordinates')")
             geom = shapely.from_geojson(json.dumps(obj))
     except (ValueError, TypeError, AttributeError, RecursionError, shapely.errors.GEOSException) as exc:
-        raise InvalidInput(f"cannot read the geometry (WKT or GeoJSON expected): {str(exc)[:200]}") from exc
+        raise InvalidInput("cannot read the geometry (WKT or GeoJSON expected): {exc}", exc=str(exc)[:200]) from exc
     coords = shapely.get_coordinates(geom)
     if coords.size == 0:
         raise InvalidInput("the geometry is empty")

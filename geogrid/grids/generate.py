@@ -64,34 +64,39 @@ def generate_cells(
     parent = versions.lock_current(conn, code)
     levels = settings.levels
     if parent.level not in levels or levels.index(parent.level) == len(levels) - 1:
-        raise InvalidInput(f"{code} is on the lowest level ({parent.level}); it has no cells")
+        raise InvalidInput("{code} is on the lowest level ({level}); it has no cells", code=code, level=parent.level)
     child_level = levels[levels.index(parent.level) + 1]
     existing = conn.execute(
         sa.text("SELECT count(*) FROM grids WHERE parent_code = :code AND valid_to IS NULL"),
         {"code": code},
     ).scalar_one()
     if existing:
-        raise InvalidInput(f"{code} already has {existing} child grids; merge or retire them first")
+        raise InvalidInput(
+            "{code} already has {existing} child grids; merge or retire them first", code=code, existing=existing
+        )
     srid = metric_srid(parent.geom, settings)
     if balanced is not None:
         if not 1 <= balanced <= MAX_CELLS:
-            raise InvalidInput(f"--balanced must be between 1 and {MAX_CELLS}")
+            raise InvalidInput("--balanced must be between 1 and {MAX_CELLS}", MAX_CELLS=MAX_CELLS)
         if shape == "voronoi":
             if balanced > MAX_VORONOI:
-                raise InvalidInput(f"voronoi makes at most {MAX_VORONOI} cells at a time")
+                raise InvalidInput("voronoi makes at most {MAX_VORONOI} cells at a time", MAX_VORONOI=MAX_VORONOI)
             cells = _voronoi(parent.geom, srid, balanced, weights or [])
         else:
             cells = _balanced(parent.geom, srid, balanced, weights or [])
     else:
         if shape not in ("square", "hex"):
-            raise InvalidInput(f"shape must be square or hex (voronoi needs --balanced K), not {shape!r}")
+            raise InvalidInput("shape must be square or hex (voronoi needs --balanced K), not {shape!r}", shape=shape)
         if area_m2_target is None or not area_m2_target > 0:
             raise InvalidInput("give the target cell area in m² (--area)")
         expected = area_m2(parent.geom, srid) / area_m2_target
         if expected > MAX_CELLS:
             raise InvalidInput(
-                f"{area_m2_target:g} m² cells would make about {expected:,.0f} cells "
-                f"(limit {MAX_CELLS:,}); choose a larger area"
+                "{area_m2_target:g} m² cells would make about {expected:,.0f} cells (limit {MAX_CELLS:,}); "
+                "choose a larger area",
+                area_m2_target=area_m2_target,
+                expected=expected,
+                MAX_CELLS=MAX_CELLS,
             )
         cells = _regular(parent.geom, srid, shape, area_m2_target)
         cells = _merge_slivers(cells, srid, sliver_fraction * area_m2_target)
@@ -177,7 +182,7 @@ def _voronoi(parent, srid: int, k: int, weights: list[tuple[float, float, float]
         xy = xy[shapely.contains_xy(parent_m, xy[:, 0], xy[:, 1])]
         w = np.ones(len(xy))
     if len(xy) < k:
-        raise InvalidInput(f"not enough weight points inside the grid for {k} cells")
+        raise InvalidInput("not enough weight points inside the grid for {k} cells", k=k)
     centres = _kmeans(xy, w, k)
     minx, miny, maxx, maxy = parent_m.bounds
     pad = (maxx - minx) + (maxy - miny)
@@ -192,7 +197,7 @@ def _voronoi(parent, srid: int, k: int, weights: list[tuple[float, float, float]
             mains.append(parts[0])
             rest += parts[1:]
     if len(mains) != k:
-        raise InvalidInput(f"cannot make {k} cells in this grid; ask for fewer")
+        raise InvalidInput("cannot make {k} cells in this grid; ask for fewer", k=k)
     for part in rest:
         shared = [(_shared_m(part, cell, srid), i) for i, cell in enumerate(mains)]
         length, i = max(shared)

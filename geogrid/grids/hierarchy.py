@@ -105,7 +105,7 @@ def require(conn: Connection, code: str, at: dt.datetime | None = None) -> int:
         ).scalars()
         near = next(iter(difflib.get_close_matches(code.upper(), list(codes), n=1, cutoff=0.8)), None)
     hint = f" (did you mean {near}?)" if near else ""
-    raise NotFound(f"no grid {code}{when}{hint}")
+    raise NotFound("no grid {code}{when}{hint}", code=code, when=when, hint=hint)
 
 
 def first_boundaries(conn: Connection) -> dt.datetime | None:

@@ -83,17 +83,21 @@ def import_grids(
     Runs inside the caller's transaction; raises before writing anything on bad input.
     """
     if level not in settings.levels:
-        raise InvalidInput(f"unknown level {level!r}; levels are {', '.join(settings.levels)}")
+        raise InvalidInput(
+            "unknown level {level!r}; levels are {levels}", level=level, levels=", ".join(settings.levels)
+        )
     depth = settings.levels.index(level)
     above = settings.levels[depth - 1] if depth else None
     for field in (code_field, name_field, parent_field):
         if field is not None and field not in frame.columns:
             columns = ", ".join(c for c in frame.columns if c not in ("geometry", "feature"))
-            raise InvalidInput(f"the file has no field {field!r}; its fields are {columns}")
+            raise InvalidInput(
+                "the file has no field {field!r}; its fields are {columns}", field=field, columns=columns
+            )
     if parent_field and parent_code:
         raise InvalidInput("give either --parent-field or --parent, not both")
     if above is None and (parent_field or parent_code):
-        raise InvalidInput(f"{level!r} is the top level: its grids have no parent")
+        raise InvalidInput("{level!r} is the top level: its grids have no parent", level=level)
 
     report = ImportReport()
     stage = _stage(conn, frame, code_field, name_field, parent_field, parent_code)
@@ -125,10 +129,17 @@ def _stage(conn, frame, code_field, name_field, parent_field, parent_code) -> st
         if code is not None:
             check_code(code)
             if code in seen:
-                raise InvalidInput(f"features {seen[code]} and {record['feature']} share code {code}")
+                raise InvalidInput(
+                    "features {seen} and {feature} share code {code}",
+                    seen=seen[code],
+                    feature=record["feature"],
+                    code=code,
+                )
             seen[code] = record["feature"]
         elif code_field:
-            raise InvalidInput(f"feature {record['feature']}: field {code_field!r} is empty")
+            raise InvalidInput(
+                "feature {feature}: field {code_field!r} is empty", feature=record["feature"], code_field=code_field
+            )
         parent = _text(record.get(parent_field)) if parent_field else parent_code
         name = _text(record.get(name_field)) if name_field else None
         attributes = {k: _json_value(record[k]) for k in extra if k not in (code_field, name_field, parent_field)}
@@ -162,11 +173,12 @@ def _check_validity(conn, stage, make_valid: bool, report: ImportReport) -> None
     ]
     if invalid and not make_valid:
         raise InvalidInput(
-            f"{len(invalid)} invalid geometr{'y' if len(invalid) == 1 else 'ies'}, nothing imported "
-            f"(--make-valid repairs them): " + "; ".join(described[:10]),
+            "{n_invalid} invalid geometries, nothing imported (--make-valid repairs them): {described}",
             invalid=[
                 {"feature": r.feature, "code": r.code, "reason": r.reason, "location": [r.x, r.y]} for r in invalid
             ],
+            n_invalid=len(invalid),
+            described="; ".join(described[:10]),
         )
     if invalid:
         conn.execute(
@@ -181,14 +193,14 @@ def _check_validity(conn, stage, make_valid: bool, report: ImportReport) -> None
             .all()
         )
         if empty:
-            raise InvalidInput(f"features {empty} have no area left once repaired; fix them by hand")
+            raise InvalidInput("features {empty} have no area left once repaired; fix them by hand", empty=empty)
         report.repaired = [f"{text}: repaired with ST_MakeValid" for text in described]
     conn.execute(sa.text(f"UPDATE {stage} SET geom = ST_Multi(geom)"))
     not_polygons = (
         conn.execute(sa.text(f"SELECT feature FROM {stage} WHERE GeometryType(geom) <> 'MULTIPOLYGON'")).scalars().all()
     )
     if not_polygons:
-        raise InvalidInput(f"features {not_polygons} are not polygons")
+        raise InvalidInput("features {not_polygons} are not polygons", not_polygons=not_polygons)
 
 
 def _resolve_parents(conn, stage, above, settings, report, *, by_containment: bool) -> None:
@@ -224,7 +236,9 @@ def _resolve_parents(conn, stage, above, settings, report, *, by_containment: bo
             .all()
         )
         if orphans:
-            raise InvalidInput(f"features {orphans[:20]} lie outside every current {above} grid")
+            raise InvalidInput(
+                "features {orphans} lie outside every current {above} grid", orphans=orphans[:20], above=above
+            )
         return
     missing = (
         conn.execute(
@@ -240,7 +254,7 @@ def _resolve_parents(conn, stage, above, settings, report, *, by_containment: bo
     )
     if missing:
         shown = ", ".join(str(m) for m in missing[:20])
-        raise InvalidInput(f"parent grids not found among current {above} grids: {shown}")
+        raise InvalidInput("parent grids not found among current {above} grids: {shown}", above=above, shown=shown)
 
 
 def _snap_to_parents(conn, stage, tolerance_m: float, report: ImportReport) -> None:
@@ -257,8 +271,10 @@ def _snap_to_parents(conn, stage, tolerance_m: float, report: ImportReport) -> N
         if not shapely.equals_exact(snapped, child, tolerance=0):
             if not snapped.is_valid:
                 raise InvalidInput(
-                    f"feature {row.feature}: snapping it onto its parent's boundary makes it invalid "
-                    f"({shapely.is_valid_reason(snapped)}); import it without --snap-to-parent"
+                    "feature {feature}: snapping it onto its parent's boundary makes it invalid "
+                    "({is_valid_reason}); import it without --snap-to-parent",
+                    feature=row.feature,
+                    is_valid_reason=shapely.is_valid_reason(snapped),
                 )
             changed.append({"feature": row.feature, "wkb": shapely.to_wkb(snapped)})
     if changed:
@@ -313,7 +329,7 @@ def _assign_missing_codes(conn, stage, level: str, settings: Settings) -> None:
         if row.existing:
             codes[row.feature] = row.existing
         elif row.parent_code is None:
-            raise InvalidInput(f"feature {row.feature}: has no code and no parent; give --code-field")
+            raise InvalidInput("feature {feature}: has no code and no parent; give --code-field", feature=row.feature)
         else:
             new_by_parent[row.parent_code].append(row.feature)
     for parent, features in new_by_parent.items():
@@ -341,9 +357,9 @@ def _write(conn, stage, level: str, report: ImportReport, settings: Settings, ac
     ).all()
     for row in rows:
         if row.id is None and row.retired:
-            raise InvalidInput(f"grid code {row.code} was retired; a code is never reused for new ground")
+            raise InvalidInput("grid code {code} was retired; a code is never reused for new ground", code=row.code)
         if row.id is not None and row.level != level:
-            raise InvalidInput(f"grid {row.code} is a {row.level}, not a {level}")
+            raise InvalidInput("grid {code} is a {level}, not a {wanted}", code=row.code, level=row.level, wanted=level)
     changed = [r for r in rows if r.id is not None and not r.same]
     report.unchanged = [r.code for r in rows if r.same]
     report.changed = [r.code for r in changed]

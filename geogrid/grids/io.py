@@ -33,22 +33,24 @@ def read_boundaries(
     """
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
-        raise InvalidInput(f"{path.name}: unsupported file type; use GeoJSON, Shapefile (.shp/.zip) or GeoPackage")
+        raise InvalidInput(
+            "{name}: unsupported file type; use GeoJSON, Shapefile (.shp/.zip) or GeoPackage", name=path.name
+        )
     if not path.exists():
-        raise InvalidInput(f"{path}: no such file")
+        raise InvalidInput("{path}: no such file", path=path)
     try:
         frame = gpd.read_file(path, layer=layer, engine="pyogrio")
     except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise InvalidInput(f"{path.name}: cannot be read as a boundary file: {exc}") from exc
+        raise InvalidInput("{name}: cannot be read as a boundary file: {exc}", name=path.name, exc=exc) from exc
     if frame.empty:
-        raise InvalidInput(f"{path.name}: has no features")
+        raise InvalidInput("{name}: has no features", name=path.name)
     if frame.crs is None:
         if crs is None:
-            raise InvalidInput(f"{path.name}: declares no CRS; say which with --crs, e.g. --crs EPSG:4547")
+            raise InvalidInput("{name}: declares no CRS; say which with --crs, e.g. --crs EPSG:4547", name=path.name)
         try:
             frame = frame.set_crs(pyproj.CRS.from_user_input(crs))
         except pyproj.exceptions.CRSError as exc:
-            raise InvalidInput(f"unknown CRS {crs!r}: {exc}") from exc
+            raise InvalidInput("unknown CRS {crs!r}: {exc}", crs=crs, exc=exc) from exc
     frame = frame.reset_index(drop=True)
     frame["feature"] = np.arange(1, len(frame) + 1)
     _check_shapes(frame, path.name, max_vertices)
@@ -83,7 +85,7 @@ def _check_shapes(frame: gpd.GeoDataFrame, name: str, max_vertices: int) -> None
             problems.append(f"feature {feature}: {short} ring(s) with fewer than 4 points (a ring needs 3 corners "
                             "and the first point again)")  # fmt: skip
     if problems:
-        raise InvalidInput(f"{name}: " + "; ".join(problems[:20]), problems=problems)
+        raise InvalidInput("{name}: {listed}", problems=problems, name=name, listed="; ".join(problems[:20]))
 
 
 def _short_rings(geom) -> int:
@@ -98,7 +100,7 @@ def _check_range(frame: gpd.GeoDataFrame, name: str) -> None:
     bad = frame["feature"][(bounds.minx < -180) | (bounds.maxx > 180) | (bounds.miny < -90) | (bounds.maxy > 90)]
     if len(bad):
         problems = [f"feature {f}: lies outside longitude -180..180 / latitude -90..90 (wrong CRS?)" for f in bad]
-        raise InvalidInput(f"{name}: " + "; ".join(problems[:20]), problems=problems)
+        raise InvalidInput("{name}: {listed}", problems=problems, name=name, listed="; ".join(problems[:20]))
 
 
 def write_boundaries(frame: gpd.GeoDataFrame, path: str | Path) -> None:
@@ -106,7 +108,7 @@ def write_boundaries(frame: gpd.GeoDataFrame, path: str | Path) -> None:
     path = Path(path)
     driver = EXPORT_DRIVERS.get(path.suffix.lower())
     if driver is None:
-        raise InvalidInput(f"{path.name}: export writes .geojson or .gpkg")
+        raise InvalidInput("{name}: export writes .geojson or .gpkg", name=path.name)
     if path.exists():
         path.unlink()
     frame.to_file(path, driver=driver, engine="pyogrio", layer="grids" if driver == "GPKG" else None)

@@ -106,14 +106,14 @@ def grid_detail(
 ) -> dict:
     """One grid as a GeoJSON Feature with its parent chain, children count and people."""
     if codes is not None and code not in codes:
-        raise NotFound(f"no grid {code}")
+        raise NotFound("no grid {code}", code=code)
     row = (
         conn.execute(sa.text(_FEATURES.format(extra="")), _params(None, None, code, None, at, None, srid))
         .mappings()
         .first()
     )
     if row is None:
-        raise NotFound(f"no grid {code}" + (f" on {at.date().isoformat()}" if at is not None else ""))
+        raise NotFound("no grid {code}{when}", code=code, when=f" on {at.date().isoformat()}" if at is not None else "")
     feature = _feature(row)
     params = {"code": code, "at": at}
     chain = [{k: g[k] for k in ("code", "name", "level")} for g in hierarchy.ancestors(conn, row["id"], at)[1:]]
@@ -190,7 +190,7 @@ def level_summary(conn: Connection, *, at: dt.datetime | None = None, codes: set
 def check_tile(z: int, x: int, y: int) -> None:
     """InvalidInput unless z/x/y names a web-mercator tile (zoom 0..24)."""
     if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
-        raise InvalidInput(f"no tile {z}/{x}/{y}")
+        raise InvalidInput("no tile {z}/{x}/{y}", z=z, x=x, y=y)
 
 
 def grid_tile(

@@ -58,7 +58,7 @@ def lock_current(conn: Connection, code: str) -> GridRow:
             sa.text("SELECT 1 FROM grids WHERE code = :code AND valid_to IS NULL"), {"code": code}
         ).first():
             break
-    raise NotFound(f"no grid {code}")
+    raise NotFound("no grid {code}", code=code)
 
 
 def children(conn: Connection, code: str) -> list[GridRow]:

@@ -54,7 +54,7 @@ class IncidentRows:
                  system: str | None = None) -> None:  # fmt: skip
         self.path = Path(path)
         if self.path.suffix.lower() not in (".csv", ".geojson", ".json"):
-            raise InvalidInput(f"{self.path.name}: incidents come as .csv or .geojson")
+            raise InvalidInput("{name}: incidents come as .csv or .geojson", name=self.path.name)
         self.default_category, self.default_source = default_category, default_source
         self.id_column, self.system = id_column, system
         self.names = _category_names(categories_file)
@@ -75,12 +75,15 @@ class IncidentRows:
         with open(self.path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             if reader.fieldnames is None:
-                raise InvalidInput(f"{self.path.name}: empty file")
+                raise InvalidInput("{name}: empty file", name=self.path.name)
             self.columns = self._columns(reader.fieldnames)
             for missing in ("lon", "lat"):
                 if missing not in self.columns:
                     raise InvalidInput(
-                        f"{self.path.name}: no {missing} column (headers: {', '.join(reader.fieldnames)})"
+                        "{name}: no {missing} column (headers: {fieldnames})",
+                        name=self.path.name,
+                        missing=missing,
+                        fieldnames=", ".join(reader.fieldnames),
                     )
             for raw in reader:
                 values = {field: raw.get(header) for field, header in self.columns.items()}
@@ -90,9 +93,9 @@ class IncidentRows:
         try:
             doc = json.loads(self.path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"{self.path.name}: not valid JSON: {exc}") from exc
+            raise InvalidInput("{name}: not valid JSON: {exc}", name=self.path.name, exc=exc) from exc
         if not isinstance(doc, dict) or not isinstance(doc.get("features"), list):
-            raise InvalidInput(f"{self.path.name}: not a GeoJSON FeatureCollection")
+            raise InvalidInput("{name}: not a GeoJSON FeatureCollection", name=self.path.name)
         keys = {k for feature in doc["features"] if isinstance(feature, dict)
                 for k in (feature.get("properties") or {})}  # fmt: skip
         self.columns = self._columns(sorted(keys))
@@ -118,8 +121,9 @@ class IncidentRows:
                 columns[field] = found
         if self.id_column is not None:
             if self.id_column.strip().casefold() not in folded:
-                raise InvalidInput(f"{self.path.name}: no column {self.id_column!r} for --id-column "
-                                   f"(headers: {', '.join(h for h in headers if h)})")  # fmt: skip
+                raise InvalidInput("{name}: no column {id_column!r} for --id-column (headers: {headers})",
+                                   name=self.path.name, id_column=self.id_column,
+                                   headers=", ".join(h for h in headers if h))  # fmt: skip
             columns["external_id"] = folded[self.id_column.strip().casefold()]
         return columns
 

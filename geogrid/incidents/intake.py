@@ -80,12 +80,14 @@ def check(incident: NewIncident, settings: Settings) -> NewIncident:
     for name in ("lon", "lat"):
         value = getattr(incident, name)
         if not _finite(value):
-            raise InvalidInput(f"{name} must be a finite number, not {str(value)[:40]}")
+            raise InvalidInput("{name} must be a finite number, not {value}", name=name, value=str(value)[:40])
     find_category(incident.category, settings.categories_file)
     if incident.source not in SOURCES:
-        raise InvalidInput(f"unknown source {incident.source!r}; one of {', '.join(SOURCES)}")
+        raise InvalidInput(
+            "unknown source {source!r}; one of {SOURCES}", source=incident.source, SOURCES=", ".join(SOURCES)
+        )
     if len(incident.description) > MAX_DESCRIPTION:
-        raise InvalidInput(f"description is longer than {MAX_DESCRIPTION} characters")
+        raise InvalidInput("description is longer than {MAX_DESCRIPTION} characters", MAX_DESCRIPTION=MAX_DESCRIPTION)
     accuracy = incident.gps_accuracy_m
     if accuracy is not None and (not _finite(accuracy) or accuracy < 0):
         raise InvalidInput("gps_accuracy_m must be a number of metres, 0 or more")
@@ -127,11 +129,15 @@ def register(conn: Connection, settings: Settings, incident: NewIncident, actor:
     if not in_range or assigned["assignment"] == "unassigned":
         if conn.execute(sa.text(f"SELECT {swapped_sql(':lon', ':lat')}"), {"lon": lon, "lat": lat}).scalar():
             raise InvalidInput(
-                f"lon/lat look swapped: ({lon}, {lat}) is outside the territory but ({lat}, {lon}) "
-                "is inside; send lon first, then lat"
+                "lon/lat look swapped: ({lon}, {lat}) is outside the territory but ({lat}, {lon}) is inside; "
+                "send lon first, then lat",
+                lon=lon,
+                lat=lat,
             )
         if not in_range:
-            raise InvalidInput(f"coordinates out of range: lon {lon} must be -180..180 and lat {lat} -90..90")
+            raise InvalidInput(
+                "coordinates out of range: lon {lon} must be -180..180 and lat {lat} -90..90", lon=lon, lat=lat
+            )
     deadline = incident.reported_at + dt.timedelta(
         hours=find_category(incident.category, settings.categories_file).deadline_hours
     )
@@ -180,9 +186,12 @@ def register(conn: Connection, settings: Settings, incident: NewIncident, actor:
         ).one()  # fmt: skip
         if not same:
             raise Conflict(
-                f"external id {incident.external_id!r} of {incident.id_scope} is incident {existing} already, which "
-                "says something else; give this report its own id",
+                "external id {external_id!r} of {id_scope} is incident {incident} already, which says "
+                "something else; give this report its own id",
                 existing=summary(conn, existing),
+                external_id=incident.external_id,
+                id_scope=incident.id_scope,
+                incident=existing,
             )
         return summary(conn, existing) | {"duplicate": True}
     return summary(conn, row.id)

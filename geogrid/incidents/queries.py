@@ -54,7 +54,11 @@ def statuses(text: str | None) -> list[str] | None:
     found = [s.strip() for s in (text or "").split(",") if s.strip()] or None
     unknown = sorted(set(found or ()) - set(TRANSITIONS))
     if unknown:
-        raise InvalidInput(f"unknown status {', '.join(unknown)}; states are {', '.join(TRANSITIONS)}")
+        raise InvalidInput(
+            "unknown status {unknown}; states are {TRANSITIONS}",
+            unknown=", ".join(unknown),
+            TRANSITIONS=", ".join(TRANSITIONS),
+        )
     return found
 
 
@@ -95,7 +99,7 @@ def list_incidents(
     *grid* takes the incidents of that grid and every grid below it.
     """
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
-        raise InvalidInput(f"limit must be 1..{MAX_LIMIT} and offset 0 or more")
+        raise InvalidInput("limit must be 1..{MAX_LIMIT} and offset 0 or more", MAX_LIMIT=MAX_LIMIT)
     params = filter_params(statuses, category, grid, bbox, start, end, overdue)
     rows = conn.execute(sa.text(_LIST), {**params, "limit": limit, "offset": offset}).mappings().all()
     matched = rows[0]["matched"] if rows else 0
@@ -130,7 +134,7 @@ def incident_detail(conn: Connection, incident_id: int) -> dict:
         .first()
     )
     if row is None:
-        raise NotFound(f"no incident {incident_id}")
+        raise NotFound("no incident {incident_id}", incident_id=incident_id)
     out = {k: _plain(v) for k, v in row.items() if k not in ("location", "grid_geometry")}
     out["cell"] = None
     if row["grid_code"]:

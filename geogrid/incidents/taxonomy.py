@@ -70,9 +70,9 @@ def categories(path: Path | None = None) -> dict[str, Category]:
             for item in items
         }
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(f"GEOGRID_CATEGORIES {path}: not a list of categories ({exc})") from exc
+        raise ConfigError("GEOGRID_CATEGORIES {path}: not a list of categories ({exc})", path=path, exc=exc) from exc
     if not found:
-        raise ConfigError(f"GEOGRID_CATEGORIES {path}: names no category")
+        raise ConfigError("GEOGRID_CATEGORIES {path}: names no category", path=path)
     return found
 
 
@@ -80,5 +80,5 @@ def category(code: str, path: Path | None = None) -> Category:
     """The category with *code*; InvalidInput naming the known codes otherwise."""
     known = categories(path)
     if code not in known:
-        raise InvalidInput(f"unknown category {code!r}; known: {', '.join(sorted(known))}")
+        raise InvalidInput("unknown category {code!r}; known: {sorted}", code=code, sorted=", ".join(sorted(known)))
     return known[code]

@@ -53,16 +53,22 @@ def transition(
     *at* backdates the step (replaying records kept elsewhere, or the demo); default now.
     """
     if to not in TRANSITIONS:
-        raise InvalidInput(f"unknown state {to!r}; states are {', '.join(TRANSITIONS)}")
+        raise InvalidInput("unknown state {to!r}; states are {TRANSITIONS}", to=to, TRANSITIONS=", ".join(TRANSITIONS))
     incident = _lock(conn, incident_id)
     allowed = TRANSITIONS[incident["status"]]
     if to not in allowed:
-        hint = " (a return visit closes or reopens it)" if incident["status"] in ("resolved", "handled_on_spot") else ""
+        if incident["status"] in ("resolved", "handled_on_spot"):
+            raise Conflict("incident {incident_id} is {status}: a return visit closes or reopens it, not {to}",
+                           current_status=incident["status"], allowed=list(allowed), incident_id=incident_id,
+                           status=incident["status"], to=to)  # fmt: skip
         raise Conflict(
-            f"incident {incident_id} is {incident['status']}: it can go to "
-            f"{', '.join(allowed) or 'no other state'}{hint}, not {to}",
+            "incident {incident_id} is {status}: it can go to {next_states}, not {to}",
             current_status=incident["status"],
             allowed=list(allowed),
+            incident_id=incident_id,
+            status=incident["status"],
+            next_states=", ".join(allowed),
+            to=to,
         )
     updates: dict = {"status": to}
     details: dict = {}
@@ -85,14 +91,20 @@ def return_visit(
 ) -> dict:  # fmt: skip
     """Record the return visit (回访): satisfied closes the incident, unsatisfied reopens it (*at*: as above)."""
     if method not in VISIT_METHODS:
-        raise InvalidInput(f"a return visit is by {' or '.join(VISIT_METHODS)}, not {method!r}")
+        raise InvalidInput(
+            "a return visit is by {VISIT_METHODS}, not {method!r}",
+            VISIT_METHODS=" or ".join(VISIT_METHODS),
+            method=method,
+        )
     if not isinstance(satisfied, bool):
         raise InvalidInput("'satisfied' must be true or false")
     incident = _lock(conn, incident_id)
     if incident["status"] not in ("resolved", "handled_on_spot"):
         raise Conflict(
-            f"incident {incident_id} is {incident['status']}: a return visit follows resolved or handled_on_spot",
+            "incident {incident_id} is {status}: a return visit follows resolved or handled_on_spot",
             current_status=incident["status"],
+            incident_id=incident_id,
+            status=incident["status"],
         )
     to = "closed" if satisfied else "reopened"
     updates = {"status": to}
@@ -119,7 +131,7 @@ def escalation_target(conn: Connection, settings: Settings, incident: dict) -> s
     chain = levels_above(conn, incident["grid_id"])
     current = incident["escalation_level"] or (chain[0] if chain else None)
     if current == CITY:
-        raise Conflict(f"incident {incident['id']} is already at the city platform; it cannot go higher")
+        raise Conflict("incident {id} is already at the city platform; it cannot go higher", id=incident["id"])
     if current is None or current not in chain:
         return CITY
     i = chain.index(current)
@@ -166,7 +178,7 @@ def _lock(conn: Connection, incident_id: int) -> dict:
         .first()
     )
     if row is None:
-        raise NotFound(f"no incident {incident_id}")
+        raise NotFound("no incident {incident_id}", incident_id=incident_id)
     return dict(row)
 
 

@@ -59,7 +59,11 @@ def day_notice(conn: Connection, settings: Settings, day: dt.date) -> str | None
     """
     today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
     if day > today:
-        raise InvalidInput(f"{day.isoformat()} is in the future; coverage is known up to today ({today.isoformat()})")
+        raise InvalidInput(
+            "{day} is in the future; coverage is known up to today ({today})",
+            day=day.isoformat(),
+            today=today.isoformat(),
+        )
     first = hierarchy.first_boundaries(conn)
     if first is None:
         return "there are no grid boundaries yet: import or draw them first"

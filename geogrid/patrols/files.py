@@ -44,7 +44,7 @@ def read_fixes(name: str, data: bytes, *, timezone: str, csv_columns: dict[str, 
         return read_csv(data, name=name, timezone=timezone, columns=csv_columns)
     if suffix in ("geojson", "json"):
         return read_geojson(data, name=name, timezone=timezone)
-    raise InvalidInput(f"{name}: patrol tracks come as .gpx, .csv or .geojson")
+    raise InvalidInput("{name}: patrol tracks come as .gpx, .csv or .geojson", name=name)
 
 
 def read_gpx(data: bytes, *, name: str = "track.gpx", timezone: str = "UTC") -> list[Fix]:
@@ -53,11 +53,13 @@ def read_gpx(data: bytes, *, name: str = "track.gpx", timezone: str = "UTC") -> 
         root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden):
         raise InvalidInput(
-            f"{name}: GPX with a DOCTYPE or entities is refused (XML external entities, entity bombs)"
+            "{name}: GPX with a DOCTYPE or entities is refused (XML external entities, entity bombs)", name=name
         ) from None
     except SafeET.ParseError as exc:
         line, column = exc.position
-        raise InvalidInput(f"{name}: not well-formed XML at line {line}, column {column}") from None
+        raise InvalidInput(
+            "{name}: not well-formed XML at line {line}, column {column}", name=name, line=line, column=column
+        ) from None
     ns = _namespace(root, name)
     fixes: list[Fix] = []
     segment = 0
@@ -77,7 +79,7 @@ def _namespace(root, name: str) -> str:
     ns = tag[1:].split("}")[0] if tag.startswith("{") else ""
     local = tag.split("}")[-1]
     if local != "gpx" or ns not in GPX_NAMESPACES:
-        raise InvalidInput(f"{name}: not a GPX document (root element is {local!r})")
+        raise InvalidInput("{name}: not a GPX document (root element is {local!r})", name=name, local=local)
     return f"{{{ns}}}" if ns else ""
 
 
@@ -97,11 +99,16 @@ def read_csv(
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{name}: not UTF-8 text ({exc})") from None
+        raise InvalidInput("{name}: not UTF-8 text ({exc})", name=name, exc=exc) from None
     reader = csv.DictReader(io.StringIO(text))
     missing = [names[k] for k in ("time", "lon", "lat") if names[k] not in (reader.fieldnames or [])]
     if missing:
-        raise InvalidInput(f"{name}: missing column(s) {', '.join(missing)} (header: {reader.fieldnames})")
+        raise InvalidInput(
+            "{name}: missing column(s) {missing} (header: {fieldnames})",
+            name=name,
+            missing=", ".join(missing),
+            fieldnames=reader.fieldnames,
+        )
     fixes = []
     for row in reader:
         where = f"{name}: line {reader.line_num}"
@@ -120,10 +127,10 @@ def read_geojson(data: bytes, *, name: str = "track.geojson", timezone: str = "U
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{name}: not valid JSON ({exc})") from None
+        raise InvalidInput("{name}: not valid JSON ({exc})", name=name, exc=exc) from None
     features = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(features, list):
-        raise InvalidInput(f"{name}: not a GeoJSON FeatureCollection")
+        raise InvalidInput("{name}: not a GeoJSON FeatureCollection", name=name)
     fixes = []
     for n, feature in enumerate(features, start=1):
         where = f"{name}: feature {n}"
@@ -138,15 +145,17 @@ def read_geojson(data: bytes, *, name: str = "track.geojson", timezone: str = "U
         elif kind == "LineString" and isinstance(coords, list):
             times = props.get("coordTimes") or props.get("times")
             if not isinstance(times, list) or len(times) != len(coords):
-                raise InvalidInput(f"{where}: a LineString needs coordTimes, one per position")
+                raise InvalidInput("{where}: a LineString needs coordTimes, one per position", where=where)
             for i, (position, time) in enumerate(zip(coords, times, strict=True), start=1):
                 spot = f"{where} position {i}"
                 if not isinstance(position, list) or len(position) < 2:
-                    raise InvalidInput(f"{spot}: not a position")
+                    raise InvalidInput("{spot}: not a position", spot=spot)
                 fixes.append(Fix(_time(str(time), spot, timezone), _coordinate(position[0], "lon", spot, 180),
                                  _coordinate(position[1], "lat", spot, 90), segment=n))  # fmt: skip
         else:
-            raise InvalidInput(f"{where}: {kind or 'no geometry'}; patrol fixes are Points or LineStrings")
+            raise InvalidInput(
+                "{where}: {kind}; patrol fixes are Points or LineStrings", where=where, kind=kind or "no geometry"
+            )
     return fixes
 
 
@@ -154,9 +163,9 @@ def _coordinate(raw, axis: str, where: str, limit: float) -> float:
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{where}: {axis} {raw!r} is not a number") from None
+        raise InvalidInput("{where}: {axis} {raw!r} is not a number", where=where, axis=axis, raw=raw) from None
     if not math.isfinite(value) or abs(value) > limit:
-        raise InvalidInput(f"{where}: {axis} {raw!r} is out of range")
+        raise InvalidInput("{where}: {axis} {raw!r} is out of range", where=where, axis=axis, raw=raw)
     return value
 
 
@@ -164,20 +173,20 @@ def _accuracy(raw, where: str) -> float:
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{where}: accuracy {raw!r} is not a number") from None
+        raise InvalidInput("{where}: accuracy {raw!r} is not a number", where=where, raw=raw) from None
     if not math.isfinite(value) or value < 0:
-        raise InvalidInput(f"{where}: accuracy {raw!r} must be 0 or more metres")
+        raise InvalidInput("{where}: accuracy {raw!r} must be 0 or more metres", where=where, raw=raw)
     return value
 
 
 def _time(raw: str, where: str, timezone: str) -> dt.datetime:
     text = (raw or "").strip()
     if not text:
-        raise InvalidInput(f"{where}: no time")
+        raise InvalidInput("{where}: no time", where=where)
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput(f"{where}: time {raw!r} is not ISO 8601") from None
+        raise InvalidInput("{where}: time {raw!r} is not ISO 8601", where=where, raw=raw) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(timezone))
     return moment.astimezone(dt.UTC)

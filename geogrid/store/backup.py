@@ -48,7 +48,7 @@ def backup(settings: Settings, path: Path) -> dict:
     """Dump the database to *path* (custom format); returns its fingerprint."""
     path = Path(path)
     if path.is_dir():
-        raise InvalidInput(f"{path} is a folder; give a file name for the backup")
+        raise InvalidInput("{path} is a folder; give a file name for the backup", path=path)
     url = database_url(settings, start=True)
     _run([_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(path), _libpq(url)], "pg_dump")
     return fingerprint(settings)
@@ -63,12 +63,12 @@ def restore(settings: Settings, path: Path, *, replace: bool = False, database: 
     """
     path = Path(path)
     if not path.is_file():
-        raise InvalidInput(f"no backup file {path}")
+        raise InvalidInput("no backup file {path}", path=path)
     if not replace and _holds_grids(settings, database):
         raise InvalidInput("the database already holds grids; restore with --replace to overwrite it")
     url = database_url(settings, start=True, database=database)
     if not re.fullmatch(r"[A-Za-z0-9_-]+", url.database or ""):
-        raise InvalidInput(f"cannot restore into a database named {url.database!r}")
+        raise InvalidInput("cannot restore into a database named {database!r}", database=url.database)
     admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:

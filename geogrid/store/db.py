@@ -71,7 +71,7 @@ def unit_of_work(bind: Bind, *, actor: str | None = None) -> Iterator[Connection
         try:
             conn = bind.connect()
         except sa.exc.OperationalError as exc:
-            raise DatabaseUnavailable(f"cannot reach the database: {exc.orig}") from exc
+            raise DatabaseUnavailable("cannot reach the database: {orig}", orig=exc.orig) from exc
         with conn, conn.begin():
             set_actor(conn, actor)
             yield conn

@@ -124,18 +124,23 @@ def choose_install(wanted_major: int | None = None) -> PgInstall:
     """The newest PostgreSQL with PostGIS (or exactly *wanted_major*); one-line errors."""
     installs = find_installs()
     if not installs:
-        raise DatabaseUnavailable(f"PostgreSQL is not installed: {_SETUP_HINT}")
+        raise DatabaseUnavailable("PostgreSQL is not installed: {SETUP_HINT}", SETUP_HINT=_SETUP_HINT)
     if wanted_major is not None:
         installs = [i for i in installs if i.major == wanted_major]
         if not installs:
             raise DatabaseUnavailable(
-                f"the embedded cluster was made by PostgreSQL {wanted_major}, which is no longer "
-                f"installed: install postgresql-{wanted_major} or move the cluster away"
+                "the embedded cluster was made by PostgreSQL {wanted_major}, which is no longer installed: "
+                "install postgresql-{wanted_major} or move the cluster away",
+                wanted_major=wanted_major,
             )
     with_postgis = [i for i in installs if i.has_postgis]
     if not with_postgis:
         versions = ", ".join(str(i.major) for i in installs)
-        raise PostGISMissing(f"PostGIS is not installed for PostgreSQL {versions}: {_SETUP_HINT}")
+        raise PostGISMissing(
+            "PostGIS is not installed for PostgreSQL {versions}: {SETUP_HINT}",
+            versions=versions,
+            SETUP_HINT=_SETUP_HINT,
+        )
     return with_postgis[0]
 
 
@@ -197,7 +202,11 @@ class EmbeddedCluster:
             result = self._run_as_owner(cmd)
             status = self.status()
             if result.returncode != 0 or not status.running:
-                raise DatabaseUnavailable(f"PostgreSQL did not start (see {self.logfile}): {self._log_tail()}")
+                raise DatabaseUnavailable(
+                    "PostgreSQL did not start (see {logfile}): {log_tail}",
+                    logfile=self.logfile,
+                    log_tail=self._log_tail(),
+                )
             self._portfile.write_text(str(port))
             self._ensure_database(status)
             return status
@@ -214,7 +223,7 @@ class EmbeddedCluster:
                    "-w", "-t", str(int(timeout_s))]  # fmt: skip
             result = self._run_as_owner(cmd)
             if result.returncode != 0 and self.status().running:
-                raise DatabaseUnavailable(f"PostgreSQL did not stop: {result.stderr.strip()}")
+                raise DatabaseUnavailable("PostgreSQL did not stop: {strip}", strip=result.stderr.strip())
             return True
 
     # -- internals -------------------------------------------------------------
@@ -240,7 +249,7 @@ class EmbeddedCluster:
         result = self._run_as_owner(cmd)
         if result.returncode != 0:
             shutil.rmtree(self.datadir, ignore_errors=True)
-            raise DatabaseUnavailable(f"initdb failed: {result.stderr.strip()[-500:]}")
+            raise DatabaseUnavailable("initdb failed: {strip}", strip=result.stderr.strip()[-500:])
         # Local trust only: the unix socket and loopback; nothing else may connect.
         (self.datadir / "pg_hba.conf").write_text(
             "# geogrid embedded cluster: local connections only, trusted.\n"
@@ -308,7 +317,9 @@ class EmbeddedCluster:
                     pass
             time.sleep(0.1)
         if self._leftover_processes():
-            raise DatabaseUnavailable(f"old PostgreSQL processes in {self.datadir} would not exit; stop them and retry")
+            raise DatabaseUnavailable(
+                "old PostgreSQL processes in {datadir} would not exit; stop them and retry", datadir=self.datadir
+            )
         pidfile = self.datadir / "postmaster.pid"
         if pidfile.exists():
             print(f"geogrid: removing stale {pidfile} left by a server that died", file=sys.stderr)

@@ -16,7 +16,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("language", sa.Text(), nullable=True))
-    op.create_check_constraint(op.f("ck_users_language_known"), "users", "language IS NULL OR language IN ('zh_CN', 'en')")
+    op.create_check_constraint(
+        op.f("ck_users_language_known"), "users", "language IS NULL OR language IN ('zh_CN', 'en')"
+    )
 
 
 def downgrade() -> None:
