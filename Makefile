@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 GEOGRID_HOME ?= $(CURDIR)/var
 export GEOGRID_HOME
 
-.PHONY: demo test setup venv postgis assets browser db-up db-down lint clean
+.PHONY: demo test setup venv postgis assets browser db-up db-down lint clean translations catalogues
 
 ## make demo: set everything up, start the database, load the demo grid, serve the app
 demo: setup
@@ -19,7 +19,23 @@ test: setup browser
 	$(BIN)/ruff check geogrid tests bench scripts
 	$(BIN)/python -m pytest
 
-setup: venv postgis assets
+setup: venv postgis assets translations
+
+# The gettext catalogues (geogrid/translations/*/LC_MESSAGES/*.po, in the repo) compiled to .mo.
+TRANSLATIONS := geogrid/translations
+KEYWORDS := -k _ -k _l -k N_ -k lazy_gettext -k pgettext:1c,2 -k lazy_pgettext:1c,2 -k L_:1c,2 -k ngettext:1,2 \
+	-k InvalidInput -k NotFound -k Conflict -k Forbidden -k Unauthorized -k GeogridError -k ConfigError \
+	-k DatabaseUnavailable -k translate_error
+translations: venv
+	$(BIN)/pybabel -q compile -d $(TRANSLATIONS) -D messages
+	$(BIN)/pybabel -q compile -d $(TRANSLATIONS) -D js
+
+## make catalogues: extract the texts again and merge them into the catalogues (then translate what is new)
+catalogues: venv
+	$(BIN)/pybabel -q extract -F babel.cfg --no-wrap --sort-by-file $(KEYWORDS) -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel -q extract -F babel-js.cfg --no-wrap --sort-by-file -k t -o $(TRANSLATIONS)/js.pot .
+	$(BIN)/pybabel -q update --no-wrap -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -D messages -l zh_Hans_CN
+	$(BIN)/pybabel -q update --no-wrap -i $(TRANSLATIONS)/js.pot -d $(TRANSLATIONS) -D js -l zh_Hans_CN
 
 venv: $(VENV)/.installed
 

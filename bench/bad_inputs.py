@@ -252,7 +252,8 @@ def run(settings: Settings, slow_s: float) -> tuple[list[dict], dict]:
         for case in cases(settings):
             began = time.perf_counter()
             response = client.open(case.path, method=case.method, data=case.body, content_type=case.content_type,
-                                   headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+                                   headers={"Authorization": f"Bearer {token}",  # the words looked for are English
+                                            "Accept-Language": "en"})  # fmt: skip
             took = time.perf_counter() - began
             problem = response.mimetype == "application/problem+json"
             detail = (response.get_json(silent=True) or {}).get("detail", "") if problem else response.text[:200]

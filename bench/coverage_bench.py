@@ -96,14 +96,18 @@ def main() -> None:
                                  "'township', ST_Multi(ST_GeomFromWKB(:w, 4326)), :since)"),
                          {"w": shapely.to_wkb(area), "since": SINCE})  # fmt: skip
             driver = conn.connection.driver_connection
-            with driver.cursor().copy("COPY grids (code, name, level, parent_code, geom, valid_from) FROM STDIN") as copy:
+            with driver.cursor().copy(
+                "COPY grids (code, name, level, parent_code, geom, valid_from) FROM STDIN"
+            ) as copy:
                 for n, wkb in enumerate(shapely.to_wkb(shapely.multipolygons(cells_ll[:, None]), hex=True)):
                     copy.write_row((f"B{n + 1:05d}", f"cell {n + 1}", "cell", "B", wkb, SINCE))
             people = [conn.execute(sa.text("INSERT INTO people (name) VALUES (:n) RETURNING id"), {"n": f"w{w}"}).scalar()
                       for w in range(args.workers)]  # fmt: skip
             conn.execute(
-                sa.text("INSERT INTO assignments (person_id, grid_code, duty, valid_from) "
-                        "VALUES (:p, :c, 'grid_helper', :since)"),
+                sa.text(
+                    "INSERT INTO assignments (person_id, grid_code, duty, valid_from) "
+                    "VALUES (:p, :c, 'grid_helper', :since)"
+                ),
                 [{"p": people[owners[n]], "c": f"B{n + 1:05d}", "since": SINCE} for n in range(len(cells_ll))],
             )
             for w, path in enumerate(paths):

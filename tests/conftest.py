@@ -23,7 +23,9 @@ REALDATA = ROOT.parent / "shared" / "realdata"
 def settings() -> Settings:
     """The run's settings: the project's embedded cluster unless GEOGRID_DATABASE_URL is set."""
     home = Path(os.environ.get("GEOGRID_HOME", ROOT / "var"))
-    return Settings.from_env(home=home, secret_key="test-secret")
+    # English by default, so assertions read the source texts; Chinese (the product's
+    # default) is tested where a test asks for it (tests/test_language.py).
+    return Settings.from_env(home=home, secret_key="test-secret", language="en")
 
 
 @pytest.fixture(scope="session")

@@ -121,6 +121,8 @@ MATRIX = {
     # Without the form's CSRF token nothing changes: back to the page that says so.
     ("POST", "/password", "/password", None): {ANON: 302, REVOKED: 401, **{r: 302 for r in ROLES}},
     ("GET", "/admin/users", "/admin/users", None): ADMIN_ONLY | {ANON: 302, "admin": 200},
+    # The language switch works signed in or not (the sign-in page has it too); no CSRF token, no change.
+    ("POST", "/language", "/language", None): {c: 302 for c in CALLERS} | {REVOKED: 401},
     ("POST", "/admin/users/<name>/<action>", "/admin/users/nobody/disable", None): ADMIN_ONLY
     | {ANON: 302, "admin": 302},
     ("POST", "/api/users/<name>/disable", "/api/users/nobody/disable", None): ADMIN_ONLY | {"admin": 404},

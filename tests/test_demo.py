@@ -58,7 +58,7 @@ def test_the_week_is_lived_in(township, settings):
                    "(SELECT grid_code FROM assignments WHERE duty = 'grid_helper') AND person_id IN "
                    "(SELECT person_id FROM assignments WHERE duty = 'grid_helper')")  # fmt: skip
         assert 0.6 <= float(rate) <= 0.97
-        assert one("SELECT count(*) FROM coverage WHERE 'not patrolled' = ANY(reasons)") > 0
+        assert one("SELECT count(*) FROM coverage WHERE 'not_patrolled' = ANY(reasons)") > 0
 
 
 def test_the_demo_follows_from_its_seed():

@@ -128,7 +128,7 @@ def test_drawing_a_line_across_a_cell_splits_it(page, site, shots):
     # A preview first: the pieces numbered on the map, who goes to which, the incidents that would move.
     page.wait_for_selector("#edit-preview:not([hidden]) #preview-apply")
     preview = page.text_content("#edit-preview")
-    assert "赵六 (grid_helper)" in preview and "open incident(s) would move" in preview
+    assert "赵六 (grid helper)" in preview and "open incident(s) would move" in preview
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shots / "planner_split_preview.png"))
     first, second = page.eval_on_selector_all("#edit-preview th[data-code]", "ths => ths.map(t => t.dataset.code)")

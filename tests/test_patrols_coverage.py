@@ -106,7 +106,7 @@ def test_two_passes_one_hour_apart_count_once_under_the_default_rule(conn, setti
     compute_coverage(conn, settings, DAY)
     (row,) = rows(conn)
     assert (row["visit_count"], row["rule_visits"], row["compliant"]) == (2, 1, False)
-    assert "visits less than 4 h apart" in row["reasons"]
+    assert "too_close:4" in row["reasons"]
 
 
 def test_thin_visits_do_not_count_and_missed_cells_are_recorded(conn, settings, worker):
@@ -115,8 +115,8 @@ def test_thin_visits_do_not_count_and_missed_cells_are_recorded(conn, settings, 
     import_patrol(conn, settings, worker, "b.csv", walk_east(at(7)))
     compute_coverage(conn, settings, DAY)
     walked, missed = rows(conn)
-    assert walked["rule_visits"] == 0 and "2 visit(s) covered under 60%" in walked["reasons"]
-    assert (missed["person_id"], missed["visit_count"], missed["reasons"]) == (idle, 0, ["not patrolled"])
+    assert walked["rule_visits"] == 0 and "thin_visits:2:60" in walked["reasons"]
+    assert (missed["person_id"], missed["visit_count"], missed["reasons"]) == (idle, 0, ["not_patrolled"])
 
 
 def test_gaps_are_the_cell_minus_what_was_seen(conn, settings, worker):
@@ -225,7 +225,7 @@ def test_a_duty_change_recomputes_that_person_only_and_only_days_it_was_in_effec
     for table, column in (("patrol_tracks", "created_at"), ("grids", "recorded_at"), ("assignments", "recorded_at")):
         conn.execute(sa.text(f"UPDATE {table} SET {column} = {column} - interval '2 minutes'"))
     conn.execute(sa.text("UPDATE coverage SET computed_at = computed_at - interval '1 minute'"))
-    assert {r["person_id"]: r["reasons"] for r in rows(conn)}[other] == ["not patrolled"]
+    assert {r["person_id"]: r["reasons"] for r in rows(conn)}[other] == ["not_patrolled"]
     # Ended today: DAY is past and stays as it was.
     end_duty(conn, other, "R")
     assert ensure_coverage(conn, settings, DAY) == []
@@ -234,7 +234,7 @@ def test_a_duty_change_recomputes_that_person_only_and_only_days_it_was_in_effec
     new = add_person(conn, "冯一")["id"]
     assign_duty(conn, new, "R", "grid_helper", since=at(0))
     assert ensure_coverage(conn, settings, DAY) == [new]
-    assert {r["person_id"]: r["reasons"] for r in rows(conn)}[new] == ["not patrolled"]
+    assert {r["person_id"]: r["reasons"] for r in rows(conn)}[new] == ["not_patrolled"]
 
 
 def test_two_requests_at_once_recompute_a_day_once(scratch_url, settings):

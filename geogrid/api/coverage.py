@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from geogrid import inputs
-from geogrid.api import openapi
+from geogrid.api import i18n, openapi
 from geogrid.api.auth import access
 from geogrid.api.context import db, state
 from geogrid.grids import hierarchy
@@ -30,7 +30,8 @@ def report():
     with db() as conn:
         if grid:
             hierarchy.require(conn, grid, day_moment(settings, day))
-        return jsonify(coverage_report(conn, settings, day, level=level, grid=grid))
+        report = coverage_report(conn, settings, day, level=level, grid=grid, gettext=i18n.gettext)
+    return jsonify(report)
 
 
 @bp.get("/coverage/gaps")
@@ -51,5 +52,5 @@ def gaps():
         notice = day_notice(conn, settings, day)
         body = coverage_gaps(conn, settings, day, grid=grid) if notice is None else {
             "type": "FeatureCollection", "date": day.isoformat(), "features": []}  # fmt: skip
-        body["notice"] = notice
+        body["notice"] = notice.text(i18n.gettext) if notice is not None else None
     return jsonify(body), 200, {"Content-Type": "application/geo+json"}

@@ -1,6 +1,7 @@
 """Languages and times for the pages and the API's messages: Simplified Chinese first, English selectable.
 
-The words come from gettext catalogues (``geogrid/translations/<lang>/LC_MESSAGES``,
+The words come from gettext catalogues (``geogrid/translations/<lang>/LC_MESSAGES``; Babel
+names Simplified Chinese ``zh_Hans_CN``, users and settings say ``zh_CN``;
 ``messages.po`` for the server, ``js.po`` for the page script; compiled by ``make``),
 never from dictionaries in code: the source texts are English, Chinese is a catalogue.
 The language of a request: the signed-in user's choice, else the ``lang`` cookie (the
@@ -20,6 +21,7 @@ from flask import Flask, g, request
 from flask_babel import Babel, get_locale, get_translations
 
 from geogrid.config import Settings
+from geogrid.patrols.coverage import describe_reason
 
 #: Where the catalogues are (``pybabel compile -d`` writes the .mo files next to the .po).
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
@@ -36,10 +38,18 @@ def install(app: Flask, settings: Settings) -> None:
     zone = ZoneInfo(settings.timezone)
     app.jinja_env.filters["when"] = lambda value: when(value, zone)
     app.jinja_env.filters["day"] = lambda value: day(value, zone)
+    app.jinja_env.filters["label"] = lambda code, kind: _label(kind, code)
+    app.jinja_env.filters["reason"] = lambda code: describe_reason(code, gettext)
 
     @app.context_processor
     def _language():
-        return {"language": str(get_locale()), "languages": LANGUAGES}
+        return {"language": current(), "languages": LANGUAGES}
+
+
+def _label(kind: str, code: str) -> str:
+    from geogrid.api.labels import label
+
+    return label(kind, code)
 
 
 def language(settings: Settings) -> str:
@@ -54,6 +64,11 @@ def language(settings: Settings) -> str:
     if best is not None:
         return "en" if best.startswith("en") else "zh_CN"
     return settings.language
+
+
+def current() -> str:
+    """This request's language as one of ``LANGUAGES`` (Babel spells ``zh_CN`` as ``zh_Hans_CN``)."""
+    return "en" if get_locale().language == "en" else "zh_CN"
 
 
 def gettext(text: str) -> str:

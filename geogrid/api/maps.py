@@ -14,11 +14,14 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, g, render_template, request, send_from_directory
+from flask_babel import gettext as _
 
 from geogrid import accounts, inputs
+from geogrid.api import i18n
 from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_token
 from geogrid.api.context import db, principal, state
 from geogrid.api.incidents import list_filters
+from geogrid.api.labels import category_name, label, labels
 from geogrid.errors import InvalidInput
 from geogrid.grids import hierarchy
 from geogrid.grids.queries import check_tile, grid_tile, grids_geojson, level_summary
@@ -73,14 +76,14 @@ def grids_page():
         first = hierarchy.first_boundaries(conn)
     notice = None
     if first is None:
-        notice = "There are no grid boundaries yet: import a boundary file or generate cells."
+        notice = _("There are no grid boundaries yet: import a boundary file or generate cells.")
     elif at is not None and at < first:
         since = first.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
-        notice = f"No boundaries on {at_text}: the first are valid from {since}."
+        notice = _("No boundaries on %(day)s: the first are valid from %(first)s.", day=at_text, first=since)
     can_edit = principal().role in EDITORS and at is None
     m, config = planner_map(settings, summary, features, at=at_text, can_edit=can_edit)
     config["tops"] = tops
-    return _page("map_grids.html", m, config, title="Planner map", summary=summary, at=at_text, day_notice=notice)
+    return _page("map_grids.html", m, config, title=_("Planner map"), summary=summary, at=at_text, day_notice=notice)
 
 
 @bp.get("/map/incidents")
@@ -95,11 +98,11 @@ def incidents_page():
         if top is not None and top["n"] <= settings.tile_threshold:
             outline = grids_geojson(conn, level=top["level"], srid=settings.metric_srid)
         tiled = count_incidents(conn) > settings.tile_threshold
-    cats = [{"code": c.code, "name": f"{c.zh} {c.en}"} for c in categories(settings.categories_file).values()]
-    statuses = list(TRANSITIONS)
+    cats = [{"code": c.code, "name": category_name(c)} for c in categories(settings.categories_file).values()]
+    statuses = [{"code": s, "name": label("status", s)} for s in TRANSITIONS]
     m, config = incidents_map(settings, base.extent(summary), categories=cats, statuses=statuses, grids_fc=outline,
                               tiled=tiled)  # fmt: skip
-    return _page("map_incidents.html", m, config, title="Command center", categories=cats, statuses=statuses)
+    return _page("map_incidents.html", m, config, title=_("Command center"), categories=cats, statuses=statuses)
 
 
 @bp.get("/map/coverage")
@@ -112,9 +115,10 @@ def coverage_page():
     with db() as conn:
         day = inputs.optional_day(request.args.get("date")) or latest_patrol_day(conn, settings)
         try:
-            notice = day_notice(conn, settings, day)
+            found = day_notice(conn, settings, day)
+            notice = found.text(i18n.gettext) if found is not None else None
         except InvalidInput as err:  # a day to come: said on the page, not as an error page
-            notice = str(err)
+            notice = i18n.translate_error(err.template, err.extra)
         if grid:
             hierarchy.require(conn, grid, day_moment(settings, day))
         n_cells = leaf_count(conn, grid=grid, at=day_moment(settings, day))
@@ -136,7 +140,7 @@ def coverage_page():
                              tiles_query=tiles_query, tiles_min_zoom=zoom)  # fmt: skip
     counts = {"cells": n_cells, "missed": n_missed, "tracks": len(tracks["features"]),
               "gaps": len(gaps["features"]) if gaps is not None else None}  # fmt: skip
-    return _page("map_coverage.html", m, config, title="Patrol coverage", day=day.isoformat(), grid=grid,
+    return _page("map_coverage.html", m, config, title=_("Patrol coverage"), day=day.isoformat(), grid=grid,
                  missed=missed, counts=counts, day_notice=notice)  # fmt: skip
 
 
@@ -199,7 +203,8 @@ def basemap(z: int, x: int, y: int):
 
 
 def _page(template: str, m, config: dict, **context):
-    config = {**config, "csrf": csrf_token(), "role": principal().role}
+    config = {**config, "csrf": csrf_token(), "role": principal().role, "messages": i18n.js_messages(),
+              "labels": labels(), "timezone": state().settings.timezone, "language": i18n.current()}  # fmt: skip
     rendered = base.render(m, config, nonce=g.csp_nonce)
     return render_template(template, map=rendered, user=principal(), csrf=config["csrf"], **context)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, redirect, render_template, request, session
+from flask import Blueprint, g, redirect, render_template, request, session
+from flask_babel import gettext as _
 
 from geogrid import accounts, sessions
-from geogrid.api import auth
+from geogrid.api import auth, i18n
 from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_ok, csrf_token
 from geogrid.api.context import db, principal, state
 from geogrid.errors import GeogridError
@@ -35,7 +36,7 @@ def login_page():
     if request.method == "POST":
         name, address = request.form.get("name", ""), request.remote_addr
         if not csrf_ok(request.form.get("csrf")):
-            error, status = "The form expired; please sign in again.", 401
+            error, status = _("The form expired; please sign in again."), 401
         else:
             with db() as conn:
                 wait = sessions.wait_seconds(conn, state().settings, name, address)
@@ -49,12 +50,12 @@ def login_page():
                         sessions.record(conn, name, address, "failed")
             if wait:
                 minutes = max(1, round(wait / 60))
-                error, status = f"Too many failed sign-ins: try again in {minutes} minute(s).", 429
+                error, status = _("Too many failed sign-ins: try again in %(minutes)s minute(s).", minutes=minutes), 429
                 headers["Retry-After"] = str(wait)
             elif who is not None:
                 return redirect(next_url)
             else:
-                error, status = "Wrong user name or password.", 401
+                error, status = _("Wrong user name or password."), 401
     return render_template("login.html", error=error, next=next_url, csrf=csrf_token()), status, headers
 
 
@@ -111,8 +112,26 @@ def user_action(name: str, action: str):
             else:
                 return redirect("/admin/users?m=unknown-action")
         except GeogridError as err:
-            return redirect("/admin/users?" + urlencode({"m": "error", "detail": str(err)}))
+            detail = i18n.translate_error(err.template, err.extra)
+            return redirect("/admin/users?" + urlencode({"m": "error", "detail": detail}))
     return redirect("/admin/users?" + urlencode({"m": action, "name": name}))
+
+
+@bp.post("/language")
+@access(PUBLIC)
+def choose_language():
+    """The language switch in every page's header: the signed-in user's setting, and a cookie for the sign-in page."""
+    chosen = request.form.get("lang")
+    response = redirect(_safe_next(request.form.get("next", "/")))
+    if chosen not in i18n.LANGUAGES or not csrf_ok(request.form.get("csrf")):
+        return response
+    who = g.get("principal")
+    if who is not None:
+        with db() as conn:
+            accounts.set_language(conn, who.id, chosen)
+    response.set_cookie(i18n.COOKIE, chosen, max_age=365 * 86400, httponly=True, samesite="Lax",
+                        secure=state().settings.tls)  # fmt: skip
+    return response
 
 
 def _safe_next(url: str) -> str:

@@ -44,7 +44,7 @@ def patrols_coverage(ctx, day, grid):
     """Recompute and print patrol coverage per cell and worker for a day."""
     from geogrid import inputs
     from geogrid.grids import hierarchy
-    from geogrid.patrols.coverage import compute_coverage, coverage_report, day_moment, day_notice
+    from geogrid.patrols.coverage import compute_coverage, coverage_report, day_moment, day_notice, describe_reason
     from geogrid.store.db import unit_of_work
 
     when = inputs.day(day)
@@ -57,10 +57,10 @@ def patrols_coverage(ctx, day, grid):
             compute_coverage(conn, settings, when, grid=grid)
             report = coverage_report(conn, settings, when, grid=grid)
     if notice is not None:
-        click.echo(notice)
+        click.echo(str(notice))
         return
     for r in report["cells"]:
-        state = "ok" if r["compliant"] else "; ".join(r["reasons"])
+        state = "ok" if r["compliant"] else "; ".join(describe_reason(code) for code in r["reasons"])
         click.echo(
             f"{r['grid_code']:<16} {r['person']:<12} {r['fraction']:>6.0%} {r['visit_count']:>3} visits  {state}"
         )

@@ -93,7 +93,6 @@ def require(conn: Connection, code: str, at: dt.datetime | None = None) -> int:
     ).scalar()
     if found is not None:
         return found
-    when = "" if at is None else f" on {at.date().isoformat()}"
     near = conn.execute(
         sa.text(f"SELECT g.code FROM grids g WHERE upper(g.code) = upper(:code) AND {valid_at()}"),
         {"code": code, "at": at},
@@ -104,8 +103,14 @@ def require(conn: Connection, code: str, at: dt.datetime | None = None) -> int:
             {"at": at, "prefix": code[:3].upper() + "%"},
         ).scalars()
         near = next(iter(difflib.get_close_matches(code.upper(), list(codes), n=1, cutoff=0.8)), None)
-    hint = f" (did you mean {near}?)" if near else ""
-    raise NotFound("no grid {code}{when}{hint}", code=code, when=when, hint=hint)
+    day = at.date().isoformat() if at is not None else None
+    if near and day:
+        raise NotFound("no grid {code} on {day} (did you mean {near}?)", code=code, day=day, near=near)
+    if near:
+        raise NotFound("no grid {code} (did you mean {near}?)", code=code, near=near)
+    if day:
+        raise NotFound("no grid {code} on {day}", code=code, day=day)
+    raise NotFound("no grid {code}", code=code)
 
 
 def first_boundaries(conn: Connection) -> dt.datetime | None:

@@ -113,7 +113,9 @@ def grid_detail(
         .first()
     )
     if row is None:
-        raise NotFound("no grid {code}{when}", code=code, when=f" on {at.date().isoformat()}" if at is not None else "")
+        if at is not None:
+            raise NotFound("no grid {code} on {day}", code=code, day=at.date().isoformat())
+        raise NotFound("no grid {code}", code=code)
     feature = _feature(row)
     params = {"code": code, "at": at}
     chain = [{k: g[k] for k in ("code", "name", "level")} for g in hierarchy.ancestors(conn, row["id"], at)[1:]]

@@ -44,8 +44,9 @@ class UnknownResource(ValueError):
 
 def new_map(settings: Settings, bounds: tuple[float, float, float, float] | None) -> folium.Map:
     """An empty Folium map fitted to *bounds* (minlon, minlat, maxlon, maxlat), with the basemap."""
-    m = folium.Map(tiles=None, width="100%", height="100%", control_scale=True, prefer_canvas=True, maxZoom=20,
+    m = folium.Map(tiles=None, width="100%", height="100%", control_scale=False, prefer_canvas=True, maxZoom=20,
                    zoom_start=12, location=(0, 0))  # fmt: skip
+    # The scale bar (metric only: China measures in metres) is the page script's, see maps.js.
     # Only Leaflet: jQuery, Bootstrap and the icon fonts Folium also loads are not used.
     m.default_js = [("leaflet", VENDOR["leaflet"])]
     m.default_css = [("leaflet_css", VENDOR["leaflet_css"])]

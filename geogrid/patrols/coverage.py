@@ -22,6 +22,7 @@ measures it against GeoPandas.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -32,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geogrid.config import Settings
-from geogrid.errors import InvalidInput
+from geogrid.errors import N_, InvalidInput
 from geogrid.grids import hierarchy
 from geogrid.store.db import transaction_settings
 
@@ -51,7 +52,22 @@ def day_moment(settings: Settings, day: dt.date) -> dt.datetime:
     return day_window(settings, day)[1] - dt.timedelta(microseconds=1)
 
 
-def day_notice(conn: Connection, settings: Settings, day: dt.date) -> str | None:
+@dataclasses.dataclass(frozen=True)
+class Notice:
+    """Why a day has nothing to report: an English template and its fields (pages translate it)."""
+
+    template: str
+    fields: dict
+
+    def __str__(self) -> str:
+        return self.template.format(**self.fields)
+
+    def text(self, gettext=lambda text: text) -> str:
+        """The words, through *gettext* (a page's language)."""
+        return gettext(self.template).format(**self.fields)
+
+
+def day_notice(conn: Connection, settings: Settings, day: dt.date) -> Notice | None:
     """Why *day* has nothing to report (None when it has): no boundaries yet then, or no patrol data.
 
     A day in the future is refused (InvalidInput): there is nothing to compute yet, and
@@ -66,14 +82,15 @@ def day_notice(conn: Connection, settings: Settings, day: dt.date) -> str | None
         )
     first = hierarchy.first_boundaries(conn)
     if first is None:
-        return "there are no grid boundaries yet: import or draw them first"
+        return Notice(N_("there are no grid boundaries yet: import or draw them first"), {})
     if first > day_moment(settings, day):
-        return (f"no boundaries on {day.isoformat()}: the first are valid from "
-                f"{first.astimezone(ZoneInfo(settings.timezone)).date().isoformat()}")  # fmt: skip
+        since = first.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
+        return Notice(N_("no boundaries on {day}: the first are valid from {first}"), {"day": day.isoformat(),
+                                                                                         "first": since})  # fmt: skip
     start, end = day_window(settings, day)
     if conn.execute(sa.text("SELECT 1 FROM gps_fixes WHERE fixed_at >= :s AND fixed_at < :e LIMIT 1"),
                     {"s": start, "e": end}).first() is None:  # fmt: skip
-        return f"no patrol data on {day.isoformat()}: no track was uploaded for that day"
+        return Notice(N_("no patrol data on {day}: no track was uploaded for that day"), {"day": day.isoformat()})
     return None
 
 
@@ -213,7 +230,7 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
     for m in missed:
         if (m["person_id"], m["code"]) not in patrolled:
             out.append(_row(day, m["code"], m["person_id"], m["id"], roots.get(m["code"]), m["area_m2"], 0.0, [], 0,
-                            True, ["not patrolled"]))  # fmt: skip
+                            True, ["not_patrolled"]))  # fmt: skip
     conn.execute(
         sa.text(
             f"DELETE FROM coverage WHERE day = :day AND (CAST(:grid AS text) IS NULL OR grid_code IN "
@@ -370,14 +387,36 @@ def apply_rule(visits: list[dict], settings: Settings) -> tuple[int, list[str]]:
     reasons = []
     if len(counted) < settings.rule_visits:
         if not visits:
-            reasons.append("not patrolled")
+            reasons.append("not_patrolled")
         else:
-            reasons.append(f"{len(counted)} of {settings.rule_visits} visits counted")
+            reasons.append(f"visits_counted:{len(counted)}:{settings.rule_visits}")
             if len(good) < len(visits):
-                reasons.append(f"{len(visits) - len(good)} visit(s) covered under {settings.rule_min_fraction:.0%}")
+                reasons.append(f"thin_visits:{len(visits) - len(good)}:{settings.rule_min_fraction * 100:g}")
             if len(good) > len(counted):
-                reasons.append(f"visits less than {settings.rule_hours_apart:g} h apart")
+                reasons.append(f"too_close:{settings.rule_hours_apart:g}")
     return len(counted), reasons
+
+
+#: What each reason code says (its fields after the colons fill {0}, {1}): the API keeps the
+#: codes, pages and the CLI show these words (translated on the pages).
+REASONS = {
+    "not_patrolled": N_("not patrolled"),
+    "visits_counted": N_("{0} of {1} visits counted"),
+    "thin_visits": N_("{0} visit(s) covered under {1}%"),
+    "too_close": N_("visits less than {0} h apart"),
+}
+
+
+def describe_reason(code: str, gettext=lambda text: text) -> str:
+    """The words for a reason code (``visits_counted:1:2`` -> ``1 of 2 visits counted``), via *gettext*."""
+    name, *fields = code.split(":")
+    template = REASONS.get(name)
+    if template is None:
+        return code
+    try:
+        return gettext(template).format(*fields)
+    except (IndexError, ValueError):
+        return template.format(*fields)
 
 
 def _as_time(value) -> dt.datetime:
@@ -460,15 +499,15 @@ _LOCK_KEY = 0x636F7631  # "cov1"
 
 
 def coverage_report(conn: Connection, settings: Settings, day: dt.date, *, level: str | None = None,
-                    grid: str | None = None) -> dict:  # fmt: skip
+                    grid: str | None = None, gettext=lambda text: text) -> dict:  # fmt: skip
     """The day's coverage: rows per cell and person, per worker, and compliance rolled up to *level*.
 
     ``notice`` says why a day has nothing to report (no boundaries then, no patrol data)
-    instead of listing every assigned cell as missed.
+    instead of listing every assigned cell as missed, in words through *gettext*.
     """
     notice = day_notice(conn, settings, day)
     if notice is not None:
-        return {"date": day.isoformat(), "notice": notice, "cells": [], "workers": [], "rollup": []}
+        return {"date": day.isoformat(), "notice": notice.text(gettext), "cells": [], "workers": [], "rollup": []}
     ensure_coverage(conn, settings, day)
     scope = {"day": day, "grid": grid, "at": day_moment(settings, day)}
     rows = (

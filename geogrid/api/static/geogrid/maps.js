@@ -11,6 +11,8 @@
     details: document.getElementById("details"),
   };
 
+  L.control.scale({imperial: false}).addTo(map);
+
   function findMap() {
     const div = document.querySelector(".folium-map");
     return window[div.id];
@@ -33,6 +35,42 @@
     return node;
   }
 
+  // Words in the page's language, from the server's gettext catalogue (js.po; English
+  // keys): t("Split {code}", {code}) fills in named fields.
+  const words = config.messages || {};
+  function t(text, values) {
+    const said = words[text] || text;
+    return values ? said.replace(/\{(\w+)\}/g, (m, key) => (key in values ? String(values[key]) : m)) : said;
+  }
+
+  // The page's name for a code (a status, duty, source, level, role, category...): codes stay in the API.
+  function label(kind, code) {
+    return (((config.labels || {})[kind] || {})[code]) || code;
+  }
+
+  // A coverage reason code ("visits_counted:1:2") in words.
+  function reason(code) {
+    const [name, ...fields] = String(code).split(":");
+    const template = ((config.labels || {}).reason || {})[name];
+    return template ? template.replace(/\{(\d+)\}/g, (m, n) => fields[Number(n)] ?? m) : code;
+  }
+
+  // A moment as pages show it: 2026-11-29 08:10 in the center's time zone (not the browser's).
+  const clock = new Intl.DateTimeFormat("en-CA", {
+    timeZone: config.timezone || "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  });
+  function when(iso) {
+    if (!iso) return "";
+    const parts = Object.fromEntries(clock.formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
+    return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute;
+  }
+
+  // Square metres as the page's language writes them.
+  function m2(value) {
+    return Math.round(value).toLocaleString(config.language === "en" ? "en" : "zh-CN") + " m²";
+  }
+
   function notice(text, kind) {
     panel.notice.textContent = text || "";
     panel.notice.className = kind === "error" ? "error" : "";
@@ -51,15 +89,16 @@
   // Plain words for what the API refused.
   function explain(status, problem) {
     const detail = (problem && (problem.detail || problem.title)) || "";
-    if (status === 401) return "Your session ended: sign in again.";
-    if (status === 403) return "Your role may not do this. " + detail;
-    if (status === 404) return "Not found: " + detail;
-    if (status === 409) return "Someone changed this grid after you opened the map, so your edit was not saved. " +
-      "Reload the map and try again. (" + detail + ")";
-    if (status === 422) return "Refused: " + detail;
-    if (status === 413) return "Too large: " + detail;
-    if (status >= 500) return "The server failed (" + status + "). Nothing was changed; try again later.";
-    return "Refused (" + status + "): " + detail;
+    if (status === 401) return t("Your session ended: sign in again.");
+    if (status === 403) return t("Your role may not do this. {detail}", { detail });
+    if (status === 404) return t("Not found: {detail}", { detail });
+    if (status === 409) return t("Someone changed this grid after you opened the map, so your edit was not saved. " +
+      "Reload the map and try again. ({detail})", { detail });
+    if (status === 422) return t("Refused: {detail}", { detail });
+    if (status === 413) return t("Too large: {detail}", { detail });
+    if (status === 429) return t("Too many attempts: {detail}", { detail });
+    if (status >= 500) return t("The server failed ({status}). Nothing was changed; try again later.", { status });
+    return t("Refused ({status}): {detail}", { status, detail });
   }
 
   async function api(method, url, body) {
@@ -73,7 +112,7 @@
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
-      throw new Error("The server could not be reached: " + err.message);
+      throw new Error(t("The server could not be reached: {reason}", { reason: err.message }));
     }
     const text = await response.text();
     let data = null;
@@ -155,11 +194,12 @@
       for (const f of selected.values()) highlight.addData(f);
       const p = detail.properties;
       showDetails(describeGrid(p), [
-        ["level", p.level], ["version", p.version], ["area", Math.round(p.area_m2).toLocaleString() + " m²"],
-        ["parents", (p.parents || []).map((x) => x.code + " " + x.name).join(" › ")],
-        ["children", p.children_count],
-        ["people", (p.people || []).map((x) => x.name + " (" + x.duty + ")").join(", ")],
-        ["selected", Array.from(selected.keys()).join(", ")],
+        [t("level"), label("level", p.level)], [t("version"), p.version], [t("area"), m2(p.area_m2)],
+        [t("parents"), (p.parents || []).map((x) => x.code + " " + x.name).join(" › ")],
+        [t("children"), p.children_count],
+        [t("people"), (p.people || []).map((x) => x.name + " (" + label("duty", x.duty) +
+          (x.phone ? ", " + x.phone : "") + ")").join(", ")],
+        [t("selected"), Array.from(selected.keys()).join(", ")],
       ]);
     }
 
@@ -189,8 +229,8 @@
       const hint = document.getElementById("zoom-hint");
       const hidden = layers.filter((i) => i.kind === "tiles" && i.wanted && map.getZoom() < i.min_zoom);
       hint.hidden = hidden.length === 0;
-      hint.textContent = hidden.map((i) => "Zoom in to level " + i.min_zoom + " to see the " + i.count.toLocaleString() +
-        " " + i.level + " grids.").join(" ");
+      hint.textContent = hidden.map((i) => t("Zoom in to level {zoom} to see the {count} grids of level {level}.",
+        { zoom: i.min_zoom, count: i.count.toLocaleString(), level: label("level", i.level) })).join(" ");
     }
     map.on("zoomend", syncTiles);
     syncTiles();
@@ -198,14 +238,14 @@
     // Topology problems, loaded after the map shows.
     async function loadTopology() {
       const box = document.getElementById("topology");
-      if (config.at) { box.replaceChildren(el("p", { class: "hint" }, "Topology is checked for current boundaries.")); return; }
+      if (config.at) { box.replaceChildren(el("p", { class: "hint" }, t("Topology is checked for current boundaries."))); return; }
       const found = [];
       for (const code of config.tops || []) {
         let fc;
         try {
           fc = await api("GET", "/api/grids/" + encodeURIComponent(code) + "/topology");
         } catch (err) {
-          box.replaceChildren(el("p", { class: "hint" }, "The tiling check failed: " + err.message));
+          box.replaceChildren(el("p", { class: "hint" }, t("The tiling check failed: {reason}", { reason: err.message })));
           document.body.dataset.topology = "error";
           return;
         }
@@ -215,13 +255,15 @@
       problems.addData({ type: "FeatureCollection", features: found });
       problems.eachLayer((layer) => {
         const p = layer.feature.properties;
-        layer.bindTooltip(el("span", {}, p.kind + ": " + p.codes.join(", ") + " (" + p.area_m2 + " m²)"));
+        layer.bindTooltip(el("span", {}, label("problem", p.kind) + ": " + p.codes.join(", ") + " (" + m2(p.area_m2) + ")"));
       });
       const items = found.map((f, n) => el("li", {
         onclick: () => map.fitBounds(L.geoJSON(f).getBounds(), { maxZoom: 18 }),
-      }, f.properties.kind + " in " + f.properties.parent_code + ": " + f.properties.area_m2.toLocaleString() + " m²"));
+      }, t("{kind} in {parent}: {area}, {width} wide", { kind: label("problem", f.properties.kind),
+        parent: f.properties.parent_code, area: m2(f.properties.area_m2), width: f.properties.width_m + " m" })));
       box.replaceChildren(
-        el("h3", {}, found.length ? "Topology problems (" + found.length + ")" : "Tiling checked: no gaps or overlaps"),
+        el("h3", {}, found.length ? t("Topology problems ({count})", { count: found.length })
+          : t("Tiling checked: no gaps or overlaps")),
         el("ul", {}, items),
       );
       document.body.dataset.topology = String(found.length);
@@ -232,39 +274,39 @@
       document.getElementById("edit-tools").hidden = false;
       map.on(L.Draw.Event.CREATED, async (e) => {
         if (e.layerType !== "polyline") return;
-        if (selected.size !== 1) { notice("Click the cell to split first, then draw the line across it.", "error"); return; }
+        if (selected.size !== 1) { notice(t("Click the cell to split first, then draw the line across it."), "error"); return; }
         const code = Array.from(selected.keys())[0];
         const url = "/api/grids/" + encodeURIComponent(code) + "/split";
         const line = e.layer.toGeoJSON().geometry;
-        notice("Working out the split of " + code + "…");
+        notice(t("Working out the split of {code}…", { code }));
         try {
           const preview = await api("POST", url, { line, dry_run: true });
-          showPreview("Split " + code, preview, true, async (plan) => {
+          showPreview(t("Split {code}", { code }), preview, true, async (plan) => {
             const result = await api("POST", url, plan ? { line, duties: plan } : { line });
-            done("Split " + code + " into " + result.created.map((c) => c.code).join(", ") + ". " + outcome(result));
+            done(t("Split {code} into {pieces}.", { code, pieces: result.created.map((c) => c.code).join(", ") }) + " " +
+              outcome(result));
           });
         } catch (err) { notice(err.message, "error"); }
       });
       document.getElementById("merge").addEventListener("click", async () => {
-        if (selected.size < 2) { notice("Shift-click two or more adjacent cells to merge.", "error"); return; }
+        if (selected.size < 2) { notice(t("Shift-click two or more adjacent cells to merge."), "error"); return; }
         const codes = Array.from(selected.keys());
         try {
           const preview = await api("POST", "/api/grids/merge", { codes, dry_run: true });
-          showPreview("Merge " + codes.join(", "), preview, false, async (plan) => {
+          showPreview(t("Merge {codes}", { codes: codes.join(", ") }), preview, false, async (plan) => {
             const body = { codes };
             if (plan) body.duties = plan[preview.created[0].code] || [];
             const result = await api("POST", "/api/grids/merge", body);
-            done("Merged " + codes.join(", ") + " into " + result.created.map((c) => c.code).join(", ") + ". " +
-              outcome(result));
+            done(t("Merged {codes} into {merged}.", { codes: codes.join(", "),
+              merged: result.created.map((c) => c.code).join(", ") }) + " " + outcome(result));
           });
         } catch (err) { notice(err.message, "error"); }
       });
 
       // What an edit did to what hangs on the grids, in one sentence.
       function outcome(result) {
-        const duties = result.duties.length ? result.duties.length + " duties carried to the new grids" : "no duties to carry";
-        const dropped = result.dropped.length ? ", " + result.dropped.length + " ended" : "";
-        return duties + dropped + "; " + result.incidents_moved + " open incident(s) moved to another cell.";
+        return t("{carried} duties carried to the new grids, {ended} ended; {moved} open incident(s) moved to another cell.",
+          { carried: result.duties.length, ended: result.dropped.length, moved: result.incidents_moved });
       }
 
       // A dry run shown before anything is written: the new grids numbered on the map, who
@@ -283,28 +325,30 @@
         const people = new Map();
         for (const d of preview.duties) people.set(d.person_id, d);
         const rows = Array.from(people.values()).map((d) => el("tr", {},
-          el("td", {}, d.person + " (" + d.duty + ")"),
+          el("td", {}, d.person + " (" + label("duty", d.duty) + ")"),
           ...preview.created.map((c) => el("td", {}, el("input", {
             type: "checkbox", checked: true, "data-person": d.person_id, "data-grid": c.code,
             "aria-label": d.person + " → " + c.code,
           })))));
         const table = rows.length ? el("table", { class: "plan" },
-          el("thead", {}, el("tr", {}, el("th", {}, "People on duty"),
+          el("thead", {}, el("tr", {}, el("th", {}, t("People on duty")),
             ...preview.created.map((c, n) => el("th", { title: c.code, "data-code": c.code }, split ? String(n + 1) : c.code)))),
-          el("tbody", {}, rows)) : el("p", { class: "hint" }, "Nobody holds a duty on " + preview.retired.join(", ") + ".");
-        const applyButton = el("button", { type: "button", id: "preview-apply" }, "Apply");
-        const cancelButton = el("button", { type: "button", id: "preview-cancel" }, "Cancel");
+          el("tbody", {}, rows)) : el("p", { class: "hint" }, t("Nobody holds a duty on {codes}.",
+          { codes: preview.retired.join(", ") }));
+        const applyButton = el("button", { type: "button", id: "preview-apply" }, t("Apply"));
+        const cancelButton = el("button", { type: "button", id: "preview-cancel" }, t("Cancel"));
         box.replaceChildren(
-          el("h3", {}, title + ": preview"),
+          el("h3", {}, t("{title}: preview", { title })),
           el("ul", {}, preview.created.map((c, n) => el("li", {}, (split ? (n + 1) + " · " : "") + c.code + ": " +
-            Math.round(c.area_m2).toLocaleString() + " m²"))),
+            m2(c.area_m2)))),
           table,
-          el("p", {}, preview.incidents_moved + " open incident(s) would move to the new grids; closed ones stay."),
+          el("p", {}, t("{moved} open incident(s) would move to the new grids; closed ones stay.",
+            { moved: preview.incidents_moved })),
           applyButton, cancelButton,
         );
         box.hidden = false;
         map.fitBounds(previewLayer.getBounds(), { padding: [40, 40] });
-        notice("Nothing is written yet: check who goes where, then apply.");
+        notice(t("Nothing is written yet: check who goes where, then apply."));
         cancelButton.addEventListener("click", () => { previewLayer.clearLayers(); box.hidden = true; notice(""); });
         applyButton.addEventListener("click", async () => {
           const boxes = Array.from(box.querySelectorAll("input[data-person]"));
@@ -321,11 +365,11 @@
       const save = document.getElementById("reshape-save");
       const cancel = document.getElementById("reshape-cancel");
       document.getElementById("reshape").addEventListener("click", () => {
-        if (selected.size !== 1) { notice("Click one cell to edit its boundary.", "error"); return; }
+        if (selected.size !== 1) { notice(t("Click one cell to edit its boundary."), "error"); return; }
         const feature = Array.from(selected.values())[0];
         const g = feature.geometry;
         const rings = g.type === "Polygon" ? g.coordinates : g.coordinates.length === 1 ? g.coordinates[0] : null;
-        if (!rings) { notice("This grid has several parts; edit it with a GIS and `geogrid grids import`.", "error"); return; }
+        if (!rings) { notice(t("This grid has several parts; edit it with a GIS and `geogrid grids import`."), "error"); return; }
         // Leaflet.draw edits one polygon (with holes), not a multipolygon.
         const shape = L.polygon(L.GeoJSON.coordsToLatLngs(rings, 1), { color: "#ff7f0e", weight: 3 });
         shape.addTo(map);
@@ -333,7 +377,7 @@
         editing = { shape, feature };
         highlight.clearLayers();
         save.hidden = cancel.hidden = false;
-        notice("Drag the vertices, then save. Neighbours must still tile the parent.");
+        notice(t("Drag the vertices, then save. Neighbours must still tile the parent."));
       });
       cancel.addEventListener("click", stopEditing);
       save.addEventListener("click", async () => {
@@ -342,8 +386,8 @@
           const result = await api("PUT", "/api/grids/" + encodeURIComponent(feature.properties.code),
             { geometry: shape.toGeoJSON().geometry, version: feature.properties.version });
           stopEditing();
-          done("Saved the new boundary of " + feature.properties.code + "; " + result.incidents_moved +
-            " open incident(s) moved to another cell.");
+          done(t("Saved the new boundary of {code}; {moved} open incident(s) moved to another cell.",
+            { code: feature.properties.code, moved: result.incidents_moved }));
         } catch (err) { notice(err.message, "error"); }
       });
       function stopEditing() {
@@ -379,9 +423,9 @@
 
     const legend = document.getElementById("legend");
     for (const [status, colour] of Object.entries(config.colours)) {
-      legend.append(el("li", {}, el("span", { class: "swatch", style: "background:" + colour }), status));
+      legend.append(el("li", {}, el("span", { class: "swatch", style: "background:" + colour }), label("status", status)));
     }
-    legend.append(el("li", {}, el("span", { class: "swatch", style: "background:#fff;border:3px solid #000" }), "overdue"));
+    legend.append(el("li", {}, el("span", { class: "swatch", style: "background:#fff;border:3px solid #000" }), t("overdue")));
 
     function query() {
       const form = new FormData(document.getElementById("filters"));
@@ -415,7 +459,7 @@
       params.set("limit", "1000");
       const features = [];
       let matched = 0;
-      notice("Loading incidents…");
+      notice(t("Loading incidents…"));
       try {
         for (let offset = 0; offset !== null && features.length < 20000;) {
           params.set("offset", String(offset));
@@ -431,8 +475,8 @@
       if (tiles) {
         points = features.map((f) => [f.geometry.coordinates[1], f.geometry.coordinates[0], 1]);
         heat.setLatLngs(points);
-        document.getElementById("count").textContent = matched.toLocaleString() + " matching incidents (map tiles; " +
-          "heatmap of the newest " + features.length.toLocaleString() + ").";
+        document.getElementById("count").textContent = t("{matched} matching incidents (map tiles; heatmap of the newest {shown}).",
+          { matched: matched.toLocaleString(), shown: features.length.toLocaleString() });
         document.body.dataset.incidents = String(matched);
         return;
       }
@@ -444,14 +488,15 @@
           radius: 7, fillColor: config.colours[p.status] || "#333", fillOpacity: 0.9,
           color: p.overdue ? "#000" : "#fff", weight: p.overdue ? 3 : 1, className: "incident incident-" + f.id,
         });
-        marker.bindTooltip(el("span", {}, "#" + f.id + " " + p.category + " · " + p.status + (p.overdue ? " · overdue" : "")));
+        marker.bindTooltip(el("span", {}, "#" + f.id + " " + label("category", p.category) + " · " + label("status", p.status) +
+          (p.overdue ? " · " + t("overdue") : "")));
         marker.on("click", () => showIncident(f.id));
         return marker;
       });
       cluster.addLayers(markers);
       heat.setLatLngs(points);
-      document.getElementById("count").textContent = features.length.toLocaleString() + " of " +
-        matched.toLocaleString() + " matching incidents shown.";
+      document.getElementById("count").textContent = t("{shown} of {matched} matching incidents shown.",
+        { shown: features.length.toLocaleString(), matched: matched.toLocaleString() });
       document.body.dataset.incidents = String(features.length);
     }
 
@@ -468,16 +513,18 @@
       }
       picked.addLayer(L.circleMarker([inc.lat, inc.lon], { radius: 9, color: "#d62728", weight: 3, fillOpacity: 0 }));
       const history = el("ol", {}, (inc.events || []).map((e) =>
-        el("li", {}, e.at.slice(0, 16).replace("T", " ") + " " + e.actor + ": " + (e.from_status || "–") + " → " +
-          e.to_status + (e.note ? " (" + e.note + ")" : ""))));
-      showDetails("Incident #" + inc.id, [
-        ["status", inc.status + (inc.overdue ? " · OVERDUE" : "")],
-        ["category", inc.category], ["source", inc.source], ["reported", inc.reported_at],
-        ["deadline", inc.deadline], ["description", inc.description], ["reporter", inc.reporter],
-        ["cell", inc.cell ? inc.cell.code + " " + inc.cell.name : "unassigned (" + inc.assignment + ")"],
-        ["parents", (inc.parents || []).map((x) => x.code + " " + (x.name || "")).join(" › ")],
-        ["responsible", (inc.responsible || []).map((x) => x.name + " (" + x.duty + (x.grid_code ? ", " + x.grid_code : "") + ")").join(", ")],
-      ], [el("h3", {}, "History"), history]);
+        el("li", {}, when(e.at) + " " + e.actor + ": " + (e.from_status ? label("status", e.from_status) : "–") + " → " +
+          label("status", e.to_status) + (e.note ? " (" + label("note", e.note) + ")" : ""))));
+      showDetails(t("Incident #{id}", { id: inc.id }), [
+        [t("status"), label("status", inc.status) + (inc.overdue ? " · " + t("OVERDUE") : "")],
+        [t("category"), label("category", inc.category)], [t("source"), label("source", inc.source)],
+        [t("reported"), when(inc.reported_at)], [t("deadline"), when(inc.deadline)],
+        [t("description"), inc.description], [t("reporter"), inc.reporter],
+        [t("cell"), inc.cell ? inc.cell.code + " " + inc.cell.name : t("unassigned ({how})", { how: label("assignment", inc.assignment) })],
+        [t("parents"), (inc.parents || []).map((x) => x.code + " " + (x.name || "")).join(" › ")],
+        [t("responsible"), (inc.responsible || []).map((x) => x.name + " (" + label("duty", x.duty) +
+          (x.grid_code ? ", " + x.grid_code : "") + (x.phone ? ", " + x.phone : "") + ")").join(", ")],
+      ], [el("h3", {}, t("History")), history]);
       panel.details.dataset.cell = inc.cell ? inc.cell.code : "";
     }
 
@@ -489,8 +536,8 @@
         const [lon, lat] = fc.point;
         picked.addLayer(L.circleMarker([lat, lon], { radius: 9, color: "#1f4e79", weight: 3 }));
         map.setView([lat, lon], 16);
-        const rows = [["grids here", fc.features.map((f) => f.properties.code + " " + f.properties.name).join(" › ") || "none"]];
-        if (fc.swapped) rows.push(["note", "read as lat,lon: the position lies in the territory the other way round"]);
+        const rows = [[t("grids here"), fc.features.map((f) => f.properties.code + " " + f.properties.name).join(" › ") || t("none")]];
+        if (fc.swapped) rows.push([t("note"), t("read as lat,lon: the position lies in the territory the other way round")]);
         showDetails(lon.toFixed(6) + ", " + lat.toFixed(6), rows);
       } catch (err) { notice(err.message, "error"); }
     }
@@ -506,7 +553,7 @@
       const coords = /^[-+]?\d+(?:\.\d+)?\s*[,，\s]\s*[-+]?\d+(?:\.\d+)?$/.test(q);
       if (/^\d+$/.test(q)) showIncident(q);
       else if (coords) findPlace(q);
-      else notice("Type an incident number, or a position as lon,lat.", "error");
+      else notice(t("Type an incident number, or a position as lon,lat."), "error");
     });
     map.removeLayer(heat);
     load().finally(ready);
@@ -522,7 +569,7 @@
 
     function drawLegend(mode) {
       const items = mode === "rule"
-        ? Object.entries(config.legend.rule).map(([name, colour]) => [name, colour])
+        ? Object.entries(config.legend.rule).map(([name, colour]) => [label("rule", name), colour])
         : config.legend.fraction.map(([bound, colour], n, all) => [
           n === 0 ? "0%" : Math.round(all[n - 1][0] * 100) + "–" + Math.min(100, Math.round(bound * 100)) + "%", colour]);
       legend.replaceChildren(...items.map(([name, colour]) =>
@@ -531,10 +578,10 @@
 
     function cellDetails(p, people) {
       showDetails(p.code + " " + (p.name || ""), [
-        ["covered", Math.round(p.fraction * 100) + "%"], ["visits", p.visits],
-        ["rule", p.assigned ? (p.compliant ? "met" : "not met") : "no patrol duty"],
-        ...people.map((x) => [x.person, Math.round(x.fraction * 100) + "%, " + x.visits + " visit(s)" +
-          (x.reasons && x.reasons.length ? ", " + x.reasons.join("; ") : "")]),
+        [t("covered"), Math.round(p.fraction * 100) + "%"], [t("visits"), p.visits],
+        [t("rule"), p.assigned ? (p.compliant ? t("met") : t("not met")) : t("no patrol duty")],
+        ...people.map((x) => [x.person, Math.round(x.fraction * 100) + "%, " + t("{n} visit(s)", { n: x.visits }) +
+          (x.reasons && x.reasons.length ? ", " + x.reasons.map(reason).join("; ") : "")]),
       ]);
     }
 
@@ -543,7 +590,7 @@
         layer.eachLayer((cell) => {
           const p = cell.feature.properties;
           cell.bindTooltip(el("span", {}, p.code + " " + (p.name || "") + " · " + Math.round(p.fraction * 100) + "% · " +
-            p.visits + " visit(s)" + (p.assigned ? (p.compliant ? " · compliant" : " · missed") : "")));
+            t("{n} visit(s)", { n: p.visits }) + (p.assigned ? " · " + (p.compliant ? t("compliant") : t("missed")) : "")));
           cell.on("click", () => cellDetails(p, p.people));
         });
       }
@@ -570,7 +617,7 @@
     if (gaps) {
       gaps.eachLayer((gap) => {
         const p = gap.feature.properties;
-        gap.bindTooltip(el("span", {}, "uncovered in " + p.code + ": " + Math.round(p.uncovered_m2) + " m²"));
+        gap.bindTooltip(el("span", {}, t("uncovered in {code}: {area}", { code: p.code, area: m2(p.uncovered_m2) })));
       });
       document.getElementById("gaps-toggle").addEventListener("change", (e) => {
         if (e.target.checked) map.addLayer(gaps); else map.removeLayer(gaps);
@@ -587,7 +634,7 @@
         if (!show && map.hasLayer(layer)) map.removeLayer(layer);
       }
       if (gaps && map.hasLayer(gaps)) gaps.bringToFront();
-      notice(tooFar ? "Zoom in to level " + config.min_zoom + " to see the cells." : "");
+      notice(tooFar ? t("Zoom in to level {zoom} to see the cells.", { zoom: config.min_zoom }) : "");
     }
     for (const input of document.querySelectorAll("input[name=mode]")) {
       input.addEventListener("change", () => {
@@ -600,12 +647,13 @@
     map.on("zoomend", syncCells);
     syncCells();
     const box = document.getElementById("workers");
-    if (!config.workers.length) box.append(el("p", { class: "hint" }, "No tracks that day."));
+    if (!config.workers.length) box.append(el("p", { class: "hint" }, t("No tracks that day.")));
     for (const worker of config.workers) {
       const layer = window[worker.var];
       layer.eachLayer((track) => {
         const p = track.feature.properties;
-        track.bindTooltip(el("span", {}, p.person + " · " + p.started.slice(11, 16) + "–" + p.ended.slice(11, 16) + " · " + p.fixes + " fixes"));
+        track.bindTooltip(el("span", {}, p.person + " · " + when(p.started).slice(11) + "–" + when(p.ended).slice(11) + " · " +
+          t("{n} fixes", { n: p.fixes })));
       });
       const checkbox = el("input", { type: "checkbox", checked: true, "data-person": worker.person_id,
         onchange: (e) => { if (e.target.checked) map.addLayer(layer); else map.removeLayer(layer); } });
@@ -634,7 +682,7 @@
   try {
     pages[config.page]();
   } catch (err) {
-    notice("The map page failed: " + err.message, "error");
+    notice(t("The map page failed: {reason}", { reason: err.message }), "error");
     throw err;
   }
 })();

@@ -1,0 +1,84 @@
+"""The names pages give to codes: states, duties, sources, roles, levels, categories, reasons...
+
+Codes stay in the API and the database; a page shows these names, in its language, from
+the gettext catalogue (``pgettext`` with the kind as context: "reported" the state is
+not "reported" the column). Categories carry their own Chinese and English names (the
+taxonomy file a center may replace).
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_pgettext as L_
+
+from geogrid.api.i18n import current
+from geogrid.incidents.taxonomy import categories
+from geogrid.patrols.coverage import REASONS
+
+LABELS = {
+    "status": {
+        "reported": L_("status", "reported"), "dispatched": L_("status", "dispatched"),
+        "in_progress": L_("status", "in progress"), "resolved": L_("status", "resolved"),
+        "closed": L_("status", "closed"), "escalated": L_("status", "escalated"),
+        "reopened": L_("status", "reopened"), "handled_on_spot": L_("status", "handled on the spot"),
+    },
+    "duty": {
+        "grid_chief": L_("duty", "grid chief"), "grid_manager": L_("duty", "grid manager"),
+        "grid_helper": L_("duty", "grid helper"), "adopting_cadre": L_("duty", "adopting cadre"),
+        "department_handler": L_("duty", "department handler"),
+    },
+    "source": {
+        "patrol": L_("source", "patrol"), "home_visit": L_("source", "home visit"),
+        "reception": L_("source", "reception day"), "phone": L_("source", "phone"),
+        "hotline": L_("source", "hotline"), "app": L_("source", "app"),
+    },
+    "role": {
+        "admin": L_("role", "administrator"), "planner": L_("role", "planner"),
+        "supervisor": L_("role", "supervisor"), "operator": L_("role", "command center operator"),
+        "worker": L_("role", "grid worker"),
+    },
+    "level": {
+        "township": L_("level", "township"), "village": L_("level", "village"), "grid": L_("level", "grid"),
+        "cell": L_("level", "unit cell"), "city": L_("level", "city"),
+    },
+    "assignment": {
+        "inside": L_("assignment", "inside the cell"), "snapped": L_("assignment", "snapped to the nearest cell"),
+        "unassigned": L_("assignment", "outside every cell"),
+    },
+    "problem": {"gap": L_("problem", "gap"), "overlap": L_("problem", "overlap"),
+                "outside": L_("problem", "outside the parent")},
+    "rule": {"compliant": L_("rule", "met the rule"), "not compliant": L_("rule", "missed the rule"),
+             "no duty": L_("rule", "no patrol duty")},
+    "note": {"registered": L_("note", "registered"), "bulk import": L_("note", "bulk import")},
+}  # fmt: skip
+
+
+def labels() -> dict[str, dict[str, str]]:
+    """Every kind's names in the request's language, for a page's script (and the reason templates)."""
+    from geogrid.api.i18n import gettext
+
+    out = {kind: {code: str(name) for code, name in names.items()} for kind, names in LABELS.items()}
+    out["category"] = {c.code: category_name(c) for c in categories(_categories_file()).values()}
+    out["reason"] = {code: gettext(text) for code, text in REASONS.items()}
+    return out
+
+
+def label(kind: str, code: str | None) -> str:
+    """The name of one code (the code itself when it has none)."""
+    if code is None:
+        return ""
+    if kind == "category":
+        found = categories(_categories_file()).get(code)
+        return category_name(found) if found else code
+    name = LABELS.get(kind, {}).get(code)
+    return str(name) if name is not None else code
+
+
+def category_name(category) -> str:
+    """A category's name in the request's language."""
+    return category.en if current() == "en" else category.zh
+
+
+def _categories_file():
+    from geogrid.api.context import state
+
+    return state().settings.categories_file
