@@ -7,10 +7,10 @@ BIN    := $(VENV)/bin
 GEOGRID_HOME ?= $(CURDIR)/var
 export GEOGRID_HOME
 
-.PHONY: demo test setup venv postgis assets browser db-up db-down lint clean translations catalogues
+.PHONY: demo test setup venv postgis assets browser fonts db-up db-down lint clean translations catalogues
 
 ## make demo: set everything up, start the database, load the demo grid, serve the app
-demo: setup
+demo: setup fonts
 	$(BIN)/geogrid db up
 	$(BIN)/geogrid demo --serve
 
@@ -70,9 +70,12 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 	@touch $@
 
 # Headless Chromium for the map-page tests, and CJK fonts so screenshots show Chinese.
-browser:
-	@command -v chromium >/dev/null 2>&1 && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 \
-	  || $(call apt_install,chromium fonts-noto-cjk)
+browser: fonts
+	@command -v chromium >/dev/null 2>&1 || $(call apt_install,chromium)
+
+# CJK fonts: the demo basemap's village names, and Chinese in the browser's screenshots.
+fonts:
+	@ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || $(call apt_install,fonts-noto-cjk)
 
 db-up: setup
 	$(BIN)/geogrid db up

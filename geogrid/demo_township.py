@@ -62,7 +62,7 @@ def load(conn: Connection, settings: Settings, *, seed: int = 20261120, days: in
     # The grids and duties stand from the start of the week the demo plays out, so each
     # past day's coverage and indicators use them (a past day uses that day's boundaries).
     start = dt.datetime.combine(today - dt.timedelta(days=days), dt.time(0, 0), tzinfo=zone)
-    territory, homes = _territory(rng)
+    territory, homes, _ = _territory(rng)
     versions.insert(conn, CODE, "西王庄乡 (demo)", "township", None, territory, {}, at=start)
     weights = [(x, y, 1.0) for x, y in homes]
     progress("grids: 18 villages, 36 grids, 101 cells")
@@ -114,8 +114,13 @@ def counts(conn: Connection) -> dict:
 # -- territory and grids ---------------------------------------------------------------
 
 
+def place(seed: int):
+    """The demo's ground for *seed*: (outline, households, settlement centres), as :func:`load` makes it."""
+    return _territory(np.random.default_rng(seed))
+
+
 def _territory(rng: np.random.Generator):
-    """An irregular township outline (~15 km²) and its households, clustered in 18 settlements."""
+    """An irregular township outline (~15 km²), its households clustered in 18 settlements, and their centres."""
     x0, y0 = CENTRE
     kx, ky = 1 / (111_320 * math.cos(math.radians(y0))), 1 / 110_574
     phases = rng.uniform(0, 2 * math.pi, 3)
@@ -138,7 +143,7 @@ def _territory(rng: np.random.Generator):
     while len(homes) < 3300:  # scattered farmsteads
         homes.append((rng.uniform(minx, maxx), rng.uniform(miny, maxy)))
     homes = [h for h in homes if outline.contains(shapely.Point(h))]
-    return outline, homes
+    return outline, homes, centres
 
 
 # -- people ------------------------------------------------------------------------------

@@ -109,8 +109,8 @@ MATRIX = {
     ("GET", "/tiles/incidents/<int:z>/<int:x>/<int:y>.pbf", "/tiles/incidents/14/13437/6317.pbf", None): READERS_OK
     | {ANON: 302},
     ("GET", "/vendor/<path:name>", "/vendor/leaflet/dist/leaflet.js", None): {c: 200 for c in CALLERS} | {REVOKED: 401},
-    # No local tile folder is configured: nothing to serve, but only to those signed in.
-    ("GET", "/basemap/<int:z>/<int:x>/<int:y>.png", "/basemap/1/0/0.png", None): {
+    # No such basemap is configured: nothing to serve, but only to those signed in.
+    ("GET", "/basemap/<name>/<int:z>/<int:x>/<int:y>", "/basemap/city/1/0/0", None): {
         ANON: 302,
         REVOKED: 401,
         **{r: 404 for r in ROLES},

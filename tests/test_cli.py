@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -9,8 +11,9 @@ from geogrid import accounts
 from geogrid.cli import main
 
 
-def run(url: str, *args: str, input: str | None = None):
-    result = CliRunner().invoke(main, list(args), env={"GEOGRID_DATABASE_URL": url}, input=input)
+def run(url: str, *args: str, input: str | None = None, home=None):
+    env = {"GEOGRID_DATABASE_URL": url, **({"GEOGRID_HOME": str(home)} if home else {})}
+    result = CliRunner().invoke(main, list(args), env=env, input=input)
     return result
 
 
@@ -54,13 +57,18 @@ def test_worker_user_becomes_a_person(scratch_url):
     engine.dispose()
 
 
-def test_demo_loads_a_tiling_hierarchy_idempotently(scratch_url):
-    first = run(scratch_url, "demo")
+def test_demo_loads_a_tiling_hierarchy_idempotently(scratch_url, tmp_path):
+    first = run(scratch_url, "demo", home=tmp_path)
     assert first.exit_code == 0, first.output
     summary = "demo township: 18 villages, 36 grids, 101 cells; 72 grid managers, 101 helpers; 330 incidents"
     assert summary in first.output and "demo / geogrid-demo" in first.output
-    again = run(scratch_url, "demo")
+    # Its own basemap, made once, named after its village grids, and what the pages open with.
+    assert re.search(r"basemap: \d{3} tiles in .*demo-20261120.mbtiles", first.output), first.output
+    listing = run(scratch_url, "basemap", "list", home=tmp_path).output
+    assert listing.startswith("* demo ") and "示范乡底图" in listing
+    again = run(scratch_url, "demo", home=tmp_path)
     assert summary in again.output and "grids: 18 villages" not in again.output  # nothing built twice
+    assert "basemap:" not in again.output
     engine = sa.create_engine(scratch_url)
     with engine.connect() as conn:
         levels = dict(conn.execute(sa.text("SELECT level, count(*) FROM grids GROUP BY level")).all())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
+import sqlite3
+
 import pytest
 import sqlalchemy as sa
 
-from geogrid import demo_township
+from geogrid import basemaps, demo_basemap, demo_township
 from geogrid.grids.topology import check_topology
 
 
@@ -62,8 +64,33 @@ def test_the_week_is_lived_in(township, settings):
 
 
 def test_the_demo_follows_from_its_seed():
-    a = demo_township._territory(np.random.default_rng(5))
-    b = demo_township._territory(np.random.default_rng(5))
-    c = demo_township._territory(np.random.default_rng(6))
+    a = demo_township.place(5)
+    b = demo_township.place(5)
+    c = demo_township.place(6)
     assert a[0].equals(b[0]) and a[1] == b[1]
     assert not a[0].equals(c[0])
+
+
+def test_the_demo_basemap_is_drawn_from_the_seed_and_names_the_village_grids(township, settings, tmp_path):
+    engine, _ = township
+    home = dataclasses.replace(settings, home=tmp_path)
+    with engine.connect() as conn:
+        file = demo_basemap.ensure(conn, home, 20261120)
+        villages = set(conn.execute(sa.text("SELECT name FROM grids WHERE level = 'village'")).scalars())
+    land = demo_basemap.ground(20261120)
+    _, homes, centres = demo_township.place(20261120)
+    assert len(land.labels) == len(centres) == 18 and len(land.houses) == len(homes)
+    with sqlite3.connect(file) as db:
+        names = db.execute("SELECT value FROM metadata WHERE name = 'name'").fetchone()[0]
+        count, zooms = db.execute("SELECT count(*), group_concat(DISTINCT zoom_level) FROM tiles").fetchone()
+        z, x, row, data = db.execute("SELECT * FROM tiles WHERE zoom_level = 15 ORDER BY tile_column, tile_row "
+                                     "LIMIT 1 OFFSET 20").fetchone()  # fmt: skip
+    assert names == "示范乡底图" and count > 300 and sorted(zooms.split(",")) == ["13", "14", "15", "16"]
+    # The same seed draws the same tile, byte for byte; the labels are the village grids' names.
+    with engine.connect() as conn:
+        named = demo_basemap.ground(20261120, lambda lon, lat: conn.execute(sa.text(
+            "SELECT name FROM grids WHERE level = 'village' AND ST_Contains(geom, ST_SetSRID(ST_Point(:x, :y), 4326))"
+        ), {"x": lon, "y": lat}).scalar())  # fmt: skip
+    assert {name for _, _, name in named.labels} <= villages
+    assert demo_basemap.Painter(named).tile(z, x, 2**z - 1 - row) == data
+    assert basemaps.load(home).default == "demo"

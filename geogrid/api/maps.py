@@ -3,26 +3,25 @@
 Pages are Folium maps (built in :mod:`geogrid.layers`) inside a page with the
 controls; ``static/geogrid/maps.js`` makes them interactive through the JSON API.
 Everything a page loads comes from this app: Leaflet and its plugins from the assets
-folder installed at set-up, a local tile folder when that is the basemap.
+folder installed at set-up, and the basemaps geogrid serves itself (MBTiles files, tile folders).
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, g, render_template, request, send_from_directory
 from flask_babel import gettext as _
 
-from geogrid import accounts, inputs
+from geogrid import accounts, basemaps, inputs
 from geogrid.api import i18n
 from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_token
 from geogrid.api.context import db, principal, state
 from geogrid.api.incidents import list_filters
 from geogrid.api.labels import category_name, label, labels
-from geogrid.errors import InvalidInput
+from geogrid.errors import InvalidInput, NotFound
 from geogrid.grids import hierarchy
 from geogrid.grids.queries import check_tile, grid_tile, grids_geojson, level_summary
 from geogrid.incidents.queries import count_incidents, incident_tile
@@ -151,7 +150,8 @@ def coverage_tiles(z: int, x: int, y: int):
     check_tile(z, x, y)
     day = inputs.day(request.args.get("date"))
     with db() as conn:
-        tile = coverage_tile(conn, state().settings, day, z, x, y, grid=request.args.get("grid") or None)
+        tile = coverage_tile(conn, state().settings, day, z, x, y, grid=request.args.get("grid") or None,
+                             datum=_datum())  # fmt: skip
     return tile, 200, {"Content-Type": _TILE_TYPE, "Cache-Control": "private, max-age=60"}
 
 
@@ -163,7 +163,7 @@ def grid_tiles(z: int, x: int, y: int):
     with db() as conn:
         scope = accounts.visible_grid_codes(conn, principal())
         at = inputs.at(request.args.get("at"), state().settings.timezone)
-        tile = grid_tile(conn, z, x, y, level=level, at=at, codes=scope)
+        tile = grid_tile(conn, z, x, y, level=level, at=at, codes=scope, datum=_datum())
     return tile, 200, {"Content-Type": _TILE_TYPE, "Cache-Control": "private, max-age=60"}
 
 
@@ -173,8 +173,16 @@ def incident_tiles(z: int, x: int, y: int):
     """Incidents matching the list filters (status, category, grid, from, to, overdue) as a vector tile."""
     check_tile(z, x, y)
     with db() as conn:
-        tile = incident_tile(conn, z, x, y, **list_filters(request.args))
+        tile = incident_tile(conn, z, x, y, datum=_datum(), **list_filters(request.args))
     return tile, 200, {"Content-Type": _TILE_TYPE, "Cache-Control": "private, max-age=30"}
+
+
+def _datum() -> str:
+    """The datum of the basemap a tile is drawn on: ``wgs84`` (default) or ``gcj02`` (cut shifted)."""
+    datum = request.args.get("datum") or "wgs84"
+    if datum not in basemaps.DATUMS:
+        raise InvalidInput("datum must be wgs84 or gcj02, not {datum!r}", datum=datum)
+    return datum
 
 
 @bp.get("/vendor/<path:name>")
@@ -189,22 +197,23 @@ def vendor(name: str):
     return send_from_directory(folder, name, max_age=3600)
 
 
-@bp.get("/basemap/<int:z>/<int:x>/<int:y>.png")
+@bp.get("/basemap/<name>/<int:z>/<int:x>/<int:y>")
 @access(*ANY_ROLE)
-def basemap(z: int, x: int, y: int):
-    """A tile from the local tile folder basemap (``GEOGRID_BASEMAP=/path/to/tiles``)."""
-    folder = state().settings.basemap
-    if folder == "none" or "://" in folder:
+def basemap(name: str, z: int, x: int, y: int):
+    """A tile of a basemap geogrid serves itself: an MBTiles file or a tile folder (``geogrid basemap add``)."""
+    try:
+        found = basemaps.read_tile(basemaps.load(state().settings).find(name), z, x, y)
+    except NotFound:
         abort(404)
-    path = Path(folder) / str(z) / str(x) / f"{y}.png"
-    if not path.is_file():
-        abort(404)
-    return send_from_directory(Path(folder), f"{z}/{x}/{y}.png", max_age=86400)
+    # Where the file has no tile (beyond its area or zooms), an empty one: nothing to draw is not an error.
+    data, mimetype = found if found is not None else (basemaps.empty_tile(), "image/png")
+    return data, 200, {"Content-Type": mimetype, "Cache-Control": "private, max-age=86400"}
 
 
 def _page(template: str, m, config: dict, **context):
     config = {**config, "csrf": csrf_token(), "role": principal().role, "messages": i18n.js_messages(),
-              "labels": labels(), "timezone": state().settings.timezone, "language": i18n.current()}  # fmt: skip
+              "labels": labels(), "timezone": state().settings.timezone, "language": i18n.current(),
+              "basemaps": basemaps.page_config(state().settings)}  # fmt: skip
     rendered = base.render(m, config, nonce=g.csp_nonce)
     return render_template(template, map=rendered, user=principal(), csrf=config["csrf"], **context)
 

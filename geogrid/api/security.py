@@ -16,11 +16,11 @@ session cookie is ``Secure`` and browsers are told to keep to HTTPS.
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlsplit
 
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from geogrid import basemaps
 from geogrid.config import Settings
 
 #: Endpoints serving the app's own public files (Leaflet, its plugins, page scripts): cacheable.
@@ -33,7 +33,6 @@ def install(app: Flask, settings: Settings) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
                                 x_host=settings.proxy_hops, x_port=settings.proxy_hops)  # fmt: skip
     app.config.update(SESSION_COOKIE_SECURE=settings.tls)
-    policy = content_security_policy(settings)
 
     @app.before_request
     def _nonce():
@@ -46,7 +45,8 @@ def install(app: Flask, settings: Settings) -> None:
     @app.after_request
     def _headers(response):
         nonce = g.get("csp_nonce", "")
-        response.headers["Content-Security-Policy"] = policy.replace("{nonce}", nonce)
+        # Per response: the basemaps (and so the image hosts) can change while the app runs.
+        response.headers["Content-Security-Policy"] = content_security_policy(settings).replace("{nonce}", nonce)
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
@@ -61,7 +61,7 @@ def install(app: Flask, settings: Settings) -> None:
 
 def content_security_policy(settings: Settings) -> str:
     """The policy, with ``{nonce}`` where each response puts its own."""
-    images = ["'self'", "data:", "blob:", *basemap_origins(settings)]
+    images = ["'self'", "data:", "blob:", *basemaps.origins(settings)]
     return "; ".join([
         "default-src 'none'",
         "script-src 'self' 'nonce-{nonce}'",
@@ -75,15 +75,3 @@ def content_security_policy(settings: Settings) -> str:
         "form-action 'self'",
         "object-src 'none'",
     ])  # fmt: skip
-
-
-def basemap_origins(settings: Settings) -> list[str]:
-    """Where the configured basemap's tiles come from (``{s}`` subdomains as a wildcard)."""
-    if "://" not in settings.basemap:
-        return []
-    parts = urlsplit(settings.basemap.replace("{s}", "SUBDOMAIN"))
-    host = parts.hostname or ""
-    if host.startswith("subdomain."):
-        host = "*." + host[len("subdomain.") :]
-    port = f":{parts.port}" if parts.port else ""
-    return [f"{parts.scheme}://{host}{port}"]

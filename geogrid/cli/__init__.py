@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from geogrid.cli import audit, db, grids, incidents, patrols, people, serve, users
+from geogrid.cli import audit, basemap, db, grids, incidents, patrols, people, serve, users
 from geogrid.cli.context import Group
 
 
@@ -18,6 +18,6 @@ def main() -> None:
     """geogrid: grid boundaries, incidents and patrol coverage for a grid center."""
 
 
-for command in (db.db, users.users, audit.audit, grids.grids, incidents.incidents, patrols.patrols,
+for command in (db.db, basemap.basemap, users.users, audit.audit, grids.grids, incidents.incidents, patrols.patrols,
                 people.people, serve.serve, serve.demo):  # fmt: skip
     main.add_command(command)

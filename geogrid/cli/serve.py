@@ -27,14 +27,15 @@ def serve(ctx: click.Context, host: str | None, port: int | None, processes: int
 @click.option("--seed", type=int, default=20261120, show_default=True, help="Everything in the demo follows from it.")
 @click.pass_context
 def demo(ctx: click.Context, then_serve: bool, seed: int) -> None:
-    """Load the demo township (西王庄乡-sized, a week of incidents and patrols; idempotent)."""
-    from geogrid import demo_township
+    """Load the demo township (西王庄乡-sized, a week of incidents and patrols, its own basemap; idempotent)."""
+    from geogrid import demo_basemap, demo_township
     from geogrid.store.db import unit_of_work
 
     settings = settings_of(ctx)
     engine = engine_of(ctx)
     with unit_of_work(engine) as conn:
         counts = demo_township.load(conn, settings, seed=seed, progress=lambda m: click.echo(f"  {m}"))
+        demo_basemap.ensure(conn, settings, seed, progress=lambda m: click.echo(f"  {m}"))
     engine.dispose()  # no connection may cross the server's fork
     click.echo("demo township: {villages} villages, {grids} grids, {cells} cells; {managers} grid managers, "
                "{helpers} helpers; {incidents} incidents ({closed} closed); {tracks} patrol tracks, "

@@ -8,7 +8,7 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from geogrid import inputs
+from geogrid import gcj02, inputs
 from geogrid.errors import InvalidInput, NotFound
 from geogrid.grids import hierarchy
 from geogrid.incidents.assign import swapped_sql
@@ -197,19 +197,20 @@ def check_tile(z: int, x: int, y: int) -> None:
 
 def grid_tile(
     conn: Connection, z: int, x: int, y: int, *, level: str | None = None, at: dt.datetime | None = None,
-    codes: set[str] | None = None,
+    codes: set[str] | None = None, datum: str = "wgs84",
 ) -> bytes:  # fmt: skip
-    """Mapbox vector tile z/x/y (layer ``grids``: code, name, level, parent_code, version)."""
+    """Mapbox vector tile z/x/y (layer ``grids``: code, name, level, parent_code, version), for a *datum* map."""
     check_tile(z, x, y)
     tile = conn.execute(
         sa.text(
             f"""
             WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env),
             features AS (
-                SELECT ST_AsMVTGeom(ST_Transform(g.geom, 3857), b.env, 4096, 64, true) AS geom,
+                SELECT ST_AsMVTGeom(ST_Transform({gcj02.SHIFTED.format(geom="g.geom")}, 3857), b.env, 4096, 64,
+                                    true) AS geom,
                        g.code, g.name, g.level, g.parent_code, g.version
                   FROM grids g, bounds b
-                 WHERE g.geom && ST_Transform(b.env, 4326)
+                 WHERE g.geom && {gcj02.SEARCH_BOX.format(env="b.env")}
                    AND {_VALID_AT}
                    AND (CAST(:level AS text) IS NULL OR g.level = :level)
                    AND (CAST(:all_codes AS boolean) OR g.code = ANY(:codes))
@@ -217,6 +218,12 @@ def grid_tile(
             SELECT ST_AsMVT(features, 'grids', 4096, 'geom') FROM features WHERE geom IS NOT NULL
             """
         ),
-        {**_params(level, None, None, None, at, codes, None), "z": z, "x": x, "y": y},
+        {
+            **_params(level, None, None, None, at, codes, None),
+            "z": z,
+            "x": x,
+            "y": y,
+            **gcj02.tile_params(datum, z, x, y),
+        },
     ).scalar()
     return bytes(tile or b"")

@@ -8,6 +8,7 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geogrid import gcj02
 from geogrid.errors import InvalidInput, NotFound
 from geogrid.incidents.workflow import DONE, TRANSITIONS, ancestry, responsible_people
 
@@ -40,10 +41,10 @@ SELECT i.id, i.external_id, i.category, i.source, i.status, i.description, i.rep
 _TILE = f"""
 WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env),
 features AS (
-    SELECT ST_AsMVTGeom(ST_Transform(i.location, 3857), b.env, 4096, 16, true) AS geom,
+    SELECT ST_AsMVTGeom(ST_Transform({gcj02.SHIFTED.format(geom="i.location")}, 3857), b.env, 4096, 16, true) AS geom,
            i.id, i.status, i.category, {OVERDUE} AS overdue
       FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id CROSS JOIN bounds b
-     WHERE i.location && ST_Transform(b.env, 4326) AND {_FILTERS}
+     WHERE i.location && {gcj02.SEARCH_BOX.format(env="b.env")} AND {_FILTERS}
 )
 SELECT ST_AsMVT(features, 'incidents', 4096, 'geom') FROM features WHERE geom IS NOT NULL
 """
@@ -75,9 +76,10 @@ def count_incidents(conn: Connection, **filters) -> int:
     return conn.execute(sa.text(statement), filter_params(**filters)).scalar_one()
 
 
-def incident_tile(conn: Connection, z: int, x: int, y: int, **filters) -> bytes:
+def incident_tile(conn: Connection, z: int, x: int, y: int, *, datum: str = "wgs84", **filters) -> bytes:
     """Mapbox vector tile z/x/y of the incidents the filters match (layer ``incidents``: id, status, ...)."""
-    tile = conn.execute(sa.text(_TILE), {**filter_params(**filters), "z": z, "x": x, "y": y}).scalar()
+    params = {**filter_params(**filters), "z": z, "x": x, "y": y, **gcj02.tile_params(datum, z, x, y)}
+    tile = conn.execute(sa.text(_TILE), params).scalar()
     return bytes(tile or b"")
 
 

@@ -34,8 +34,6 @@ VENDOR = {
 }
 #: Where the app serves the assets folder.
 VENDOR_PREFIX = "/vendor/"
-#: Where the app serves a local tile folder basemap.
-BASEMAP_PREFIX = "/basemap/"
 
 
 class UnknownResource(ValueError):
@@ -50,11 +48,7 @@ def new_map(settings: Settings, bounds: tuple[float, float, float, float] | None
     # Only Leaflet: jQuery, Bootstrap and the icon fonts Folium also loads are not used.
     m.default_js = [("leaflet", VENDOR["leaflet"])]
     m.default_css = [("leaflet_css", VENDOR["leaflet_css"])]
-    if settings.basemap != "none":
-        local = "://" not in settings.basemap
-        url = BASEMAP_PREFIX + "{z}/{x}/{y}.png" if local else settings.basemap
-        attribution = settings.basemap_attribution or ("local tiles" if local else "basemap")
-        folium.TileLayer(url, attr=attribution, name="basemap", max_zoom=20, max_native_zoom=18).add_to(m)
+    # The basemaps are the page script's (a switcher, and a shifted projection for GCJ-02 ones): see maps.js.
     if bounds is not None:
         west, south, east, north = bounds
         m.fit_bounds([[south, west], [north, east]])
@@ -80,8 +74,10 @@ def vector_grid(m: folium.Map, url: str, name: str, layer: str, style_js: str, *
     *style_js* styles the tiles' *layer*: a JS object literal, or a function of a
     feature's properties. Not interactive: see :data:`TILES_PANE`.
     """
+    # ``datum`` is the page's basemap datum: tiles for a GCJ-02 basemap are cut shifted (maps.js switches it).
+    url += ("&" if "?" in url else "?") + "datum={datum}"
     options = (
-        '{"interactive": false, "pane": "' + tiles_pane(m) + '", "maxNativeZoom": 18, "maxZoom": 22,'
+        '{"interactive": false, "pane": "' + tiles_pane(m) + '", "maxNativeZoom": 18, "maxZoom": 22, "datum": "wgs84",'
         ' "rendererFactory": L.canvas.tile, "vectorTileLayerStyles": {"' + layer + '": ' + style_js + "}}"
     )
     return VectorGridProtobuf(url, name=name, options=options, show=show).add_to(m)
@@ -155,6 +151,8 @@ def render(m: folium.Map, config: dict, nonce: str = "") -> Rendered:
     offline(m)
     figure: Figure = m.get_root()
     figure.render()
+    tiles = [e.get_name() for e in _walk(m) if isinstance(e, VectorGridProtobuf)]
+    config = {**config, "vector_tiles": tiles}
     data = Element(f'<script type="application/json" id="geogrid-config">{script_json(config)}</script>')
     return Rendered(
         head=_with_nonce(figure.header.render(), nonce),

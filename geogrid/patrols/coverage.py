@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geogrid import gcj02
 from geogrid.config import Settings
 from geogrid.errors import N_, InvalidInput
 from geogrid.grids import hierarchy
@@ -732,7 +733,7 @@ def missed_cells(conn: Connection, settings: Settings, day: dt.date, *, grid: st
 
 
 def coverage_tile(conn: Connection, settings: Settings, day: dt.date, z: int, x: int, y: int, *,
-                  grid: str | None = None) -> bytes:  # fmt: skip
+                  grid: str | None = None, datum: str = "wgs84") -> bytes:  # fmt: skip
     """Mapbox vector tile of the leaf cells with *day*'s coverage (layer ``coverage``).
 
     Properties: code, name, fraction (best of the people), visits, assigned, compliant.
@@ -744,10 +745,11 @@ def coverage_tile(conn: Connection, settings: Settings, day: dt.date, z: int, x:
             WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env),
             cells AS (
                 SELECT g.code, g.name, g.geom FROM grids g, bounds b
-                 WHERE g.geom && ST_Transform(b.env, 4326) AND {_LEAF_IN_SCOPE}
+                 WHERE g.geom && {gcj02.SEARCH_BOX.format(env="b.env")} AND {_LEAF_IN_SCOPE}
             ),
             features AS (
-                SELECT ST_AsMVTGeom(ST_Transform(c.geom, 3857), b.env, 4096, 64, true) AS geom, c.code, c.name,
+                SELECT ST_AsMVTGeom(ST_Transform({gcj02.SHIFTED.format(geom="c.geom")}, 3857), b.env, 4096, 64,
+                                    true) AS geom, c.code, c.name,
                        coalesce(max(v.fraction), 0)::float8 AS fraction, coalesce(max(v.visit_count), 0) AS visits,
                        coalesce(bool_or(v.assigned), false) AS assigned,
                        coalesce(bool_or(v.compliant AND v.assigned), false) AS compliant
@@ -758,7 +760,15 @@ def coverage_tile(conn: Connection, settings: Settings, day: dt.date, z: int, x:
             SELECT ST_AsMVT(features, 'coverage', 4096, 'geom') FROM features WHERE geom IS NOT NULL
             """
         ),
-        {"day": day, "grid": grid, "z": z, "x": x, "y": y, "at": day_moment(settings, day)},
+        {
+            "day": day,
+            "grid": grid,
+            "z": z,
+            "x": x,
+            "y": y,
+            "at": day_moment(settings, day),
+            **gcj02.tile_params(datum, z, x, y),
+        },
     ).scalar()
     return bytes(tile or b"")
 

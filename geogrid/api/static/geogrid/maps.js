@@ -143,6 +143,75 @@
     return fc.features[fc.features.length - 1] || null;
   }
 
+  // -- basemaps ------------------------------------------------------------------------
+  // The configured backgrounds (geogrid.basemaps) in a switcher; the choice is kept in
+  // this browser. A GCJ-02 basemap (Amap and the like) is drawn with a projection that
+  // shifts WGS84 to GCJ-02 before Web Mercator (gcoord, from npm), so every overlay lands
+  // on its streets and every click, vertex or drawn line comes back as WGS84: the data
+  // never leaves WGS84. Vector tiles are asked for with the datum and come cut shifted.
+  const GCJ02 = L.Util.extend({}, L.CRS.EPSG3857, {
+    code: "GCJ02",
+    projection: {
+      bounds: L.Projection.SphericalMercator.bounds,
+      project(latlng) {
+        const [lng, lat] = gcoord.transform([latlng.lng, latlng.lat], gcoord.WGS84, gcoord.GCJ02);
+        return L.Projection.SphericalMercator.project(L.latLng(lat, lng));
+      },
+      unproject(point) {
+        const ll = L.Projection.SphericalMercator.unproject(point);
+        const [lng, lat] = gcoord.transform([ll.lng, ll.lat], gcoord.GCJ02, gcoord.WGS84);
+        return L.latLng(lat, lng);
+      },
+    },
+  });
+
+  function useDatum(datum) {
+    for (const name of config.vector_tiles || []) {
+      const layer = window[name];
+      if (layer) layer.options.datum = datum;
+    }
+    const crs = datum === "gcj02" ? GCJ02 : L.CRS.EPSG3857;
+    if (map.options.crs === crs) return;
+    const center = map.getCenter();
+    map.options.crs = crs;
+    // Leaflet has no public call to change the projection: a view reset re-projects every layer.
+    map._resetView(center, map.getZoom(), true);
+    map.fire("geogrid:crs");
+  }
+
+  function basemapSwitcher() {
+    const info = config.basemaps || { layers: [], default: "none" };
+    const choices = [{ name: "none", title: t("No basemap"), datum: "wgs84", layer: L.layerGroup() }];
+    for (const b of info.layers) {
+      const tiles = b.urls.map((url) => L.tileLayer(url, {
+        subdomains: b.subdomains || "abc", attribution: b.attribution || "", maxNativeZoom: b.maxNativeZoom,
+        maxZoom: 22,
+      }));
+      choices.push({ name: b.name, title: b.title, datum: b.datum, layer: L.layerGroup(tiles) });
+    }
+    let kept = null;
+    try { kept = window.localStorage.getItem("geogrid.basemap"); } catch (err) { kept = null; }
+    const first = choices.find((c) => c.name === kept) || choices.find((c) => c.name === info.default) || choices[0];
+    const bases = {};
+    for (const choice of choices) {
+      choice.layer.geogridBasemap = choice;
+      bases[choice.title] = choice.layer;
+    }
+    map.addLayer(first.layer);
+    useDatum(first.datum);
+    if (choices.length > 1) {
+      L.control.layers(bases, null, { position: "topright", collapsed: window.innerWidth < 700 }).addTo(map);
+    }
+    document.body.dataset.basemap = first.name;
+    map.on("baselayerchange", (e) => {
+      const choice = e.layer.geogridBasemap;
+      if (!choice) return;
+      useDatum(choice.datum);
+      document.body.dataset.basemap = choice.name;
+      try { window.localStorage.setItem("geogrid.basemap", choice.name); } catch (err) { /* private mode */ }
+    });
+  }
+
   // -- planner -------------------------------------------------------------------------
 
   function gridsPage() {
@@ -417,6 +486,12 @@
 
   function incidentsPage() {
     const cluster = window[config.cluster];
+    // The clusters keep each marker's projected position: on a basemap with another datum, cluster afresh.
+    map.on("geogrid:crs", () => {
+      const markers = cluster.getLayers();
+      cluster.clearLayers();
+      cluster.addLayers(markers);
+    });
     const heat = window[config.heat];
     const picked = window[config.picked];
     let points = [];
@@ -454,7 +529,7 @@
     async function load() {
       const params = query();
       if (tiles) {
-        tiles.setUrl("/tiles/incidents/{z}/{x}/{y}.pbf?" + params.toString());
+        tiles.setUrl("/tiles/incidents/{z}/{x}/{y}.pbf?" + params.toString() + "&datum={datum}");
       }
       params.set("limit", "1000");
       const features = [];
@@ -680,6 +755,7 @@
 
   const pages = { grids: gridsPage, incidents: incidentsPage, coverage: coveragePage };
   try {
+    basemapSwitcher();
     pages[config.page]();
   } catch (err) {
     notice(t("The map page failed: {reason}", { reason: err.message }), "error");
