@@ -11,6 +11,9 @@ from pathlib import Path
 from geogrid.errors import ConfigError
 
 DEFAULT_LEVELS = ("township", "village", "grid", "cell")
+#: Grid code schemes: digits each level adds after the 6-digit division code (None: plain).
+CODE_SCHEMES = {"plain": None, "beijing": (3, 3, 3), "cjt213": (3, 3, 2)}
+DIVISION_DIGITS = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +53,9 @@ class Settings:
     sliver_m2: float = 1.0
     #: Digits a grid adds to its parent's code (130102001 -> 130102001003).
     code_width: int = 3
+    #: ``plain`` (parent + code_width digits), ``beijing`` (15 digits: 6+3+3+3) or ``cjt213``
+    #: (14: 6+3+3+2), see geogrid.grids.codes; a scheme codes as many levels as it has segments.
+    code_scheme: str = "plain"
     #: Largest number of vertices one boundary may have (bounds work before GEOS sees it).
     max_vertices: int = 200_000
     #: An incident this close (m) to a cell but outside every cell is snapped to it.
@@ -125,6 +131,16 @@ class Settings:
             )
         if not 1 <= self.code_width <= 6:
             raise ConfigError("GEOGRID_CODE_WIDTH must be between 1 and 6")
+        if self.code_scheme not in CODE_SCHEMES:
+            raise ConfigError("GEOGRID_CODE_SCHEME must be plain, beijing or cjt213, not {scheme!r}",
+                              scheme=self.code_scheme)  # fmt: skip
+        segments = CODE_SCHEMES[self.code_scheme]
+        if segments is not None and len(levels) > len(segments):
+            raise ConfigError(
+                "the {scheme} code scheme codes {n} levels (street/township, community/village, unit grid) but "
+                "GEOGRID_LEVELS has {count}: {levels}",
+                scheme=self.code_scheme, n=len(segments), count=len(levels), levels=",".join(levels),
+            )  # fmt: skip
         if self.tile_threshold < 0:
             raise ConfigError("GEOGRID_TILE_THRESHOLD must be 0 or more")
         if not 1 <= self.threads <= 1000 or not 1 <= self.processes <= 64:
@@ -176,6 +192,8 @@ class Settings:
             values["timezone"] = env["GEOGRID_TIMEZONE"]
         if env.get("GEOGRID_LANGUAGE"):
             values["language"] = env["GEOGRID_LANGUAGE"]
+        if env.get("GEOGRID_CODE_SCHEME"):
+            values["code_scheme"] = env["GEOGRID_CODE_SCHEME"].strip().lower()
         if env.get("GEOGRID_ASSETS_DIR"):
             values["assets_dir"] = Path(env["GEOGRID_ASSETS_DIR"])
         if "GEOGRID_BASEMAP" in env:

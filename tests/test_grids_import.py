@@ -6,11 +6,13 @@ import json
 
 import geopandas as gpd
 import pytest
+import shapely
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from geogrid.cli import main
 from geogrid.errors import InvalidInput
+from geogrid.grids.codes import reading_order
 from geogrid.grids.importer import import_grids
 from geogrid.grids.io import read_boundaries
 from tests.conftest import ROOT
@@ -153,7 +155,11 @@ def test_codes_are_made_from_the_parent_when_the_file_has_none(conn, settings, t
     frame = read(VILLAGES)
     frame = frame[frame.TOWNCODE == "63000050"].drop(columns=["VILLCODE"])  # 中正區
     first = import_grids(conn, frame, level="village", settings=settings, parent_code="63000050", make_valid=True)
-    assert first.created[0] == "63000050001" and len(first.created) == len(frame)
+    assert sorted(first.created) == [f"63000050{n:03d}" for n in range(1, len(frame) + 1)]
+    # Numbered west to east, north to south (GB/T-style), not in the file's order.
+    rows = conn.execute(sa.text("SELECT code, ST_AsText(geom) FROM grids WHERE parent_code = '63000050' "
+                                "AND valid_to IS NULL ORDER BY code")).all()  # fmt: skip
+    assert reading_order([shapely.from_wkt(wkt) for _, wkt in rows]) == list(range(len(rows)))
     again = import_grids(conn, frame, level="village", settings=settings, parent_code="63000050", make_valid=True)
     assert again.created == [] and len(again.unchanged) == len(frame)
 

@@ -27,7 +27,7 @@ from geogrid import people
 from geogrid.config import Settings
 from geogrid.errors import Conflict, GeogridError, InvalidInput
 from geogrid.grids import versions
-from geogrid.grids.codes import next_codes
+from geogrid.grids.codes import next_codes, reading_order
 from geogrid.grids.metric import area_m2, metric_srid
 from geogrid.grids.topology import TopologyProblem, check_topology
 from geogrid.grids.versions import GridRow, lock_current
@@ -149,9 +149,9 @@ def _split(conn, settings, grid: GridRow, line, cascade: bool, parent_of: Callab
     versions.retire(conn, [grid.id])
     result.retired.append(grid.code)
     new: list[tuple[str, BaseGeometry]] = []
-    for piece in sorted(pieces, key=lambda g: (-g.centroid.y, g.centroid.x)):
+    for piece in [pieces[i] for i in reading_order(pieces)]:  # numbered west to east, north to south
         parent = parent_of(piece)
-        piece_code = next_codes(conn, parent, 1, settings.code_width)[0]
+        piece_code = next_codes(conn, settings, parent, 1)[0]
         attrs = {**grid.attributes, "split_from": grid.code}
         versions.insert(conn, piece_code, f"{grid.name} {len(new) + 1}", grid.level, parent, piece, attrs)
         new.append((piece_code, piece))
@@ -260,7 +260,7 @@ def merge_grids(conn: Connection, settings: Settings, codes: list[str], *, name:
                 groups=" | ".join(", ".join(group) for group in groups),
             )
         srid = metric_srid(merged, settings)
-        new_code = next_codes(conn, parent, 1, settings.code_width)[0]
+        new_code = next_codes(conn, settings, parent, 1)[0]
         versions.retire(conn, [g.id for g in grids])
         versions.insert(conn, new_code, name or "+".join(g.name for g in grids), grids[0].level, parent, merged,
                         {"merged_from": codes})  # fmt: skip

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from geogrid.config import Settings
 from geogrid.errors import InvalidInput
 from geogrid.grids import versions
-from geogrid.grids.codes import next_codes
+from geogrid.grids.codes import next_codes, reading_order
 from geogrid.grids.edit import EditResult, follow_change
 from geogrid.grids.metric import area_m2, from_metric, metric_srid, to_metric
 
@@ -100,8 +100,8 @@ def generate_cells(
             )
         cells = _regular(parent.geom, srid, shape, area_m2_target)
         cells = _merge_slivers(cells, srid, sliver_fraction * area_m2_target)
-    cells.sort(key=lambda g: (-round(g.centroid.y, 6), g.centroid.x))
-    codes = next_codes(conn, code, len(cells), settings.code_width)
+    cells = [cells[i] for i in reading_order(cells)]  # numbered west to east, north to south
+    codes = next_codes(conn, settings, code, len(cells))
     result = EditResult()
     for n, (cell_code, cell) in enumerate(zip(codes, cells, strict=True), start=1):
         versions.insert(conn, cell_code, names(n) if names else f"{parent.name} {n}", child_level, code, cell,

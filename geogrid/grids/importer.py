@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from geogrid.config import Settings
 from geogrid.errors import InvalidInput
 from geogrid.grids import versions
-from geogrid.grids.codes import check_code, next_codes
+from geogrid.grids.codes import check_code, check_scheme, next_codes, reading_order
 
 
 @dataclasses.dataclass
@@ -106,6 +106,7 @@ def import_grids(
         _resolve_parents(conn, stage, above, settings, report, by_containment=not (parent_field or parent_code))
         if snap_to_parent and above is not None:
             _snap_to_parents(conn, stage, settings.tolerance_m, report)
+        _check_scheme(conn, stage, level, settings)
         _assign_missing_codes(conn, stage, level, settings)
         _write(conn, stage, level, report, settings, actor)
     finally:
@@ -306,12 +307,20 @@ def snap_to_boundary(geom: BaseGeometry, parent: BaseGeometry, tolerance_m: floa
     return snapped
 
 
+def _check_scheme(conn, stage, level: str, settings: Settings) -> None:
+    """Codes given in the file must fit the configured code scheme (nothing to check for plain codes)."""
+    if settings.code_scheme == "plain":
+        return
+    for row in conn.execute(sa.text(f"SELECT code, parent_code FROM {stage} WHERE code IS NOT NULL ORDER BY feature")):
+        check_scheme(settings, row.code, level, row.parent_code)
+
+
 def _assign_missing_codes(conn, stage, level: str, settings: Settings) -> None:
     """Codes for features without one: the same ground keeps its code, new ground gets the next."""
     rows = conn.execute(
         sa.text(
             f"""
-            SELECT s.feature, s.parent_code,
+            SELECT s.feature, s.parent_code, ST_AsBinary(s.geom) AS wkb,
                    (SELECT g.code FROM grids g
                      WHERE g.valid_to IS NULL AND g.level = :level
                        AND g.parent_code IS NOT DISTINCT FROM s.parent_code
@@ -324,16 +333,17 @@ def _assign_missing_codes(conn, stage, level: str, settings: Settings) -> None:
     if not rows:
         return
     codes: dict[int, str] = {}
-    new_by_parent: dict[str, list[int]] = defaultdict(list)
+    new_by_parent: dict[str, list] = defaultdict(list)
     for row in rows:
         if row.existing:
             codes[row.feature] = row.existing
         elif row.parent_code is None:
             raise InvalidInput("feature {feature}: has no code and no parent; give --code-field", feature=row.feature)
         else:
-            new_by_parent[row.parent_code].append(row.feature)
-    for parent, features in new_by_parent.items():
-        codes.update(zip(features, next_codes(conn, parent, len(features), settings.code_width), strict=True))
+            new_by_parent[row.parent_code].append(row)
+    for parent, new in new_by_parent.items():
+        ordered = [new[i].feature for i in reading_order([shapely.from_wkb(bytes(r.wkb)) for r in new])]
+        codes.update(zip(ordered, next_codes(conn, settings, parent, len(ordered)), strict=True))
     conn.execute(
         sa.text(f"UPDATE {stage} SET code = :code, name = coalesce(name, :code) WHERE feature = :feature"),
         [{"feature": f, "code": c} for f, c in codes.items()],
