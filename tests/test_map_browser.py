@@ -217,6 +217,25 @@ def test_search_by_id_and_filters(page, site):
     assert all(code in page.text_content("#details") for code in holders)
 
 
+def test_the_two_level_category_picker_filters_by_class_or_category(page, site):
+    # The seed holds a garbage incident (01 市容环境 / 0101) and a work-safety one (04 突发事件 / 0401).
+    open_map(page, site["base"] + "/map/incidents")
+    page.wait_for_function("document.body.dataset.incidents === '2'")
+    page.select_option("#f-class", "04")
+    shown = page.eval_on_selector_all("#f-category option:not([hidden])", "os => os.map(o => o.value)")
+    assert shown == ["", "work_safety", "public_facility_safety", "public_matters"]
+    page.click("#filters button")  # the whole class
+    page.wait_for_function("document.body.dataset.incidents === '1'")
+    page.select_option("#f-class", "01")
+    page.select_option("#f-category", "uncivil_dog_keeping")
+    page.click("#filters button")
+    page.wait_for_function("document.body.dataset.incidents === '0'")
+    page.select_option("#f-category", "garbage")
+    page.click("#filters button")
+    page.wait_for_function("document.body.dataset.incidents === '1'")
+    assert page.log.errors == []
+
+
 def test_html_in_user_text_stays_text(page, site):
     open_map(page, site["base"] + "/map/incidents")
     page.fill("#q", str(site["xss_incident"]))

@@ -6,12 +6,12 @@ from flask import Blueprint, jsonify, request
 
 from geogrid import accounts, inputs
 from geogrid.api import openapi
-from geogrid.api.auth import access
+from geogrid.api.auth import ANY_ROLE, access
 from geogrid.api.context import db, principal, state
 from geogrid.api.params import json_body, optional, query_int, required
 from geogrid.errors import Forbidden, InvalidInput
 from geogrid.grids import hierarchy
-from geogrid.incidents import workflow
+from geogrid.incidents import taxonomy, workflow
 from geogrid.incidents.intake import NewIncident, register
 from geogrid.incidents.metrics import early_warnings, metrics
 from geogrid.incidents.queries import list_incidents, statuses
@@ -86,7 +86,11 @@ HANDLERS = ("admin", "operator")
 @openapi.doc(
     query={
         "status": {"type": "string", "description": "one or more states, comma separated"},
-        "category": {"type": "string"},
+        "category": {
+            "type": "string",
+            "description": "a category code, its 4-digit event code (0501) or a "
+            "2-digit major class (05): see /api/categories",
+        },
         "grid": {"type": "string", "description": "a grid code: its incidents and those of grids below it"},
         "bbox": {"type": "string"},
         "from": {"type": "string"},
@@ -117,7 +121,8 @@ def list_filters(args) -> dict:
     if overdue not in (None, "true", "false"):
         raise InvalidInput("overdue must be true or false")
     return {
-        "statuses": statuses(args.get("status")), "category": args.get("category") or None,
+        "statuses": statuses(args.get("status")),
+        "category": taxonomy.matching(args.get("category"), state().settings.categories_file),
         "grid": args.get("grid") or None,
         "bbox": inputs.bbox(args.get("bbox")), "start": inputs.since(args.get("from"), zone),
         "end": inputs.since(args.get("to"), zone, "to"), "overdue": None if overdue is None else overdue == "true",
@@ -204,6 +209,19 @@ def indicators():
             hierarchy.require(conn, within)
         rows = metrics(conn, level=level, within=within, start=start, end=end)
     return jsonify(rows)
+
+
+@bp.get("/categories")
+@access(*ANY_ROLE)  # a worker's report form needs it too
+@openapi.doc(response={"type": "array", "items": {"type": "object"}})
+def list_categories():
+    """The incident taxonomy: major classes (2-digit codes) with their categories (2-digit minor codes)."""
+    return jsonify([
+        {"code": k.code, "zh": k.zh, "en": k.en, "categories": [
+            {"code": c.code, "event_code": c.class_code, "minor": c.minor, "zh": c.zh, "en": c.en,
+             "deadline_hours": c.deadline_hours, "level_hours": dict(c.level_hours)} for c in k.categories]}
+        for k in taxonomy.classes(state().settings.categories_file)
+    ])  # fmt: skip
 
 
 @bp.get("/incidents/warnings")

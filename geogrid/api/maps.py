@@ -25,7 +25,7 @@ from geogrid.errors import InvalidInput, NotFound
 from geogrid.grids import hierarchy
 from geogrid.grids.queries import check_tile, grid_tile, grids_geojson, level_summary
 from geogrid.incidents.queries import count_incidents, incident_tile
-from geogrid.incidents.taxonomy import categories
+from geogrid.incidents.taxonomy import categories, classes
 from geogrid.incidents.workflow import TRANSITIONS
 from geogrid.layers import base
 from geogrid.layers.coverage import coverage_map
@@ -98,10 +98,14 @@ def incidents_page():
             outline = grids_geojson(conn, level=top["level"], srid=settings.metric_srid)
         tiled = count_incidents(conn) > settings.tile_threshold
     cats = [{"code": c.code, "name": category_name(c)} for c in categories(settings.categories_file).values()]
+    picker = [{"code": k.code, "name": k.en if i18n.current() == "en" else k.zh,
+               "categories": [{"code": c.code, "event_code": c.class_code, "name": category_name(c)}
+                              for c in k.categories]}
+              for k in classes(settings.categories_file)]  # fmt: skip
     statuses = [{"code": s, "name": label("status", s)} for s in TRANSITIONS]
     m, config = incidents_map(settings, base.extent(summary), categories=cats, statuses=statuses, grids_fc=outline,
                               tiled=tiled)  # fmt: skip
-    return _page("map_incidents.html", m, config, title=_("Command center"), categories=cats, statuses=statuses)
+    return _page("map_incidents.html", m, config, title=_("Command center"), classes=picker, statuses=statuses)
 
 
 @bp.get("/map/coverage")

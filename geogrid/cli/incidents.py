@@ -87,7 +87,7 @@ def incidents_import(ctx, file, reject_path, category, source, system, id_column
 
 @incidents.command("list")
 @click.option("--status", help="One or more states, comma separated.")
-@click.option("--category")
+@click.option("--category", help="A category code, its 4-digit event code (0501) or a 2-digit class (05).")
 @click.option("--grid", help="Incidents of this grid and the grids below it.")
 @click.option("--overdue", is_flag=True, help="Only overdue ones.")
 @click.option("--limit", default=50, show_default=True)
@@ -96,12 +96,14 @@ def incidents_list(ctx, status, category, grid, overdue, limit):
     """List incidents, newest first."""
     from geogrid.grids import hierarchy
     from geogrid.incidents.queries import list_incidents, statuses
+    from geogrid.incidents.taxonomy import matching
     from geogrid.store.db import unit_of_work
 
+    categories = matching(category, settings_of(ctx).categories_file)
     with unit_of_work(engine_of(ctx)) as conn:
         if grid:
             hierarchy.require(conn, grid)
-        found = list_incidents(conn, statuses=statuses(status), category=category,
+        found = list_incidents(conn, statuses=statuses(status), category=categories,
                                grid=grid, overdue=True if overdue else None, limit=limit)  # fmt: skip
     for f in found["features"]:
         p = f["properties"]

@@ -19,7 +19,7 @@ OVERDUE = f"(i.deadline < now() AND i.status NOT IN ({', '.join(repr(s) for s in
 #: The list filters (incidents i joined to their grid g); parameters from :func:`filter_params`.
 _FILTERS = f"""
        (CAST(:statuses AS text[]) IS NULL OR i.status = ANY(:statuses))
-   AND (CAST(:category AS text) IS NULL OR i.category = :category)
+   AND (CAST(:categories AS text[]) IS NULL OR i.category = ANY(:categories))
    AND (CAST(:grid AS text) IS NULL OR g.code IN (SELECT geogrid_subtree(ARRAY[CAST(:grid AS text)])))
    AND (CAST(:xmin AS float8) IS NULL OR i.location && ST_MakeEnvelope(:xmin, :ymin, :xmax, :ymax, 4326))
    AND (CAST(:start AS timestamptz) IS NULL OR i.reported_at >= :start)
@@ -64,9 +64,10 @@ def statuses(text: str | None) -> list[str] | None:
 
 
 def filter_params(statuses=None, category=None, grid=None, bbox=None, start=None, end=None, overdue=None) -> dict:
-    """Bound values for the list filters (None: no filter)."""
+    """Bound values for the list filters (None: no filter); *category* is a code or a list of codes."""
     xmin, ymin, xmax, ymax = bbox or (None, None, None, None)
-    return {"statuses": statuses, "category": category, "grid": grid, "xmin": xmin, "ymin": ymin,
+    categories = [category] if isinstance(category, str) else category
+    return {"statuses": statuses, "categories": categories, "grid": grid, "xmin": xmin, "ymin": ymin,
             "xmax": xmax, "ymax": ymax, "start": start, "end": end, "overdue": overdue}  # fmt: skip
 
 
@@ -87,7 +88,7 @@ def list_incidents(
     conn: Connection,
     *,
     statuses: list[str] | None = None,
-    category: str | None = None,
+    category: str | list[str] | None = None,
     grid: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     start: dt.datetime | None = None,

@@ -502,10 +502,27 @@
     }
     legend.append(el("li", {}, el("span", { class: "swatch", style: "background:#fff;border:3px solid #000" }), t("overdue")));
 
+    // The two-level category picker: a major class, then (optionally) one of its categories.
+    const majorPick = document.getElementById("f-class");
+    const minorPick = document.getElementById("f-category");
+    majorPick.addEventListener("change", () => {
+      for (const option of minorPick.options) {
+        option.hidden = Boolean(option.value) && Boolean(majorPick.value) && option.dataset.class !== majorPick.value;
+      }
+      if (minorPick.selectedOptions[0] && minorPick.selectedOptions[0].hidden) minorPick.value = "";
+    });
+    minorPick.addEventListener("change", () => {
+      const picked = minorPick.selectedOptions[0];
+      if (picked && picked.dataset.class) majorPick.value = picked.dataset.class;
+    });
+
     function query() {
       const form = new FormData(document.getElementById("filters"));
       const params = new URLSearchParams();
       for (const [key, value] of form.entries()) if (value) params.set(key, value);
+      // A class alone filters by all of its categories (the API takes a 2-digit class code).
+      const category = minorPick.value || majorPick.value;
+      if (category) params.set("category", category);
       return params;
     }
 
