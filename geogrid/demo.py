@@ -38,7 +38,7 @@ def township_grids() -> list[dict]:
         LineString([(x0 + 0.017, y0 - 0.01), (x0 + 0.015, y0 + 0.013), (x0 + 0.019, y0 + 0.04)]),
     ).geoms
     villages = sorted(villages, key=lambda g: g.centroid.x)
-    rows = [_row("XWZ", "西王庄乡 (demo)", "township", None, township)]
+    rows = [_row("XWZ", "西王庄乡（示范）", "township", None, township)]
     for v, village in enumerate(villages, start=1):
         vcode = f"XWZ{v:03d}"
         rows.append(_row(vcode, f"第{v}村", "village", "XWZ", village))

@@ -27,6 +27,7 @@ from geogrid import basemaps, demo_township
 from geogrid.config import Settings
 
 ZOOMS = range(13, 17)
+WIDE_DEG = 0.04
 NAME = "demo"
 TITLE = "示范乡底图"
 #: Noto Sans CJK from the OS packages (``make fonts``); without it the map has no names.
@@ -45,7 +46,10 @@ _COLOURS = {
 class Ground:
     """What the basemap shows, in lon/lat (drawn fields, settlements, water, houses, roads, names)."""
 
+    #: Where the tiles are drawn: up to zoom 15 (*wide*, ~3.5 km around the township, what
+    #: a full-screen view of it shows), and at zoom 16 (*box*, 1.5 km around it).
     box: tuple[float, float, float, float]
+    wide: tuple[float, float, float, float]
     fields: list[Polygon]
     water: list[Polygon]
     settlements: list[Polygon]
@@ -64,8 +68,8 @@ def ground(seed: int, names: Callable[[float, float], str | None] | None = None)
     # Built in metres around the centre, turned into lon/lat at the end.
     to_lonlat = lambda g: affinity.affine_transform(g, [kx, 0, 0, ky, x0, y0])  # noqa: E731
     to_m = lambda g: affinity.affine_transform(g, [1 / kx, 0, 0, 1 / ky, -x0 / kx, -y0 / ky])  # noqa: E731
-    # The land fills every tile of the widest zoom over the township and 1.5 km around it.
-    west, south, east, north = tiles_box(outline.buffer(0.015).bounds, min(ZOOMS))
+    # The land fills every tile of the widest zoom over the township and ~3.5 km around it.
+    west, south, east, north = tiles_box(outline.buffer(WIDE_DEG).bounds, min(ZOOMS))
     minx, miny, maxx, maxy = to_m(shapely.box(west, south, east, north)).bounds
     centres_m = [((cx - x0) / kx, (cy - y0) / ky) for cx, cy in centres]
     homes_m = np.array([((hx - x0) / kx, (hy - y0) / ky) for hx, hy in homes])
@@ -127,7 +131,8 @@ def ground(seed: int, names: Callable[[float, float], str | None] | None = None)
     labels = []
     for n, (cx, cy) in enumerate(centres):
         labels.append((cx, cy, label_of(cx, cy) or demo_township.VILLAGES[n % len(demo_township.VILLAGES)]))
-    return Ground(box=outline.buffer(0.015).bounds, fields=[to_lonlat(f) for f in fields],
+    return Ground(box=outline.buffer(0.015).bounds, wide=outline.buffer(WIDE_DEG).bounds,
+                  fields=[to_lonlat(f) for f in fields],
                   water=[to_lonlat(w) for w in water], settlements=[to_lonlat(s) for s in settlements],
                   houses=[to_lonlat(h) for h in houses], roads=[(to_lonlat(r), w, k) for r, w, k in roads],
                   labels=labels)  # fmt: skip
@@ -243,7 +248,7 @@ def write(file: Path, land: Ground, zooms: Iterable[int] = ZOOMS, progress=lambd
     """Draw every tile of *land* at *zooms* into the MBTiles *file*; returns how many tiles."""
     painter = Painter(land)
     zooms = list(zooms)
-    wanted = list(tiles_of(land.box, zooms))
+    wanted = [tile for z in zooms for tile in tiles_of(land.wide if z < 16 else land.box, [z])]
     west, south, east, north = land.box
 
     def drawn():

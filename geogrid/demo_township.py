@@ -63,7 +63,7 @@ def load(conn: Connection, settings: Settings, *, seed: int = 20261120, days: in
     # past day's coverage and indicators use them (a past day uses that day's boundaries).
     start = dt.datetime.combine(today - dt.timedelta(days=days), dt.time(0, 0), tzinfo=zone)
     territory, homes, _ = _territory(rng)
-    versions.insert(conn, CODE, "西王庄乡 (demo)", "township", None, territory, {}, at=start)
+    versions.insert(conn, CODE, "西王庄乡（示范）", "township", None, territory, {}, at=start)
     weights = [(x, y, 1.0) for x, y in homes]
     progress("grids: 18 villages, 36 grids, 101 cells")
 

@@ -1,18 +1,21 @@
-"""Screenshots of the three map pages on the demo township, for the README.
+"""Screenshots of the three map pages on the demo township, in Chinese, for the README.
 
-Builds the demo in a throw-away database, serves it on 127.0.0.1 and photographs
-each page in Debian's Chromium. Run: ``.venv/bin/python scripts/screenshots.py``
-(writes docs/screenshots/*.png).
+Builds the demo and its own basemap in a throw-away database and folder, serves it on
+127.0.0.1 and photographs each page at 1366 x 768 in Debian's Chromium, as a Chinese
+browser sees it. Run: ``.venv/bin/python scripts/screenshots.py`` (writes
+docs/screenshots/*.png).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
 from playwright.sync_api import sync_playwright
 
-from geogrid import demo_township
+from geogrid import demo_basemap, demo_township
 from geogrid.api import create_app
 from geogrid.config import Settings
 from geogrid.testing import launch, live_server, open_map, scratch_database, screen_point, sign_in
@@ -24,16 +27,20 @@ def main() -> None:
     """Write docs/screenshots/{planner,command_center,coverage}.png."""
     out = ROOT / "docs" / "screenshots"
     settings = Settings.from_env()
+    home = Path(tempfile.mkdtemp(prefix="geogrid-screenshots-"))
+    shown = dataclasses.replace(settings, home=home, language="zh_CN", secret_key="screenshots")
     with scratch_database(settings, "geogrid_screenshots") as engine:
         with engine.begin() as conn:
             demo_township.load(conn, settings)
+            demo_basemap.ensure(conn, shown, 20261120)
             day = conn.execute(sa.text("SELECT max(day) - 1 FROM coverage")).scalar_one()
             busy = conn.execute(sa.text(
                 "SELECT i.id FROM incidents i JOIN incident_events e ON e.incident_id = i.id "
                 "WHERE e.to_status = 'escalated' ORDER BY i.id LIMIT 1")).scalar_one()  # fmt: skip
-        with live_server(create_app(settings, bind=engine)) as base, sync_playwright() as playwright:
+        with live_server(create_app(shown, bind=engine)) as base, sync_playwright() as playwright:
             browser = launch(playwright)
-            page = browser.new_page(viewport={"width": 1400, "height": 860}, bypass_csp=True)  # JS predicates
+            page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN",
+                                    bypass_csp=True)  # JS predicates  # fmt: skip
             sign_in(page, base, demo_township.ADMIN_NAME, demo_township.ADMIN_PASSWORD)
             open_map(page, base + "/map/grids")
             page.wait_for_function("document.body.dataset.topology !== undefined", timeout=60_000)
