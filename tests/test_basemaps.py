@@ -5,6 +5,7 @@ never the data: a line drawn on a GCJ-02 map is stored in WGS84 within half a me
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import math
@@ -349,3 +350,53 @@ def test_a_line_drawn_on_a_gcj02_map_is_stored_in_wgs84_within_half_a_metre(page
     assert far < 0.5, far
     page.screenshot(path=str(settings.home / "screenshots" / "basemap_gcj02_split.png"))
     assert page.log.errors == []
+
+
+def test_vector_tiles_on_a_gcj02_map_are_drawn_where_the_embedded_layers_are(browser, site):
+    """The same grids as embedded GeoJSON and as vector tiles look alike on a GCJ-02 map; unshifted tiles do not."""
+    tiled = dataclasses.replace(site["settings"], tile_threshold=0)
+    centre = site["cells"]["XWZ001001"].representative_point()
+
+    def look(base: str, wrong_datum: bool = False) -> np.ndarray:
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN", bypass_csp=True)
+        context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.fulfill(
+            status=200, content_type="image/png", body=_plain_tile()))  # fmt: skip
+        page = context.new_page()
+        sign_in(page, base, demo.ADMIN_NAME, demo.ADMIN_PASSWORD)
+        open_map(page, base + "/map/grids")
+        choose(page, "高德地图")
+        page.evaluate(f"window[document.querySelector('.folium-map').id].setView([{centre.y}, {centre.x}], 15, "
+                      "{animate: false})")  # fmt: skip
+        if wrong_datum:  # what the page would draw if the tiles were cut in WGS84
+            page.evaluate("JSON.parse(document.getElementById('geogrid-config').textContent).vector_tiles"
+                          ".forEach((n) => { window[n].options.datum = 'wgs84'; window[n].redraw(); })")  # fmt: skip
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(500)
+        box = page.locator(".folium-map").bounding_box()
+        shot = page.screenshot(clip={"x": box["x"] + 60, "y": box["y"] + 60, "width": 700, "height": 560})
+        context.close()
+        return np.asarray(Image.open(io.BytesIO(shot)).convert("L"), dtype=float)
+
+    embedded = look(site["base"])
+    with live_server(create_app(tiled, bind=site["engine"])) as base:
+        shifted, unshifted = look(base), look(base, wrong_datum=True)
+    # The layers' fills differ (tiles are drawn lighter); their edges must not: the share of the
+    # embedded edges' pixels with a tile edge within 3 px.
+    edges = embedded < 110
+    near, far = (float((_widen(tiles < 110, 3) & edges).sum() / edges.sum()) for tiles in (shifted, unshifted))
+    assert edges.sum() > 1000 and near > 0.8 and far < 0.2, (near, far)
+
+
+def _widen(mask: np.ndarray, px: int) -> np.ndarray:
+    out = mask.copy()
+    for dy in range(-px, px + 1):
+        for dx in range(-px, px + 1):
+            out |= np.roll(np.roll(mask, dy, axis=0), dx, axis=1)
+    return out
+
+
+@functools.cache
+def _plain_tile() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (256, 256), "#00ffff").save(out, format="PNG")
+    return out.getvalue()
