@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +59,9 @@ class Ground:
     labels: list[tuple[float, float, str]]
 
 
-def ground(seed: int, names: Callable[[float, float], str | None] | None = None) -> Ground:
-    """The demo's land for *seed*; *names* gives a settlement's name from its centre (else the demo's list)."""
+def ground(seed: int, labels: list[tuple[float, float, str]] | None = None) -> Ground:
+    """The demo's land for *seed*; *labels* (lon, lat, name) are the place names (else the settlements
+    named from the demo's list)."""
     outline, homes, centres = demo_township.place(seed)
     rng = np.random.default_rng(seed + 1)
     x0, y0 = demo_township.CENTRE
@@ -127,10 +128,9 @@ def ground(seed: int, names: Callable[[float, float], str | None] | None = None)
             length = float(rng.uniform(300, 520))
             dx, dy = math.cos(math.radians(turn)) * length / 2, math.sin(math.radians(turn)) * length / 2
             roads.append((LineString([(cx - dx, cy - dy), (cx + dx, cy + dy)]), 5.0, "street"))
-    label_of = names or (lambda lon, lat: None)
-    labels = []
-    for n, (cx, cy) in enumerate(centres):
-        labels.append((cx, cy, label_of(cx, cy) or demo_township.VILLAGES[n % len(demo_township.VILLAGES)]))
+    if labels is None:
+        labels = [(cx, cy, demo_township.VILLAGES[n % len(demo_township.VILLAGES)]) for n, (cx, cy) in
+                  enumerate(centres)]  # fmt: skip
     return Ground(box=outline.buffer(0.015).bounds, wide=outline.buffer(WIDE_DEG).bounds,
                   fields=[to_lonlat(f) for f in fields],
                   water=[to_lonlat(w) for w in water], settlements=[to_lonlat(s) for s in settlements],
@@ -147,6 +147,22 @@ def _spanning_tree(points: list[tuple[float, float]]) -> list[tuple[int, int]]:
         edges.append((best[1], best[2]))
         joined.add(best[2])
     return edges
+
+
+def village_labels(conn: Connection, settings: Settings, seed: int) -> list[tuple[float, float, str]]:
+    """One name per village grid, on the settlement in it nearest its middle (or its middle when none is)."""
+    _, _, centres = demo_township.place(seed)
+    rows = conn.execute(sa.text(
+        "SELECT name, ST_AsBinary(geom) AS geom FROM grids WHERE level = :level AND valid_to IS NULL ORDER BY code"
+    ), {"level": settings.levels[1]}).all()  # fmt: skip
+    labels = []
+    for row in rows:
+        area = shapely.from_wkb(bytes(row.geom))
+        middle = area.representative_point()
+        inside = [c for c in centres if area.contains(Point(c))]
+        lon, lat = min(inside, key=lambda c: middle.distance(Point(c))) if inside else (middle.x, middle.y)
+        labels.append((lon, lat, row.name))
+    return labels
 
 
 # -- drawing ------------------------------------------------------------------------------------
@@ -265,17 +281,11 @@ def write(file: Path, land: Ground, zooms: Iterable[int] = ZOOMS, progress=lambd
 
 
 def ensure(conn: Connection, settings: Settings, seed: int, progress=lambda message: None) -> Path:
-    """Make the demo's basemap once (named after the village grids), register it, and make it the default."""
+    """Make the demo's basemap once (its places named after the village grids), register it, and make it
+    the default."""
     file = settings.home / "basemaps" / f"demo-{seed}.mbtiles"
     if not file.exists():
-
-        def village(lon: float, lat: float) -> str | None:
-            return conn.execute(sa.text(
-                "SELECT name FROM grids WHERE level = :level AND valid_to IS NULL "
-                "AND ST_Contains(geom, ST_SetSRID(ST_Point(:lon, :lat), 4326)) LIMIT 1"
-            ), {"level": settings.levels[1], "lon": lon, "lat": lat}).scalar()  # fmt: skip
-
-        count = write(file, ground(seed, village), progress=progress)
+        count = write(file, ground(seed, village_labels(conn, settings, seed)), progress=progress)
         progress(f"basemap: {count} tiles in {file}")
     config = basemaps.load(settings)
     if not any(b.name == NAME and b.file == str(file) for b in config.basemaps):

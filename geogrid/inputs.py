@@ -89,7 +89,15 @@ def at(text: str | None, zone: str | None = None, name: str = "at") -> dt.dateti
 
 
 def since(text: str | None, zone: str | None = None, name: str = "from") -> dt.datetime | None:
-    """A lower (or exclusive upper) bound: a date means its first moment, a date-time itself."""
+    """A lower bound: a date means its first moment, a date-time itself."""
+    return moment(text, name, zone)
+
+
+def until(text: str | None, zone: str | None = None, name: str = "to") -> dt.datetime | None:
+    """An exclusive upper bound: a date means the end of that day (``to=2026-11-24`` includes the
+    24th, as a 截止日期 does), a date-time itself."""
+    if text not in (None, "") and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        return dt.datetime.combine(day(text.strip(), name) + dt.timedelta(days=1), dt.time.min, tzinfo=_zone(zone))
     return moment(text, name, zone)
 
 

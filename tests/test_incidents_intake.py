@@ -155,6 +155,20 @@ def test_api_intake(client, conn, make_user, demo_grids):
     assert detail.status_code == 200 and detail.json["grid_code"] == first.json["grid_code"]
 
 
+def test_a_date_range_includes_its_last_day(client, conn, settings, make_user, demo_grids):
+    # Reported 2026-11-24 10:24 in the center's zone (Asia/Shanghai): a one-day search finds it.
+    report(conn, settings, 115.26, 37.76, reported_at=dt.datetime(2026, 11, 24, 10, 24))
+    _, operator = make_user("operator")
+
+    def found(query: str) -> int:
+        return client.get("/api/incidents?" + query, headers=bearer(operator)).json["numberMatched"]
+
+    assert found("from=2026-11-24&to=2026-11-24") == 1  # 截止日期 is included
+    assert found("from=2026-11-23&to=2026-11-23") == 0 and found("from=2026-11-25") == 0
+    assert found("to=2026-11-24T10:24") == 0 and found("to=2026-11-24T10:25") == 1  # a moment is excluded
+    assert found("to=2026-11-24T02:25:00Z") == 1 and found("to=2026-11-24T02:24:00Z") == 0
+
+
 def test_a_worker_reports_only_inside_their_own_grids(client, conn, make_user, demo_grids):
     token = _worker_in(conn, make_user, "XWZ001001")
     inside = edit.lock_current(conn, "XWZ001001").geom.representative_point()
@@ -425,7 +439,15 @@ def test_the_reassignment_plan_cannot_become_a_cross_product(conn, settings, dem
     """bench/assign_bench.py once took 0.89 s and once hit the 60 s timeout on one split, same data."""
     from geogrid.incidents.intake import candidates_sql
 
-    conn.execute(sa.text("ANALYZE incidents"))  # statistics of an empty table, then 20,000 rows arrive
+    # A township-sized grids table (its statistics known: with 7 rows, scanning it is the right plan) ...
+    conn.execute(sa.text(
+        "INSERT INTO grids (code, name, level, parent_code, geom, version, valid_from) "
+        "SELECT 'XWZ001001' || lpad(n::text, 5, '0'), 'cell ' || n, 'cell', 'XWZ001001', "
+        "ST_Multi(ST_MakeEnvelope(100 + (n % 100) * 0.001, 30 + (n / 100) * 0.001, "
+        "100.0009 + (n % 100) * 0.001, 30.0009 + (n / 100) * 0.001, 4326)), 1, now() - interval '1 day' "
+        "FROM generate_series(1, 20000) n"))  # fmt: skip
+    conn.execute(sa.text("ANALYZE grids"))
+    conn.execute(sa.text("ANALYZE incidents"))  # ... and statistics of an empty table, then 20,000 rows arrive
     conn.execute(sa.text(
         "INSERT INTO incidents (location, category, source, reported_at, grid_id, assignment) "
         "SELECT ST_SetSRID(ST_MakePoint(115.25 + random() * 0.03, 37.75 + random() * 0.025), 4326), "

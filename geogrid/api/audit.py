@@ -47,7 +47,7 @@ def index():
     with db() as conn:
         return jsonify(
             audit_entries(
-                conn, since=inputs.since(args.get("from"), zone), until=inputs.since(args.get("to"), zone, "to"),
+                conn, since=inputs.since(args.get("from"), zone), until=inputs.until(args.get("to"), zone),
                 actor=args.get("actor") or None, table=args.get("table") or None,
                 limit=query_int(args, "limit", 100), offset=query_int(args, "offset", 0),
             )

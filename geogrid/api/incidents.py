@@ -94,7 +94,7 @@ HANDLERS = ("admin", "operator")
         "grid": {"type": "string", "description": "a grid code: its incidents and those of grids below it"},
         "bbox": {"type": "string"},
         "from": {"type": "string"},
-        "to": {"type": "string"},
+        "to": {"type": "string", "description": "the last day (a date, included) or a moment (excluded)"},
         "overdue": {"type": "boolean"},
         "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
         "offset": {"type": "integer", "minimum": 0},
@@ -125,7 +125,7 @@ def list_filters(args) -> dict:
         "category": taxonomy.matching(args.get("category"), state().settings.categories_file),
         "grid": args.get("grid") or None,
         "bbox": inputs.bbox(args.get("bbox")), "start": inputs.since(args.get("from"), zone),
-        "end": inputs.since(args.get("to"), zone, "to"), "overdue": None if overdue is None else overdue == "true",
+        "end": inputs.until(args.get("to"), zone), "overdue": None if overdue is None else overdue == "true",
     }  # fmt: skip
 
 
@@ -194,7 +194,7 @@ def visit(incident_id: int):
 @access(*READERS)
 @openapi.doc(
     query={"level": {"type": "string"}, "grid": {"type": "string"}, "from": {"type": "string"},
-           "to": {"type": "string"}},
+           "to": {"type": "string", "description": "the last day (a date, included) or a moment (excluded)"}},
     response={"type": "array", "items": {"type": "object"}},
 )  # fmt: skip
 def indicators():
@@ -202,7 +202,7 @@ def indicators():
     settings, args = state().settings, request.args
     level = inputs.level(args.get("level"), settings.levels) or settings.levels[0]
     zone = settings.timezone
-    start, end = inputs.since(args.get("from"), zone), inputs.since(args.get("to"), zone, "to")
+    start, end = inputs.since(args.get("from"), zone), inputs.until(args.get("to"), zone)
     within = args.get("grid") or None
     with db() as conn:
         if within:

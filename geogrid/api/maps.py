@@ -142,6 +142,7 @@ def coverage_page():
     m, config = coverage_map(settings, extent, cells=cells, tracks=tracks, gaps=gaps, day=day.isoformat(),
                              tiles_query=tiles_query, tiles_min_zoom=zoom)  # fmt: skip
     counts = {"cells": n_cells, "missed": n_missed, "tracks": len(tracks["features"]),
+              "workers": len(config["workers"]),
               "gaps": len(gaps["features"]) if gaps is not None else None}  # fmt: skip
     return _page("map_coverage.html", m, config, title=_("Patrol coverage"), day=day.isoformat(), grid=grid,
                  missed=missed, counts=counts, day_notice=notice)  # fmt: skip

@@ -11,7 +11,7 @@ from geogrid.cli.context import engine_of, settings_of
 
 @click.command("audit")
 @click.option("--from", "since", help="From this ISO date or date-time.")
-@click.option("--to", "until", help="Until this ISO date or date-time (exclusive).")
+@click.option("--to", "until", help="Until this ISO date (included) or date-time (excluded).")
 @click.option("--actor", help="Only changes by this user (cli:<os user> for the CLI, db:<role> for plain SQL).")
 @click.option("--table", help="Only changes to this table.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
@@ -24,7 +24,7 @@ def audit(ctx, since, until, actor, table, limit, as_json):
     from geogrid.store.db import unit_of_work
 
     zone = settings_of(ctx).timezone
-    since, until = inputs.since(since, zone), inputs.since(until, zone, "to")
+    since, until = inputs.since(since, zone), inputs.until(until, zone)
     with unit_of_work(engine_of(ctx)) as conn:
         entries = audit_entries(conn, since=since, until=until, actor=actor, table=table, limit=limit)
     if as_json:

@@ -150,7 +150,7 @@ def incidents_visit(ctx, incident_id, method, satisfied, note):
 @click.option("--level", help="Grids of this level (default: the top level).")
 @click.option("--grid", help="Only grids inside this one.")
 @click.option("--from", "start", help="ISO date: first day.")
-@click.option("--to", "end", help="ISO date: the day after the last.")
+@click.option("--to", "end", help="ISO date: the last day (included), or a date-time (excluded).")
 @click.pass_context
 def incidents_metrics(ctx, level, grid, start, end):
     """Indicators per grid: registered, on the spot, escalated, closed, and the four rates."""
@@ -161,7 +161,7 @@ def incidents_metrics(ctx, level, grid, start, end):
 
     settings = settings_of(ctx)
     level = inputs.level(level, settings.levels) or settings.levels[0]
-    start, end = inputs.since(start, settings.timezone), inputs.since(end, settings.timezone, "to")
+    start, end = inputs.since(start, settings.timezone), inputs.until(end, settings.timezone)
     with unit_of_work(engine_of(ctx)) as conn:
         if grid:
             hierarchy.require(conn, grid)

@@ -13,6 +13,17 @@
 
   L.control.scale({imperial: false}).addTo(map);
 
+  // Day fields read YYYY-MM-DD: 2026/11/24, 2026.11.24 and 2026年11月24日 are written that way
+  // when the field is left, and a day that is still not one is explained in the page's language.
+  for (const field of document.querySelectorAll("input.day")) {
+    field.addEventListener("change", () => {
+      const m = field.value.trim().match(/^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$/);
+      if (m) field.value = m[1] + "-" + m[2].padStart(2, "0") + "-" + m[3].padStart(2, "0");
+    });
+    field.addEventListener("input", () => field.setCustomValidity(""));
+    field.addEventListener("invalid", () => field.setCustomValidity(t("Type the day as year-month-day, e.g. 2026-11-29.")));
+  }
+
   function findMap() {
     const div = document.querySelector(".folium-map");
     return window[div.id];
@@ -84,6 +95,7 @@
     }
     panel.details.replaceChildren(el("h3", {}, title), dl, ...(extra || []));
     panel.details.hidden = false;
+    panel.details.scrollIntoView({ block: "start" });  // the panel may be long: show what was asked for
   }
 
   // Plain words for what the API refused.
@@ -641,7 +653,7 @@
     });
     document.getElementById("search").addEventListener("submit", (e) => {
       e.preventDefault();
-      const q = document.getElementById("q").value.trim();
+      const q = document.getElementById("q").value.trim().replace(/^(#|＃|事件)\s*/, "");
       const coords = /^[-+]?\d+(?:\.\d+)?\s*[,，\s]\s*[-+]?\d+(?:\.\d+)?$/.test(q);
       if (/^\d+$/.test(q)) showIncident(q);
       else if (coords) findPlace(q);
@@ -750,7 +762,19 @@
       const checkbox = el("input", { type: "checkbox", checked: true, "data-person": worker.person_id,
         onchange: (e) => { if (e.target.checked) map.addLayer(layer); else map.removeLayer(layer); } });
       box.append(el("label", {}, checkbox, el("span", { class: "swatch", style: "background:" + worker.colour }),
-        " " + worker.person + " (" + worker.tracks + ")"));
+        " " + t("{person} ({n} tracks)", { person: worker.person, n: worker.tracks })));
+    }
+    // Many workers: the list starts folded, with one click to show or hide every track.
+    const fold = document.getElementById("workers-fold");
+    if (fold) {
+      fold.open = config.workers.length <= 12;
+      const every = (on) => () => {
+        for (const input of box.querySelectorAll("input[type=checkbox]")) {
+          if (input.checked !== on) { input.checked = on; input.dispatchEvent(new Event("change")); }
+        }
+      };
+      document.getElementById("tracks-all").addEventListener("click", every(true));
+      document.getElementById("tracks-none").addEventListener("click", every(false));
     }
     for (const row of document.querySelectorAll("#missed tr[data-code]")) {
       row.addEventListener("click", async () => {
