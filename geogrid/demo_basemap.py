@@ -27,6 +27,8 @@ from geogrid import basemaps, demo_township
 from geogrid.config import Settings
 
 ZOOMS = range(13, 17)
+#: Bumped when the drawing changes: an older file is drawn again.
+DRAWING = "2"
 WIDE_DEG = 0.04
 NAME = "demo"
 TITLE = "示范乡底图"
@@ -276,7 +278,7 @@ def write(file: Path, land: Ground, zooms: Iterable[int] = ZOOMS, progress=lambd
     metadata = {"name": TITLE, "format": "png", "type": "baselayer", "minzoom": min(zooms), "maxzoom": max(zooms),
                 "bounds": f"{west:.6f},{south:.6f},{east:.6f},{north:.6f}",
                 "attribution": "geogrid 示范数据（按种子随机生成，非真实地点）",
-                "description": "The geogrid demo township's invented land"}  # fmt: skip
+                "description": "The geogrid demo township's invented land", "geogrid_drawing": DRAWING}  # fmt: skip
     return basemaps.write_mbtiles(file, drawn(), metadata)
 
 
@@ -284,7 +286,7 @@ def ensure(conn: Connection, settings: Settings, seed: int, progress=lambda mess
     """Make the demo's basemap once (its places named after the village grids), register it, and make it
     the default."""
     file = settings.home / "basemaps" / f"demo-{seed}.mbtiles"
-    if not file.exists():
+    if not file.exists() or basemaps.mbtiles_metadata(file).get("geogrid_drawing") != DRAWING:
         count = write(file, ground(seed, village_labels(conn, settings, seed)), progress=progress)
         progress(f"basemap: {count} tiles in {file}")
     config = basemaps.load(settings)

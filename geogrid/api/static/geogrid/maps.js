@@ -767,7 +767,14 @@
     // Many workers: the list starts folded, with one click to show or hide every track.
     const fold = document.getElementById("workers-fold");
     if (fold) {
+      // Many workers' tracks would hide the cells' colours: then they start hidden.
       fold.open = config.workers.length <= 12;
+      if (!fold.open) {
+        for (const input of box.querySelectorAll("input[type=checkbox]")) {
+          input.checked = false;
+          input.dispatchEvent(new Event("change"));
+        }
+      }
       const every = (on) => () => {
         for (const input of box.querySelectorAll("input[type=checkbox]")) {
           if (input.checked !== on) { input.checked = on; input.dispatchEvent(new Event("change")); }
