@@ -38,7 +38,7 @@ def coverage_map(settings, extent, *, cells: dict | None, tracks: dict, gaps: di
     is None when they were not computed (too many cells: pick a grid).
     """
     m = new_map(settings, extent)
-    base = {"color": "#555", "weight": 1, "fillOpacity": 0.75}
+    base = {"color": "#555", "weight": 1, "fillOpacity": 0.55}  # the basemap shows through
     if cells is not None:
         by_fraction = folium.GeoJson(
             cells, name="coverage fraction",
