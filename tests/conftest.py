@@ -108,3 +108,26 @@ def demo_grids(conn: Connection) -> list[dict]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium, one per test module (geogrid.testing.launch)."""
+    from playwright.sync_api import sync_playwright
+
+    from geogrid.testing import launch
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+def demo_engine(databases: Databases):
+    """An engine on a database of its own holding the 7-grid sample (geogrid.demo), for a live site."""
+    from geogrid import demo
+
+    engine = sa.create_engine(databases.new())
+    with engine.begin() as conn:
+        demo.load(conn)
+    return engine

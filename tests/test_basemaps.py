@@ -20,15 +20,14 @@ import shapely
 import sqlalchemy as sa
 from click.testing import CliRunner
 from PIL import Image
-from playwright.sync_api import sync_playwright
 
 from geogrid import basemaps, demo, demo_basemap, gcj02
 from geogrid.api import create_app
 from geogrid.cli import main
 from geogrid.errors import InvalidInput
 from geogrid.grids import edit
-from geogrid.testing import PageLog, launch, live_server, open_map, sign_in
-from tests.conftest import ROOT, bearer
+from geogrid.testing import PageLog, live_server, open_map, sign_in
+from tests.conftest import ROOT, bearer, demo_engine
 
 CITIES = json.loads((ROOT / "data" / "coordtransform" / "china_cities.json").read_text(encoding="utf-8"))
 KEY = "0123456789abcdef0123456789abcdef"  # a made-up Tianditu key
@@ -191,21 +190,12 @@ def site(databases, settings, tmp_path_factory):
     basemaps.add_mbtiles(configured, home / "town.mbtiles", name="town", title="城区")
     basemaps.add_tianditu(configured, KEY)
     basemaps.add_template(configured, "amap", AMAP, title="高德地图", datum="gcj02", subdomains="1234")
-    engine = sa.create_engine(databases.new())
+    engine = demo_engine(databases)
     with engine.begin() as conn:
-        demo.load(conn)
         cells = {c: edit.lock_current(conn, c).geom for c in ("XWZ001001", "XWZ002001")}
     with live_server(create_app(configured, bind=engine)) as base:
         yield {"base": base, "engine": engine, "cells": cells, "settings": configured}
     engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -11,14 +11,13 @@ import sys
 import pytest
 import sqlalchemy as sa
 from babel.messages.pofile import read_po
-from playwright.sync_api import sync_playwright
 
 from geogrid import demo
 from geogrid.api import create_app
 from geogrid.incidents.intake import NewIncident, register
 from geogrid.patrols.ingest import import_patrol
-from geogrid.testing import PageLog, launch, live_server, open_map, sign_in
-from tests.conftest import ROOT, bearer
+from geogrid.testing import PageLog, live_server, open_map, sign_in
+from tests.conftest import ROOT, bearer, demo_engine
 
 CATALOGUES = ROOT / "geogrid" / "translations"
 KEYWORDS = ["-k", "_", "-k", "_l", "-k", "N_", "-k", "lazy_gettext", "-k", "pgettext:1c,2", "-k", "lazy_pgettext:1c,2",
@@ -80,10 +79,8 @@ ALLOWED = {"geogrid", "GeoJSON", "OpenAPI", "API", "Leaflet", "Shift", "GIS", "W
 
 @pytest.fixture(scope="module")
 def site(databases, settings):
-    url = databases.new()
-    engine = sa.create_engine(url)
+    engine = demo_engine(databases)
     with engine.begin() as conn:
-        demo.load(conn)
         person = conn.execute(sa.text("INSERT INTO people (name, phone) VALUES ('王伟', '13800000000') RETURNING id"))
         person = person.scalar_one()
         conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty, valid_from) VALUES (:p, "
@@ -103,14 +100,6 @@ def visible_words(page) -> set[str]:
     """Latin words in the page's visible text (panel, header, map labels, details)."""
     text = page.evaluate("document.body.innerText")
     return {w for w in re.findall(r"[A-Za-z][A-Za-z_]{2,}", text) if w not in ALLOWED}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 def test_every_page_speaks_chinese_with_no_code_or_english_word(browser, site, settings):

@@ -12,14 +12,14 @@ import datetime as dt
 import pytest
 import shapely
 import sqlalchemy as sa
-from playwright.sync_api import sync_playwright
 
 from geogrid import demo
 from geogrid.api import create_app
 from geogrid.grids import edit
 from geogrid.incidents.intake import NewIncident, register
 from geogrid.patrols.ingest import import_patrol
-from geogrid.testing import PageLog, launch, live_server, open_map, screen_point, sign_in
+from geogrid.testing import PageLog, live_server, open_map, screen_point, sign_in
+from tests.conftest import demo_engine
 
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 DAY = dt.date(2026, 11, 20)
@@ -28,10 +28,8 @@ DAY = dt.date(2026, 11, 20)
 @pytest.fixture(scope="module")
 def site(databases, settings):
     """A seeded database of its own and the app serving it."""
-    url = databases.new()
-    engine = sa.create_engine(url)
+    engine = demo_engine(databases)
     with engine.begin() as conn:
-        demo.load(conn)
         conn.execute(sa.text("UPDATE grids SET name = :n WHERE code = 'XWZ002002'"), {"n": "网格 " + XSS})
         cells = {c: edit.lock_current(conn, c).geom for c in ("XWZ001001", "XWZ001002", "XWZ002001", "XWZ002002")}
         here = cells["XWZ001001"].representative_point()
@@ -64,14 +62,6 @@ def _walk_through(cell) -> bytes:
     for i in range(steps + 1):
         rows.append(f"{(start + dt.timedelta(seconds=10 * i)).isoformat()},{minx + (maxx - minx) * i / steps},{y}")
     return "\n".join(rows).encode()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

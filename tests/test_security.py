@@ -15,7 +15,7 @@ from geogrid.api import create_app
 from geogrid.cli import main
 from geogrid.incidents.intake import NewIncident, import_incidents
 from geogrid.testing import PageLog, launch, live_server, open_map, sign_in
-from tests.conftest import bearer
+from tests.conftest import bearer, demo_engine
 from tests.test_api_access import MATRIX
 
 PASSWORD = "correct horse"
@@ -84,10 +84,7 @@ def test_the_basemap_host_is_allowed_for_images_only(settings, conn):
 
 @pytest.fixture(scope="module")
 def site(databases, settings):
-    url = databases.new()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        demo.load(conn)
+    engine = demo_engine(databases)
     with live_server(create_app(settings, bind=engine)) as base:
         yield base
     engine.dispose()
