@@ -86,6 +86,24 @@ MATRIX = {
         "/api/incidents/999999999/visit",
         '{"method": "phone", "satisfied": true}',
     ): ADMIN_ONLY | {"admin": 404, "operator": 404},
+    (
+        "POST",
+        "/api/incidents/<int:incident_id>/delay",
+        "/api/incidents/999999999/delay",
+        '{"kind": "extend", "hours": 5, "reason": "parts"}',
+    ): ADMIN_ONLY | {"admin": 404, "operator": 404},
+    (
+        "POST",
+        "/api/incidents/<int:incident_id>/delay/decision",
+        "/api/incidents/999999999/delay/decision",
+        '{"approve": true}',
+    ): ADMIN_ONLY | {"admin": 404, "operator": 404},
+    (
+        "POST",
+        "/api/incidents/<int:incident_id>/supervise",
+        "/api/incidents/999999999/supervise",
+        "{}",
+    ): ADMIN_ONLY | {"admin": 404, "operator": 404, "supervisor": 404},
     ("GET", "/api/metrics", "/api/metrics", None): READERS_OK,
     ("GET", "/api/incidents/warnings", "/api/incidents/warnings", None): READERS_OK,
     ("GET", "/api/categories", "/api/categories", None): ALL_ROLES_OK,
@@ -197,6 +215,8 @@ def test_a_worker_guessing_ids_learns_nothing(client, conn, tokens, demo_grids):
         ("GET", f"/api/incidents/{made['id']}", None),
         ("POST", f"/api/incidents/{made['id']}/transition", {"to": "dispatched"}),
         ("POST", f"/api/incidents/{made['id']}/visit", {"method": "phone", "satisfied": True}),
+        ("POST", f"/api/incidents/{made['id']}/delay", {"kind": "extend", "hours": 5, "reason": "x"}),
+        ("POST", f"/api/incidents/{made['id']}/supervise", {}),
         ("GET", f"/api/incidents/{made['id'] + 1}", None),
     ]:
         response = client.open(path, method=method, json=body, headers=worker)

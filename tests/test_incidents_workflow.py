@@ -57,7 +57,7 @@ def test_invalid_transitions_are_409(conn, settings, demo_grids, path, to):
 
 def test_return_visit_only_after_resolution(conn, settings, demo_grids):
     i = new(conn, settings)
-    with pytest.raises(Conflict, match="follows resolved"):
+    with pytest.raises(Conflict, match="follows closed, resolved"):
         workflow.return_visit(conn, i, actor="op", method="phone", satisfied=True)
     workflow.transition(conn, settings, i, "handled_on_spot", actor="op")
     assert workflow.return_visit(conn, i, actor="op", method="phone", satisfied=True)["to"] == "closed"

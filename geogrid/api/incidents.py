@@ -148,21 +148,80 @@ def get(incident_id: int):
         "required": ["to"],
         "properties": {
             "to": {"type": "string", "enum": list(workflow.TRANSITIONS)},
-            "note": {"type": "string"},
+            "note": {"type": "string", "description": "the reason, required for rejected, rework and pending"},
             "department": {"type": "string"},
+            "person_id": {"type": "integer", "description": "dispatched: the person who handles it"},
+            "review_at": {"type": "string", "description": "pending (挂账): when it is looked at again"},
         },
     },
     response={"type": "object"},
 )
 def transition(incident_id: int):
-    """Move an incident on (dispatch, start, escalate, resolve, handled on the spot); 409 if not allowed."""
+    """Move a case on by the case flow (立案, 派遣, 处置, 反馈, 核查 -> 结案 or 返工, 上报, 挂账, 不予立案); 409 if not
+    allowed from its state."""
     body = json_body()
+    zone = state().settings.timezone
     with db() as conn:
         event = workflow.transition(
             conn, state().settings, incident_id, required(body, "to", str), actor=principal().name,
             note=optional(body, "note", str) or "", department=optional(body, "department", str),
+            person_id=optional(body, "person_id", int),
+            review_at=inputs.at(optional(body, "review_at", str), zone, "review_at"),
         )  # fmt: skip
     return jsonify(event)
+
+
+@bp.post("/incidents/<int:incident_id>/delay")
+@access(*HANDLERS)
+@openapi.doc(
+    body={"type": "object", "required": ["kind", "reason"], "properties": {
+        "kind": {"type": "string", "enum": list(workflow.DELAYS), "description": "extend (延期) or postpone (缓办)"},
+        "reason": {"type": "string"}, "hours": {"type": "number", "description": "extend: hours more"},
+        "until": {"type": "string", "description": "postpone: the day or moment it resumes"}}},
+    response={"type": "object"}, status=201,
+)  # fmt: skip
+def delay(incident_id: int):
+    """A handler asks for more time (延期 or 缓办) with a reason; the center decides."""
+    body = json_body()
+    hours = body.get("hours")
+    if hours is not None and (isinstance(hours, bool) or not isinstance(hours, int | float)):
+        raise InvalidInput("field 'hours' must be a number")
+    with db() as conn:
+        event = workflow.request_delay(
+            conn, incident_id, actor=principal().name, kind=required(body, "kind", str),
+            reason=required(body, "reason", str), hours=hours,
+            until=inputs.at(optional(body, "until", str), state().settings.timezone, "until"),
+        )  # fmt: skip
+    return jsonify(event), 201
+
+
+@bp.post("/incidents/<int:incident_id>/delay/decision")
+@access(*HANDLERS)
+@openapi.doc(
+    body={"type": "object", "required": ["approve"],
+          "properties": {"approve": {"type": "boolean"}, "note": {"type": "string"}}},
+    response={"type": "object"},
+)  # fmt: skip
+def delay_decision(incident_id: int):
+    """The center approves or refuses the open request for more time."""
+    body = json_body()
+    with db() as conn:
+        event = workflow.decide_delay(conn, incident_id, actor=principal().name,
+                                      approve=required(body, "approve", bool),
+                                      note=optional(body, "note", str) or "")  # fmt: skip
+    return jsonify(event)
+
+
+@bp.post("/incidents/<int:incident_id>/supervise")
+@access(*HANDLERS, "supervisor")
+@openapi.doc(body={"type": "object", "properties": {"note": {"type": "string"}}}, response={"type": "object"},
+             status=201)  # fmt: skip
+def supervise(incident_id: int):
+    """督办: a supervision notice on an overdue case to its handler and their superiors (409 when not overdue)."""
+    body = json_body()
+    with db() as conn:
+        event = workflow.supervise(conn, incident_id, actor=principal().name, note=optional(body, "note", str) or "")
+    return jsonify(event), 201
 
 
 @bp.post("/incidents/<int:incident_id>/visit")

@@ -20,6 +20,9 @@ LABELS = {
         "in_progress": L_("status", "in progress"), "resolved": L_("status", "resolved"),
         "closed": L_("status", "closed"), "escalated": L_("status", "escalated"),
         "reopened": L_("status", "reopened"), "handled_on_spot": L_("status", "handled on the spot"),
+        "accepted": L_("status", "accepted"), "rejected": L_("status", "rejected"),
+        "rework": L_("status", "rework"), "pending": L_("status", "pending list"),
+        "postponed": L_("status", "postponed"),
     },
     "duty": {
         "grid_chief": L_("duty", "grid chief"), "grid_manager": L_("duty", "grid manager"),

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from geogrid import inputs
 from geogrid.cli.context import ACTOR, Group, engine_of, settings_of, write_rejects
 
 
@@ -116,18 +117,75 @@ def incidents_list(ctx, status, category, grid, overdue, limit):
 @incidents.command("transition")
 @click.argument("incident_id", type=int)
 @click.argument("to")
-@click.option("--note", default="")
+@click.option("--note", default="", help="The reason: required for rejected, rework and pending.")
 @click.option("--department", help="Department it is dispatched or escalated to.")
+@click.option("--person", "person_id", type=int, help="dispatched: id of the person who handles it.")
+@click.option("--review-at", help="pending (挂账): the ISO date it is looked at again.")
 @click.pass_context
-def incidents_transition(ctx, incident_id, to, note, department):
-    """Move an incident to another state (dispatched, in_progress, escalated, resolved, ...)."""
+def incidents_transition(ctx, incident_id, to, note, department, person_id, review_at):
+    """Move a case on by the case flow: accepted (立案), rejected, dispatched, in_progress, resolved (反馈),
+    closed (核查 passed, 结案), rework (核查 failed, 返工), escalated, pending (挂账), handled_on_spot."""
+    from geogrid.incidents import workflow
+    from geogrid.store.db import unit_of_work
+
+    settings = settings_of(ctx)
+    review = inputs.at(review_at, settings.timezone, "review_at")
+    with unit_of_work(engine_of(ctx)) as conn:
+        event = workflow.transition(conn, settings, incident_id, to, actor=ACTOR, note=note,
+                                    department=department, person_id=person_id, review_at=review)  # fmt: skip
+    click.echo(f"incident {incident_id}: {event['from']} -> {event['to']} {event['details'] or ''}")
+
+
+@incidents.command("delay")
+@click.argument("incident_id", type=int)
+@click.option("--extend", "hours", type=float, help="延期: this many hours more.")
+@click.option("--postpone", "until", help="缓办: postponed until this ISO date.")
+@click.option("--reason", required=True)
+@click.pass_context
+def incidents_delay(ctx, incident_id, hours, until, reason):
+    """Ask for more time for a case (the center decides with `incidents decide`)."""
+    from geogrid.errors import InvalidInput
+    from geogrid.incidents import workflow
+    from geogrid.store.db import unit_of_work
+
+    if (hours is None) == (until is None):
+        raise InvalidInput("give --extend HOURS or --postpone DATE")
+    settings = settings_of(ctx)
+    with unit_of_work(engine_of(ctx)) as conn:
+        event = workflow.request_delay(conn, incident_id, actor=ACTOR, kind="extend" if hours else "postpone",
+                                       reason=reason, hours=hours,
+                                       until=inputs.at(until, settings.timezone, "--postpone"))  # fmt: skip
+    click.echo(f"incident {incident_id}: asked for more time (request {event['id']})")
+
+
+@incidents.command("decide")
+@click.argument("incident_id", type=int)
+@click.option("--approve/--refuse", required=True)
+@click.option("--note", default="")
+@click.pass_context
+def incidents_decide(ctx, incident_id, approve, note):
+    """Approve or refuse a case's request for more time."""
     from geogrid.incidents import workflow
     from geogrid.store.db import unit_of_work
 
     with unit_of_work(engine_of(ctx)) as conn:
-        event = workflow.transition(conn, settings_of(ctx), incident_id, to, actor=ACTOR, note=note,
-                                    department=department)  # fmt: skip
-    click.echo(f"incident {incident_id}: {event['from']} -> {event['to']} {event['details'] or ''}")
+        event = workflow.decide_delay(conn, incident_id, actor=ACTOR, approve=approve, note=note)
+    click.echo(f"incident {incident_id}: {event['details']['step']} {event['details']}")
+
+
+@incidents.command("supervise")
+@click.argument("incident_id", type=int)
+@click.option("--note", default="")
+@click.pass_context
+def incidents_supervise(ctx, incident_id, note):
+    """督办: a supervision notice on an overdue case to its handler and their superiors."""
+    from geogrid.incidents import workflow
+    from geogrid.store.db import unit_of_work
+
+    with unit_of_work(engine_of(ctx)) as conn:
+        event = workflow.supervise(conn, incident_id, actor=ACTOR, note=note)
+    names = ", ".join(p["name"] for p in event["details"]["to"]) or "nobody on duty"
+    click.echo(f"incident {incident_id}: supervision notice to {names}")
 
 
 @incidents.command("visit")
@@ -137,7 +195,7 @@ def incidents_transition(ctx, incident_id, to, note, department):
 @click.option("--note", default="")
 @click.pass_context
 def incidents_visit(ctx, incident_id, method, satisfied, note):
-    """Record the return visit: satisfied closes, unsatisfied reopens."""
+    """Record the return visit (回访) after 结案: satisfied leaves it closed, unsatisfied reopens it."""
     from geogrid.incidents import workflow
     from geogrid.store.db import unit_of_work
 

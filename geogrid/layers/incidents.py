@@ -23,6 +23,11 @@ STATUS_COLOURS = {
     "resolved": "#2ca02c",
     "handled_on_spot": "#8c564b",
     "closed": "#7f7f7f",
+    "accepted": "#6baed6",
+    "rejected": "#bdbdbd",
+    "rework": "#e377c2",
+    "pending": "#bcbd22",
+    "postponed": "#aec7e8",
 }
 
 

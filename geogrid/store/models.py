@@ -26,6 +26,7 @@ SOURCES = ("patrol", "home_visit", "reception", "phone", "hotline", "app")
 INCIDENT_STATUSES = (
     "reported", "dispatched", "in_progress", "resolved", "closed",
     "escalated", "reopened", "handled_on_spot",
+    "accepted", "rejected", "rework", "pending", "postponed",
 )  # fmt: skip
 #: How an incident's cell was found: inside a cell, snapped to the nearest, or none.
 ASSIGNMENTS = ("inside", "snapped", "unassigned")
@@ -176,8 +177,12 @@ class Incident(Base):
     status: Mapped[str] = mapped_column(sa.Text, server_default="reported")
     escalation_level: Mapped[str | None] = mapped_column(sa.Text)
     department: Mapped[str | None] = mapped_column(sa.Text)
+    #: The person it is dispatched to (派遣 to a person; a department is ``department``).
+    handler_person_id: Mapped[int | None] = mapped_column(sa.BigInteger, sa.ForeignKey("people.id"))
     deadline: Mapped[datetime | None] = _tstz()
     closed_at: Mapped[datetime | None] = _tstz()
+    #: When a case on the pending list (挂账) is looked at again, or a postponed one (缓办) resumes.
+    review_at: Mapped[datetime | None] = _tstz()
 
     __table_args__ = (
         sa.CheckConstraint(_in("status", INCIDENT_STATUSES), name="status_known"),
