@@ -83,6 +83,12 @@ class Settings:
     basemap: str = "none"
     #: Attribution shown for an XYZ basemap (its licence usually requires one).
     basemap_attribution: str = ""
+    #: The ranking's weights (综合评价), rate name -> weight; see docs/kpis.md.
+    kpi_weights: tuple[tuple[str, float], ...] = (("closure_rate", 30), ("on_time_rate", 30),
+                                                  ("satisfaction_rate", 20), ("rework_rate", 10),
+                                                  ("extension_rate", 10))  # fmt: skip
+    #: Units with fewer due cases than this are listed but not ranked.
+    kpi_min_cases: int = 5
     #: Layers with more features than this are served as vector tiles, not embedded.
     tile_threshold: int = 3000
     #: A page session ends this long after sign-in, whatever happens (hours) ...
@@ -131,6 +137,15 @@ class Settings:
             )
         if not 1 <= self.code_width <= 6:
             raise ConfigError("GEOGRID_CODE_WIDTH must be between 1 and 6")
+        known_rates = ("acceptance_rate", "dispatch_rate", "closure_rate", "on_time_rate", "rework_rate",
+                       "extension_rate", "handling_rate", "satisfaction_rate", "completion_rate")  # fmt: skip
+        weights = tuple((str(k), float(w)) for k, w in self.kpi_weights)
+        if not weights or any(k not in known_rates or w < 0 for k, w in weights) or sum(w for _, w in weights) <= 0:
+            raise ConfigError("GEOGRID_KPI_WEIGHTS is rate=weight,... with rates among {known} and weights 0 or "
+                              "more, not all 0", known=", ".join(known_rates))  # fmt: skip
+        object.__setattr__(self, "kpi_weights", weights)
+        if self.kpi_min_cases < 0:
+            raise ConfigError("GEOGRID_KPI_MIN_CASES must be 0 or more")
         if self.code_scheme not in CODE_SCHEMES:
             raise ConfigError("GEOGRID_CODE_SCHEME must be plain, beijing or cjt213, not {scheme!r}",
                               scheme=self.code_scheme)  # fmt: skip
@@ -192,6 +207,15 @@ class Settings:
             values["timezone"] = env["GEOGRID_TIMEZONE"]
         if env.get("GEOGRID_LANGUAGE"):
             values["language"] = env["GEOGRID_LANGUAGE"]
+        if env.get("GEOGRID_KPI_WEIGHTS"):
+            try:
+                values["kpi_weights"] = tuple(
+                    (k.strip(), float(w))
+                    for k, w in (part.split("=", 1) for part in env["GEOGRID_KPI_WEIGHTS"].split(","))
+                )
+            except ValueError as exc:
+                raise ConfigError("GEOGRID_KPI_WEIGHTS is rate=weight,..., not {value!r}",
+                                  value=env["GEOGRID_KPI_WEIGHTS"]) from exc  # fmt: skip
         if env.get("GEOGRID_CODE_SCHEME"):
             values["code_scheme"] = env["GEOGRID_CODE_SCHEME"].strip().lower()
         if env.get("GEOGRID_ASSETS_DIR"):
@@ -216,6 +240,7 @@ class Settings:
             ("proxy_hops", "GEOGRID_PROXY_HOPS"),
             ("login_failures", "GEOGRID_LOGIN_FAILURES"),
             ("login_address_failures", "GEOGRID_LOGIN_ADDRESS_FAILURES"),
+            ("kpi_min_cases", "GEOGRID_KPI_MIN_CASES"),
         ]:
             if name in env:
                 values[key] = _int(name, env[name])

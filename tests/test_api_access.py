@@ -105,6 +105,8 @@ MATRIX = {
         "{}",
     ): ADMIN_ONLY | {"admin": 404, "operator": 404, "supervisor": 404},
     ("GET", "/api/metrics", "/api/metrics", None): READERS_OK,
+    ("GET", "/api/indicators", "/api/indicators", None): READERS_OK,
+    ("GET", "/api/indicators.xlsx", "/api/indicators.xlsx", None): READERS_OK,
     ("GET", "/api/incidents/warnings", "/api/incidents/warnings", None): READERS_OK,
     ("GET", "/api/categories", "/api/categories", None): ALL_ROLES_OK,
     ("POST", "/api/patrols", "/api/patrols", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422, "worker": 422},

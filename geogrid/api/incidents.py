@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint, jsonify, request
 
 from geogrid import accounts, inputs
 from geogrid.api import openapi
 from geogrid.api.auth import ANY_ROLE, access
 from geogrid.api.context import db, principal, state
+from geogrid.api.labels import in_chinese
 from geogrid.api.params import json_body, optional, query_int, required
 from geogrid.errors import Forbidden, InvalidInput
 from geogrid.grids import hierarchy
-from geogrid.incidents import taxonomy, workflow
+from geogrid.incidents import export, kpis, taxonomy, workflow
 from geogrid.incidents.intake import NewIncident, register
 from geogrid.incidents.metrics import early_warnings, metrics
 from geogrid.incidents.queries import list_incidents, statuses
@@ -281,6 +285,56 @@ def list_categories():
              "deadline_hours": c.deadline_hours, "level_hours": dict(c.level_hours)} for c in k.categories]}
         for k in taxonomy.classes(state().settings.categories_file)
     ])  # fmt: skip
+
+
+def _period(args) -> tuple:
+    """A period's [from, to) from the query: dates (``to`` included) or moments; default the last 7 days."""
+    zone = state().settings.timezone
+    end = inputs.until(args.get("to"), zone)
+    start = inputs.since(args.get("from"), zone)
+    if end is None:
+        end = dt.datetime.combine(dt.datetime.now(ZoneInfo(zone)).date(), dt.time.min, tzinfo=ZoneInfo(zone))
+        end += dt.timedelta(days=1)
+    start = start or end - dt.timedelta(days=7)
+    return start, end
+
+
+@bp.get("/indicators")
+@access(*READERS)
+@openapi.doc(
+    query={"by": {"type": "string", "enum": ["grid", "department", "person"]},
+           "level": {"type": "string", "description": "by grid: the level whose grids are the units (default the top)"},
+           "from": {"type": "string"},
+           "to": {"type": "string", "description": "the last day (a date, included) or a moment (excluded)"}},
+    response={"type": "object"},
+)  # fmt: skip
+def case_indicators():
+    """The case indicators of docs/kpis.md (立案率, 结案率, 按期结案率 ...) per unit, ranked (综合评价)."""
+    settings = state().settings
+    start, end = _period(request.args)
+    by = request.args.get("by") or "grid"
+    level = inputs.level(request.args.get("level"), settings.levels) or settings.levels[0]
+    with db() as conn:
+        units = kpis.indicators(conn, start=start, end=end, by=by, level=level, levels=settings.levels)
+    ranked = kpis.ranking(units, dict(settings.kpi_weights), settings.kpi_min_cases)
+    return jsonify({"from": start.isoformat(), "to": end.isoformat(), "by": by,
+                    "level": level if by == "grid" else None, "weights": dict(settings.kpi_weights),
+                    "units": ranked})  # fmt: skip
+
+
+@bp.get("/indicators.xlsx")
+@access(*READERS)
+@openapi.doc(query={"from": {"type": "string"}, "to": {"type": "string"}},
+             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")  # fmt: skip
+def indicator_workbook():
+    """The period's indicators as an Excel workbook: Chinese headers, a sheet per level and one for departments."""
+    settings = state().settings
+    start, end = _period(request.args)
+    with db() as conn:
+        data = export.indicator_workbook(conn, settings, start, end, lambda level: in_chinese("level", level))
+    name = f"indicators-{start.date().isoformat()}-{(end - dt.timedelta(microseconds=1)).date().isoformat()}.xlsx"
+    return data, 200, {"Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       "Content-Disposition": f'attachment; filename="{name}"'}  # fmt: skip
 
 
 @bp.get("/incidents/warnings")

@@ -85,3 +85,16 @@ def _categories_file():
     from geogrid.api.context import state
 
     return state().settings.categories_file
+
+
+def in_chinese(kind: str, code: str) -> str:
+    """A code's Chinese label outside any request (the Excel workbook is in Chinese whoever asks)."""
+    from babel.support import Translations
+
+    from geogrid.api.i18n import TRANSLATIONS
+
+    lazy = LABELS.get(kind, {}).get(code)
+    if lazy is None:
+        return code
+    context, text = lazy._args  # flask_babel's LazyString keeps pgettext's arguments
+    return Translations.load(str(TRANSLATIONS), ["zh_Hans_CN"]).upgettext(context, text)

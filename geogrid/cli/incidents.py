@@ -233,6 +233,48 @@ def incidents_metrics(ctx, level, grid, start, end):
                    f"{pct(r['satisfaction_rate']):>9}")  # fmt: skip
 
 
+@incidents.command("indicators")
+@click.option("--by", type=click.Choice(["grid", "department", "person"]), default="grid", show_default=True)
+@click.option("--level", help="by grid: grids of this level (default: the top level).")
+@click.option("--from", "start", required=True, help="ISO date: first day.")
+@click.option("--to", "end", required=True, help="ISO date: the last day (included), or a date-time (excluded).")
+@click.option("--xlsx", type=click.Path(dir_okay=False), help="Also write every level's table to this Excel file.")
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
+@click.pass_context
+def incidents_indicators(ctx, by, level, start, end, xlsx, as_json):
+    """The case indicators of docs/kpis.md (立案率, 结案率, 按期结案率, 返工率, 延期率 ...), ranked."""
+    import json
+    from pathlib import Path
+
+    from geogrid.api.labels import in_chinese
+    from geogrid.incidents import export, kpis
+    from geogrid.store.db import unit_of_work
+
+    settings = settings_of(ctx)
+    level = inputs.level(level, settings.levels) or settings.levels[0]
+    start, end = inputs.since(start, settings.timezone), inputs.until(end, settings.timezone)
+    with unit_of_work(engine_of(ctx)) as conn:
+        units = kpis.indicators(conn, start=start, end=end, by=by, level=level, levels=settings.levels)
+        if xlsx:
+            Path(xlsx).write_bytes(
+                export.indicator_workbook(conn, settings, start, end, lambda level: in_chinese("level", level))
+            )
+    ranked = kpis.ranking(units, dict(settings.kpi_weights), settings.kpi_min_cases)
+    if as_json:
+        click.echo(json.dumps(ranked, ensure_ascii=False, indent=1, default=str))
+    else:
+        pct = lambda r: "-" if r is None else f"{r:.0%}"  # noqa: E731
+        click.echo(f"{'rank':>4}  {'unit':<16}{'recv':>6}{'acc':>6}{'due':>6}{'closed':>7}{'closure':>9}"
+                   f"{'on time':>9}{'rework':>8}{'extend':>8}{'pending':>8}{'score':>7}")  # fmt: skip
+        for u in ranked:
+            click.echo(f"{u['rank'] or '-':>4}  {str(u['name'] or u['key'] or '-'):<16}{u['received']:>6}"
+                       f"{u['accepted']:>6}{u['due']:>6}{u['closed']:>7}{pct(u['closure_rate']):>9}"
+                       f"{pct(u['on_time_rate']):>9}{pct(u['rework_rate']):>8}{pct(u['extension_rate']):>8}"
+                       f"{u['pending']:>8}{u['score'] if u['score'] is not None else '-':>7}")  # fmt: skip
+    if xlsx:
+        click.echo(f"wrote {xlsx}", err=True)
+
+
 @incidents.command("warnings")
 @click.pass_context
 def incidents_warnings(ctx):

@@ -1,0 +1,67 @@
+"""The indicator table of a period as an Excel workbook: Chinese headers, one sheet per grid
+level, one for departments; rates as percentages, the ranking's score and place."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from sqlalchemy.engine import Connection
+
+from geogrid.config import Settings
+from geogrid.incidents import kpis
+
+#: Column -> Chinese header, in the order of the sheet.
+HEADERS = {
+    "key": "编码", "name": "名称", "received": "受理数", "accepted": "立案数", "rejected": "不予立案数",
+    "dispatched": "派遣数", "pending": "挂账数", "postponed": "缓办数", "due": "应结案数", "closed": "结案数",
+    "closed_on_time": "按期结案数", "reworked": "返工数", "extended": "延期数", "handled": "处置数",
+    "visited": "回访数", "satisfied": "满意数", "acceptance_rate": "立案率", "dispatch_rate": "派遣率",
+    "closure_rate": "结案率", "on_time_rate": "按期结案率", "rework_rate": "返工率", "extension_rate": "延期率",
+    "handling_rate": "处置率", "satisfaction_rate": "回访满意率", "completion_rate": "办结率",
+    "score": "综合得分", "rank": "排名",
+}  # fmt: skip
+
+
+def indicator_workbook(conn: Connection, settings: Settings, start: dt.datetime, end: dt.datetime,
+                       level_name: Callable[[str], str] = str) -> bytes:  # fmt: skip
+    """The workbook (xlsx bytes) of every level's and every department's indicators over [start, end);
+    *level_name* names a level's sheet (the faces pass the Chinese label)."""
+    book = Workbook()
+    book.remove(book.active)
+    zone = ZoneInfo(settings.timezone)
+    last = (end.astimezone(zone) - dt.timedelta(microseconds=1)).date()
+    title = f"案件指标 {start.astimezone(zone).date().isoformat()} 至 {last.isoformat()}"
+    weights = dict(settings.kpi_weights)
+    sheets = [(level_name(level), "grid", level) for level in settings.levels] + [("部门", "department", None)]
+    for name, by, level in sheets:
+        units = kpis.indicators(conn, start=start, end=end, by=by, level=level, levels=settings.levels)
+        ranked = kpis.ranking(units, weights, settings.kpi_min_cases)
+        sheet = book.create_sheet(name[:31])
+        sheet.append([f"{title}（{name}）"])
+        sheet["A1"].font = Font(bold=True, size=13)
+        sheet.append(list(HEADERS.values()))
+        for cell in sheet[2]:
+            cell.font = Font(bold=True)
+            cell.alignment = Alignment(horizontal="center", wrap_text=True)
+        for unit in ranked:
+            row = [unit.get(column) for column in HEADERS]
+            if by == "department" and row[0] is None:
+                row[0] = row[1] = "（未派遣部门）"
+            sheet.append(row)
+            for column, key in enumerate(HEADERS, start=1):
+                if key in kpis.RATES:
+                    sheet.cell(sheet.max_row, column).number_format = "0.0%"
+        sheet.freeze_panes = "C3"
+        for column, header in enumerate(HEADERS.values(), start=1):
+            sheet.column_dimensions[get_column_letter(column)].width = (
+                16 if column <= 2 else max(8, len(header) * 2 + 2)
+            )
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
