@@ -3,8 +3,10 @@
 An irregular territory of about 15 km² with 18 villages round their settlements, cut
 by ``generate_cells(shape="voronoi")`` into 18 village grids, 36 foundational grids
 and 101 unit cells; 2 grid managers per foundational grid and 1 helper per cell; a
-week of incidents (about 330: categories and sources as in DOMAIN.md, most closed
-after a return visit, some escalated, some overdue) through the real workflow; and a
+week of incidents (about 330: categories and sources as in DOMAIN.md) through the
+standard case flow (立案, 派遣 to a department, 反馈, 核查 with some 返工, 结案 and 回访; some
+handled on the spot, escalated, given more time, on the pending list, not accepted or
+still overdue); and a
 week of patrol tracks for every helper (mostly two a day, some cells missed, some GPS
 noise) through the real import and cleaning. Everything follows from the seed.
 """
@@ -25,7 +27,7 @@ from geogrid.config import Settings
 from geogrid.grids import versions
 from geogrid.grids.generate import generate_cells
 from geogrid.incidents.intake import NewIncident, register
-from geogrid.incidents.workflow import return_visit, transition
+from geogrid.incidents.workflow import decide_delay, request_delay, return_visit, transition
 from geogrid.patrols.coverage import compute_coverage
 from geogrid.patrols.ingest import import_patrol
 from geogrid.people import assign_duty
@@ -87,7 +89,7 @@ def load(conn: Connection, settings: Settings, *, seed: int = 20261120, days: in
     if conn.execute(sa.select(User.id).where(User.name == ADMIN_NAME)).first() is None:
         accounts.create_user(conn, ADMIN_NAME, "admin", password=ADMIN_PASSWORD)
     progress(f"incidents: a week of about 330, from {start.date()}")
-    _incidents(conn, settings, rng, homes, start, days)
+    _incidents(conn, settings, rng, homes, start, days, np.random.default_rng(seed + 2))
     progress("patrols: two a day for every helper")
     _patrols(conn, settings, rng, helpers, start, days)
     for d in range(days):
@@ -183,7 +185,7 @@ def _pick(rng: np.random.Generator, shares: dict[str, int]) -> str:
     return keys[int(rng.choice(len(keys), p=p / p.sum()))]
 
 
-def _incidents(conn, settings, rng, homes, start: dt.datetime, days: int) -> None:
+def _incidents(conn, settings, rng, homes, start: dt.datetime, days: int, flow) -> None:
     """About 330 incidents over *days*, each taken through the workflow as a grid center would."""
     kx = 1 / (111_320 * math.cos(math.radians(CENTRE[1])))
     total = int(330 * days / 7)
@@ -195,28 +197,50 @@ def _incidents(conn, settings, rng, homes, start: dt.datetime, days: int) -> Non
             lon=x + rng.normal(0, 15) * kx, lat=y + rng.normal(0, 15) / 110_574, category=_pick(rng, CATEGORIES),
             source=_pick(rng, SOURCES), description="", reporter=None, reported_at=at,
             gps_accuracy_m=round(float(rng.uniform(3, 25)), 1)), actor="demo", registered_at=at)  # fmt: skip
-        _follow(conn, settings, rng, incident["id"], at)
+        _follow(conn, settings, rng, flow, incident["id"], at)
 
 
-def _follow(conn, settings, rng, incident_id: int, reported: dt.datetime) -> None:
-    """Handle one incident: on the spot, or dispatched and resolved, some escalated, some still open."""
+def _follow(conn, settings, rng, flow, incident_id: int, reported: dt.datetime) -> None:
+    """Take one case through the standard flow: on the spot, or 立案, 派遣 to a department, 处置, 反馈 and
+    核查 (now and then 返工), 结案 and 回访; some escalated, some given more time, a few on the pending list or
+    not accepted, some still open. *flow* draws the case-flow choices, so *rng* draws what it always did."""
     now = dt.datetime.now(dt.UTC)
     step = lambda hours: min(reported + dt.timedelta(hours=hours), now - dt.timedelta(minutes=1))  # noqa: E731
     fate = rng.uniform()
     if fate < 0.35:
         transition(conn, settings, incident_id, "handled_on_spot", actor="网格员", at=step(0.5))
     elif fate < 0.97:
-        transition(conn, settings, incident_id, "dispatched", actor="指挥中心", at=step(1))
+        transition(conn, settings, incident_id, "accepted", actor="指挥中心", at=step(0.5), note="核实属实，立案")
+        department = str(flow.choice(DEPARTMENTS))
+        transition(conn, settings, incident_id, "dispatched", actor="指挥中心", at=step(1), department=department)
         if fate > 0.89:  # beyond the village: up to the township, to a department
             transition(conn, settings, incident_id, "escalated", actor="村网格站", at=step(3),
                        department=str(rng.choice(DEPARTMENTS)), note="超出村级处置能力")  # fmt: skip
         hours = float(rng.gamma(2.0, 7.0))
         if step(hours) >= now - dt.timedelta(minutes=2) or rng.uniform() < 0.04:
-            transition(conn, settings, incident_id, "in_progress", actor="责任单位", at=step(2 + hours / 3))
+            transition(conn, settings, incident_id, "in_progress", actor=department, at=step(2 + hours / 3))
+            more = flow.uniform()
+            if more < 0.25:  # the handler asks for more time; the center mostly agrees
+                request_delay(conn, incident_id, actor=department, kind="extend", hours=24, reason="需协调施工队伍",
+                              at=step(2 + hours / 2))  # fmt: skip
+                decide_delay(conn, incident_id, actor="指挥中心", approve=more < 0.2, at=step(2 + hours / 2 + 0.5))
+            elif more < 0.33:
+                transition(conn, settings, incident_id, "pending", actor="指挥中心", at=step(2 + hours / 2),
+                           note="涉及产权纠纷，超出中心职权", review_at=now + dt.timedelta(days=14))  # fmt: skip
             return  # still being handled; overdue once its deadline passes
-        transition(conn, settings, incident_id, "in_progress", actor="责任单位", at=step(2))
-        transition(conn, settings, incident_id, "resolved", actor="责任单位", at=step(2 + hours))
+        transition(conn, settings, incident_id, "in_progress", actor=department, at=step(2))
+        transition(conn, settings, incident_id, "resolved", actor=department, at=step(2 + hours), note="已处置")
+        if flow.uniform() < 0.08:  # the on-site check fails: back to the handler
+            transition(conn, settings, incident_id, "rework", actor="网格员", at=step(2.5 + hours),
+                       note="现场核查未完成")  # fmt: skip
+            transition(conn, settings, incident_id, "resolved", actor=department, at=step(5 + hours), note="已整改")
+        last = conn.execute(sa.text("SELECT max(at) FROM incident_events WHERE incident_id = :i"),
+                            {"i": incident_id}).scalar_one()  # fmt: skip
+        transition(conn, settings, incident_id, "closed", actor="网格员",
+                   at=min(last + dt.timedelta(minutes=30), now - dt.timedelta(seconds=45)))  # fmt: skip
     else:
+        if flow.uniform() < 0.3:
+            transition(conn, settings, incident_id, "rejected", actor="指挥中心", at=step(0.5), note="重复上报")
         return  # just reported
     done = conn.execute(sa.text("SELECT max(at) FROM incident_events WHERE incident_id = :i"),
                         {"i": incident_id}).scalar_one()  # fmt: skip
