@@ -109,6 +109,7 @@ MATRIX = {
     ("GET", "/api/indicators.xlsx", "/api/indicators.xlsx", None): READERS_OK,
     ("GET", "/api/incidents/warnings", "/api/incidents/warnings", None): READERS_OK,
     ("GET", "/api/categories", "/api/categories", None): ALL_ROLES_OK,
+    ("GET", "/api/cases/board", "/api/cases/board", None): READERS_OK,
     ("POST", "/api/patrols", "/api/patrols", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422, "worker": 422},
     ("GET", "/api/coverage", "/api/coverage", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
     ("GET", "/api/coverage/gaps", "/api/coverage/gaps", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},

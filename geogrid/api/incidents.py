@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
 
 from geogrid import accounts, inputs
@@ -15,6 +16,7 @@ from geogrid.api.labels import in_chinese
 from geogrid.api.params import json_body, optional, query_int, required
 from geogrid.errors import Forbidden, InvalidInput
 from geogrid.grids import hierarchy
+from geogrid.incidents import board as board_queues
 from geogrid.incidents import export, kpis, taxonomy, workflow
 from geogrid.incidents.intake import NewIncident, register
 from geogrid.incidents.metrics import early_warnings, metrics
@@ -272,6 +274,39 @@ def indicators():
             hierarchy.require(conn, within)
         rows = metrics(conn, level=level, within=within, start=start, end=end)
     return jsonify(rows)
+
+
+@bp.get("/cases/board")
+@access(*READERS)
+@openapi.doc(
+    query={"queue": {"type": "string", "enum": list(board_queues.QUEUES)},
+           "grid": {"type": "string"}, "category": {"type": "string"}, "department": {"type": "string"},
+           "person": {"type": "integer"},
+           "limit": {"type": "integer", "minimum": 1, "maximum": board_queues.MAX_LIMIT}},
+    response={"type": "object"},
+)  # fmt: skip
+def case_board():
+    """The case board: how many cases wait at each stage (and how many are overdue), and one queue's cases,
+    overdue first, then by the time left."""
+    args = request.args
+    person = args.get("person")
+    if person not in (None, "") and not person.isdigit():
+        raise InvalidInput("person must be a person's id, not {person!r}", person=person)
+    with db() as conn:
+        if args.get("grid"):
+            hierarchy.require(conn, args["grid"])
+        body = board_queues.board(
+            conn, queue=args.get("queue") or None, grid=args.get("grid") or None,
+            categories=taxonomy.matching(args.get("category"), state().settings.categories_file),
+            department=args.get("department") or None, person=int(person) if person else None,
+            limit=query_int(args, "limit", 50),
+        )  # fmt: skip
+        body["departments"] = (
+            conn.execute(sa.text("SELECT DISTINCT department FROM incidents WHERE department IS NOT NULL ORDER BY 1"))
+            .scalars()
+            .all()
+        )
+    return jsonify(body)
 
 
 @bp.get("/categories")

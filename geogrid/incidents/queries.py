@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from geogrid import gcj02
 from geogrid.errors import InvalidInput, NotFound
-from geogrid.incidents.workflow import DONE, TRANSITIONS, ancestry, responsible_people
+from geogrid.incidents.workflow import DONE, TRANSITIONS, ancestry, open_delay, responsible_people
 
 MAX_LIMIT = 1000
 #: An incident is overdue when its deadline has passed and it is not done.
@@ -126,6 +126,8 @@ def incident_detail(conn: Connection, incident_id: int) -> dict:
             sa.text(
                 f"""
             SELECT i.*, ST_X(i.location) AS lon, ST_Y(i.location) AS lat, {OVERDUE} AS overdue,
+                   (i.status = 'closed' AND NOT EXISTS (SELECT 1 FROM incident_events v WHERE v.incident_id = i.id
+                        AND v.details ? 'return_visit' AND v.at >= i.closed_at)) AS awaiting_visit,
                    g.code AS grid_code, g.name AS grid_name, g.level AS grid_level, g.version AS grid_version,
                    ST_AsGeoJSON(g.geom, 7) AS grid_geometry
               FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id WHERE i.id = :id
@@ -147,6 +149,15 @@ def incident_detail(conn: Connection, incident_id: int) -> dict:
         }  # fmt: skip
     out["parents"] = ancestry(conn, row["grid_id"])[1:]
     out["responsible"] = responsible_people(conn, row["grid_id"])
+    # What can happen next (the page offers these as buttons, by role).
+    out["next"] = list(TRANSITIONS.get(row["status"], ()))
+    request = open_delay(conn, incident_id)
+    out["open_delay"] = {"id": request["id"], **request["details"]} if request else None
+    out["handler"] = None
+    if row["handler_person_id"] is not None:
+        handler = conn.execute(sa.text("SELECT id, name, phone FROM people WHERE id = :id"),
+                               {"id": row["handler_person_id"]}).mappings().first()  # fmt: skip
+        out["handler"] = dict(handler) if handler else None
     out["events"] = [
         {k: _plain(v) for k, v in e.items()}
         for e in conn.execute(
@@ -157,6 +168,10 @@ def incident_detail(conn: Connection, incident_id: int) -> dict:
             {"id": incident_id},
         ).mappings()
     ]
+    closed = row["closed_at"]
+    out["awaiting_visit"] = row["status"] == "closed" and not any(
+        "return_visit" in (e["details"] or {}) and e["at"] >= _plain(closed) for e in out["events"]
+    )
     return out
 
 
