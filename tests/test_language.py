@@ -122,10 +122,11 @@ def test_every_page_speaks_chinese_with_no_code_or_english_word(browser, site, s
         assert re.fullmatch(r"\d+ k?m", page.text_content(".leaflet-control-scale").strip()), "metric scale only"
     # The details a click opens: an incident's, with its times in the center's zone.
     open_map(page, site["base"] + "/map/incidents")
+    page.click("[data-tab=map]")
     page.fill("#q", str(site["incident"]))
     page.click("#search button")
-    page.wait_for_function("document.getElementById('details').dataset.cell === 'XWZ001002'")
-    details = page.text_content("#details")
+    page.wait_for_function("document.getElementById('case').dataset.cell === 'XWZ001002'")
+    details = page.text_content("#case")
     assert "违章停车" in details and "12345热线" in details and "网格协管员" in details and "13800000000" in details
     assert "2026-11-20 08:10" in details and "T08:10" not in details and "+00:00" not in details
     assert visible_words(page) == set(), "incident details"
@@ -147,7 +148,7 @@ def test_english_is_a_choice_kept_with_the_user(browser, site):
     page.wait_for_selector("form.language button[value=en][disabled]")
     assert "Sign out" in page.text_content("header")
     open_map(page, site["base"] + "/map/incidents")
-    assert "Incidents" in page.text_content("#panel") and "illegal_parking" not in page.text_content("#panel")
+    assert "Case board" in page.text_content("#panel") and "illegal_parking" not in page.text_content("#panel")
     # The choice is the user's: another browser (still Chinese) signs in and gets English.
     other = browser.new_context(locale="zh-CN", bypass_csp=True).new_page()
     sign_in(other, site["base"], demo.ADMIN_NAME, demo.ADMIN_PASSWORD)

@@ -166,9 +166,9 @@ def test_clicking_an_incident_shows_its_cell_people_and_history(page, site, shot
     assert page.evaluate("document.body.dataset.incidents") == "2"
     here = site["cells"]["XWZ001001"].representative_point()
     page.mouse.click(*screen_point(page, here.x, here.y))
-    page.wait_for_function("document.getElementById('details').dataset.cell === 'XWZ001001'")
-    details = page.text_content("#details")
-    assert f"Incident #{site['xss_incident']}" in details and "registered" in details
+    page.wait_for_function("document.getElementById('case').dataset.cell === 'XWZ001001'")
+    details = page.text_content("#case")
+    assert f"Case #{site['xss_incident']}" in details and "registered" in details
     # The cell is drawn highlighted on the map.
     assert (
         page.evaluate("""() => { const c = JSON.parse(document.getElementById('geogrid-config').textContent);
@@ -183,10 +183,12 @@ def test_clicking_an_incident_shows_its_cell_people_and_history(page, site, shot
 
 def test_search_by_id_and_filters(page, site):
     open_map(page, site["base"] + "/map/incidents")
+    page.click("[data-tab=map]")
     page.fill("#q", str(site["overdue"]))
     page.click("#search button")
-    page.wait_for_function("document.getElementById('details').dataset.cell === 'XWZ002001'")
-    assert "OVERDUE" in page.text_content("#details")
+    page.wait_for_function("document.getElementById('case').dataset.cell === 'XWZ002001'")
+    assert "OVERDUE" in page.text_content("#case")
+    page.click("#filter-box summary")
     page.check("#f-overdue")
     page.click("#filters button")
     page.wait_for_function("document.body.dataset.incidents === '1'")
@@ -211,6 +213,7 @@ def test_the_two_level_category_picker_filters_by_class_or_category(page, site):
     # The seed holds a garbage incident (01 市容环境 / 0101) and a work-safety one (04 突发事件 / 0401).
     open_map(page, site["base"] + "/map/incidents")
     page.wait_for_function("document.body.dataset.incidents === '2'")
+    page.click("#filter-box summary")
     page.select_option("#f-class", "04")
     shown = page.eval_on_selector_all("#f-category option:not([hidden])", "os => os.map(o => o.value)")
     assert shown == ["", "work_safety", "public_facility_safety", "public_matters"]
@@ -228,15 +231,17 @@ def test_the_two_level_category_picker_filters_by_class_or_category(page, site):
 
 def test_html_in_user_text_stays_text(page, site):
     open_map(page, site["base"] + "/map/incidents")
+    page.click("[data-tab=map]")
     page.fill("#q", str(site["xss_incident"]))
     page.click("#search button")
-    page.wait_for_function("document.getElementById('details').dataset.cell === 'XWZ001001'")
-    assert XSS in page.text_content("#details")  # shown as the characters it is made of
+    page.wait_for_function("document.getElementById('case').dataset.cell === 'XWZ001001'")
+    assert XSS in page.text_content("#case")  # shown as the characters it is made of
     open_map(page, site["base"] + "/map/grids")
     open_map(page, site["base"] + f"/map/coverage?date={DAY}")
     assert "王五 " + XSS in page.text_content("#workers")
     assert page.evaluate("window.__xss") is None
-    assert page.evaluate("document.querySelectorAll('img[src=x], #details script, #workers script').length") == 0
+    injected = "img[src=x], #details script, #case script, #workers script"
+    assert page.evaluate(f"document.querySelectorAll('{injected}').length") == 0
     assert page.log.dialogs == [] and page.log.errors == []
 
 
@@ -272,7 +277,8 @@ def test_tiled_layers_answer_clicks(browser, site, settings):
                       "{animate: false})")  # fmt: skip
         page.wait_for_timeout(800)  # the tile arrives and is drawn
         page.mouse.click(*screen_point(page, here.x, here.y))
-        page.wait_for_function("document.getElementById('details').dataset.cell === 'XWZ001001'")
+        page.wait_for_function("document.getElementById('case').dataset.cell === 'XWZ001001'")
+        page.click("[data-tab=map]")
         page.check("#heat-toggle")
         # The planner and supervisor maps with tiled cells: a click asks the API what is there.
         inner = site["cells"]["XWZ001002"].representative_point()

@@ -98,6 +98,7 @@ HANDLERS = ("admin", "operator")
             "2-digit major class (05): see /api/categories",
         },
         "grid": {"type": "string", "description": "a grid code: its incidents and those of grids below it"},
+        "department": {"type": "string"},
         "bbox": {"type": "string"},
         "from": {"type": "string"},
         "to": {"type": "string", "description": "the last day (a date, included) or a moment (excluded)"},
@@ -129,7 +130,7 @@ def list_filters(args) -> dict:
     return {
         "statuses": statuses(args.get("status")),
         "category": taxonomy.matching(args.get("category"), state().settings.categories_file),
-        "grid": args.get("grid") or None,
+        "grid": args.get("grid") or None, "department": args.get("department") or None,
         "bbox": inputs.bbox(args.get("bbox")), "start": inputs.since(args.get("from"), zone),
         "end": inputs.until(args.get("to"), zone), "overdue": None if overdue is None else overdue == "true",
     }  # fmt: skip
@@ -306,6 +307,12 @@ def case_board():
             .scalars()
             .all()
         )
+        # The people cases are dispatched to, for the board's person filter.
+        handlers = sa.text(
+            "SELECT p.id, p.name, p.phone FROM people p WHERE EXISTS "
+            "(SELECT 1 FROM incidents i WHERE i.handler_person_id = p.id) ORDER BY p.name, p.id"
+        )
+        body["handlers"] = [dict(r) for r in conn.execute(handlers).mappings()]
     return jsonify(body)
 
 

@@ -52,6 +52,19 @@ LABELS = {
     "rule": {"compliant": L_("rule", "met the rule"), "not compliant": L_("rule", "missed the rule"),
              "no duty": L_("rule", "no patrol duty")},
     "note": {"registered": L_("note", "registered"), "bulk import": L_("note", "bulk import")},
+    "queue": {
+        "to_accept": L_("queue", "to accept"), "to_dispatch": L_("queue", "to dispatch"),
+        "handling": L_("queue", "being handled"), "to_check": L_("queue", "to check"),
+        "to_visit": L_("queue", "return visit due"), "pending": L_("queue", "pending list"),
+        "postponed": L_("queue", "postponed"),
+    },
+    "step": {
+        "delay_requested": L_("step", "more time asked for"), "delay_approved": L_("step", "more time approved"),
+        "delay_refused": L_("step", "more time refused"), "supervised": L_("step", "supervision notice"),
+        "extend": L_("step", "extension"), "postpone": L_("step", "postponement"),
+        "passed": L_("step", "check passed"), "failed": L_("step", "check failed"),
+        "phone": L_("step", "by phone"), "visit": L_("step", "in person"),
+    },
 }  # fmt: skip
 
 

@@ -19,14 +19,14 @@ from geogrid import accounts, basemaps, inputs
 from geogrid.api import i18n
 from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_token
 from geogrid.api.context import db, principal, state
-from geogrid.api.incidents import list_filters
+from geogrid.api.incidents import HANDLERS, list_filters
 from geogrid.api.labels import category_name, label, labels
 from geogrid.errors import InvalidInput, NotFound
 from geogrid.grids import hierarchy
 from geogrid.grids.queries import check_tile, grid_tile, grids_geojson, level_summary
 from geogrid.incidents.queries import count_incidents, incident_tile
 from geogrid.incidents.taxonomy import categories, classes
-from geogrid.incidents.workflow import TRANSITIONS
+from geogrid.incidents.workflow import DEPARTMENTS, TRANSITIONS
 from geogrid.layers import base
 from geogrid.layers.coverage import coverage_map
 from geogrid.layers.grids import min_zoom, planner_map
@@ -43,6 +43,7 @@ from geogrid.patrols.coverage import (
     missed_cells,
     tracks_geojson,
 )
+from geogrid.store.models import SOURCES
 
 bp = Blueprint("maps", __name__)
 
@@ -105,7 +106,12 @@ def incidents_page():
     statuses = [{"code": s, "name": label("status", s)} for s in TRANSITIONS]
     m, config = incidents_map(settings, base.extent(summary), categories=cats, statuses=statuses, grids_fc=outline,
                               tiled=tiled)  # fmt: skip
-    return _page("map_incidents.html", m, config, title=_("Command center"), classes=picker, statuses=statuses)
+    sources = [{"code": code, "name": label("source", code)} for code in SOURCES]
+    can_handle = principal().role in HANDLERS
+    config = {**config, "can_handle": can_handle, "can_supervise": principal().role in (*HANDLERS, "supervisor"),
+              "departments": DEPARTMENTS}  # fmt: skip
+    return _page("map_incidents.html", m, config, title=_("Command center"), classes=picker, statuses=statuses,
+                 sources=sources, can_handle=can_handle)  # fmt: skip
 
 
 @bp.get("/map/coverage")

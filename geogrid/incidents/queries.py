@@ -20,6 +20,7 @@ OVERDUE = f"(i.deadline < now() AND i.status NOT IN ({', '.join(repr(s) for s in
 _FILTERS = f"""
        (CAST(:statuses AS text[]) IS NULL OR i.status = ANY(:statuses))
    AND (CAST(:categories AS text[]) IS NULL OR i.category = ANY(:categories))
+   AND (CAST(:department AS text) IS NULL OR i.department = :department)
    AND (CAST(:grid AS text) IS NULL OR g.code IN (SELECT geogrid_subtree(ARRAY[CAST(:grid AS text)])))
    AND (CAST(:xmin AS float8) IS NULL OR i.location && ST_MakeEnvelope(:xmin, :ymin, :xmax, :ymax, 4326))
    AND (CAST(:start AS timestamptz) IS NULL OR i.reported_at >= :start)
@@ -63,11 +64,13 @@ def statuses(text: str | None) -> list[str] | None:
     return found
 
 
-def filter_params(statuses=None, category=None, grid=None, bbox=None, start=None, end=None, overdue=None) -> dict:
+def filter_params(statuses=None, category=None, grid=None, bbox=None, start=None, end=None, overdue=None,
+                  department=None) -> dict:  # fmt: skip
     """Bound values for the list filters (None: no filter); *category* is a code or a list of codes."""
     xmin, ymin, xmax, ymax = bbox or (None, None, None, None)
     categories = [category] if isinstance(category, str) else category
-    return {"statuses": statuses, "categories": categories, "grid": grid, "xmin": xmin, "ymin": ymin,
+    return {"statuses": statuses, "categories": categories, "grid": grid, "department": department,
+            "xmin": xmin, "ymin": ymin,
             "xmax": xmax, "ymax": ymax, "start": start, "end": end, "overdue": overdue}  # fmt: skip
 
 
@@ -94,6 +97,7 @@ def list_incidents(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     overdue: bool | None = None,
+    department: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> dict:
@@ -103,7 +107,7 @@ def list_incidents(
     """
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise InvalidInput("limit must be 1..{MAX_LIMIT} and offset 0 or more", MAX_LIMIT=MAX_LIMIT)
-    params = filter_params(statuses, category, grid, bbox, start, end, overdue)
+    params = filter_params(statuses, category, grid, bbox, start, end, overdue, department)
     rows = conn.execute(sa.text(_LIST), {**params, "limit": limit, "offset": offset}).mappings().all()
     matched = rows[0]["matched"] if rows else 0
     features = []
@@ -152,7 +156,10 @@ def incident_detail(conn: Connection, incident_id: int) -> dict:
     # What can happen next (the page offers these as buttons, by role).
     out["next"] = list(TRANSITIONS.get(row["status"], ()))
     request = open_delay(conn, incident_id)
-    out["open_delay"] = {"id": request["id"], **request["details"]} if request else None
+    out["open_delay"] = (
+        {"id": request["id"], **request["details"], "reason": request["reason"], "by": request["actor"],
+         "at": _plain(request["at"])} if request else None
+    )  # fmt: skip
     out["handler"] = None
     if row["handler_person_id"] is not None:
         handler = conn.execute(sa.text("SELECT id, name, phone FROM people WHERE id = :id"),

@@ -57,6 +57,8 @@ DELAYS = ("extend", "postpone")
 #: Above the top level of the grid hierarchy sits the city platform.
 CITY = "city"
 VISIT_METHODS = ("phone", "visit")
+#: Departments a case is commonly dispatched to (the page offers them; any name is accepted).
+DEPARTMENTS = ("城管", "住建", "交通", "水务", "环卫", "市场监管", "卫健", "应急管理", "公安", "供电", "燃气")
 
 
 def transition(
@@ -201,7 +203,8 @@ def decide_delay(conn: Connection, incident_id: int, *, actor: str, approve: boo
 def open_delay(conn: Connection, incident_id: int) -> dict | None:
     """The request for more time still waiting for a decision, or None."""
     row = conn.execute(sa.text(
-        "SELECT r.id, r.details FROM incident_events r WHERE r.incident_id = :i AND r.details->>'step' = "
+        "SELECT r.id, r.details, r.actor, r.at, r.note AS reason FROM incident_events r "
+        "WHERE r.incident_id = :i AND r.details->>'step' = "
         "'delay_requested' AND NOT EXISTS (SELECT 1 FROM incident_events d WHERE d.incident_id = r.incident_id "
         "AND (d.details->>'request')::bigint = r.id) ORDER BY r.id DESC LIMIT 1"
     ), {"i": incident_id}).mappings().first()  # fmt: skip

@@ -15,13 +15,15 @@
 
   // Day fields read YYYY-MM-DD: 2026/11/24, 2026.11.24 and 2026年11月24日 are written that way
   // when the field is left, and a day that is still not one is explained in the page's language.
-  for (const field of document.querySelectorAll("input.day")) {
+  for (const field of document.querySelectorAll("input.day")) dayField(field);
+  function dayField(field) {
     field.addEventListener("change", () => {
       const m = field.value.trim().match(/^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$/);
       if (m) field.value = m[1] + "-" + m[2].padStart(2, "0") + "-" + m[3].padStart(2, "0");
     });
     field.addEventListener("input", () => field.setCustomValidity(""));
     field.addEventListener("invalid", () => field.setCustomValidity(t("Type the day as year-month-day, e.g. 2026-11-29.")));
+    return field;
   }
 
   function findMap() {
@@ -504,34 +506,79 @@
       cluster.clearLayers();
       cluster.addLayers(markers);
     });
+    // A cluster takes the colour of its worst case and says how many are overdue: none hides in a crowd.
+    cluster.options.iconCreateFunction = (group) => {
+      let overdue = 0;
+      let open = 0;
+      for (const marker of group.getAllChildMarkers()) {
+        if (marker.options.overdue) overdue += 1;
+        else if (marker.options.open) open += 1;
+      }
+      const kind = overdue ? "overdue" : open ? "open" : "done";
+      const count = group.getChildCount();
+      const size = count < 100 ? 36 : count < 1000 ? 42 : 48;
+      return L.divIcon({
+        html: "<div><span>" + count + "</span></div>" + (overdue ? "<b class=\"due\">" + overdue + "</b>" : ""),
+        className: "marker-cluster case-cluster case-cluster-" + kind, iconSize: L.point(size, size),
+      });
+    };
     const heat = window[config.heat];
     const picked = window[config.picked];
+    const closedStates = new Set(["closed", "rejected"]);
     let points = [];
+    let picking = null;  // a function waiting for the next click on the map (registering a case)
 
     const legend = document.getElementById("legend");
     for (const [status, colour] of Object.entries(config.colours)) {
       legend.append(el("li", {}, el("span", { class: "swatch", style: "background:" + colour }), label("status", status)));
     }
     legend.append(el("li", {}, el("span", { class: "swatch", style: "background:#fff;border:3px solid #000" }), t("overdue")));
+    for (const [kind, text] of [["overdue", t("group with overdue cases (their number in red)")],
+      ["open", t("group of open cases")], ["done", t("group of closed cases")]]) {
+      legend.append(el("li", {}, el("span", { class: "swatch round case-cluster-" + kind }), text));
+    }
+
+    // -- tabs: the board, registering a case, the map's own tools
+    const tabs = [...document.querySelectorAll("#panel [role=tab]")];
+    function showTab(name) {
+      for (const tab of tabs) {
+        const on = tab.dataset.tab === name;
+        tab.setAttribute("aria-selected", String(on));
+        document.getElementById("tab-" + tab.dataset.tab).hidden = !on;
+      }
+    }
+    for (const tab of tabs) tab.addEventListener("click", () => showTab(tab.dataset.tab));
 
     // The two-level category picker: a major class, then (optionally) one of its categories.
+    function picker(major, minor, optional) {
+      major.addEventListener("change", () => {
+        for (const option of minor.options) {
+          option.hidden = Boolean(option.value) && (optional ? Boolean(major.value) : true) && option.dataset.class !== major.value;
+        }
+        if (minor.selectedOptions[0] && minor.selectedOptions[0].hidden) minor.value = "";
+      });
+      minor.addEventListener("change", () => {
+        const chosen = minor.selectedOptions[0];
+        if (chosen && chosen.dataset.class) major.value = chosen.dataset.class;
+      });
+    }
     const majorPick = document.getElementById("f-class");
     const minorPick = document.getElementById("f-category");
-    majorPick.addEventListener("change", () => {
-      for (const option of minorPick.options) {
-        option.hidden = Boolean(option.value) && Boolean(majorPick.value) && option.dataset.class !== majorPick.value;
-      }
-      if (minorPick.selectedOptions[0] && minorPick.selectedOptions[0].hidden) minorPick.value = "";
-    });
-    minorPick.addEventListener("change", () => {
-      const picked = minorPick.selectedOptions[0];
-      if (picked && picked.dataset.class) majorPick.value = picked.dataset.class;
-    });
+    picker(majorPick, minorPick, true);
+
+    const departments = document.getElementById("f-department");
+    const persons = document.getElementById("f-person");
+    function offer(select, values) {
+      const known = new Set([...select.options].map((o) => o.value));
+      for (const [value, text] of values) if (!known.has(String(value))) select.append(el("option", { value }, text));
+    }
+    offer(departments, config.departments.map((d) => [d, d]));
 
     function query() {
       const form = new FormData(document.getElementById("filters"));
       const params = new URLSearchParams();
       for (const [key, value] of form.entries()) if (value) params.set(key, value);
+      params.delete("person");  // the board's filter: the map's incidents have no handler filter
       // A class alone filters by all of its categories (the API takes a 2-digit class code).
       const category = minorPick.value || majorPick.value;
       if (category) params.set("category", category);
@@ -541,19 +588,18 @@
     // Many incidents: the points are vector tiles filtered by the same query; the
     // heatmap takes the newest 20,000 of them.
     const tiles = config.tiles ? window[config.tiles] : null;
-    if (tiles) {
-      map.removeLayer(cluster);
-      map.on("click", async (e) => {
-        if (!map.hasLayer(tiles)) return;
-        const params = query();
-        params.set("bbox", bboxAround(e.latlng, 8));
-        params.set("limit", "1");
-        try {
-          const fc = await api("GET", "/api/incidents?" + params.toString());
-          if (fc.features.length) showIncident(fc.features[0].id);
-        } catch (err) { notice(err.message, "error"); }
-      });
-    }
+    if (tiles) map.removeLayer(cluster);
+    map.on("click", async (e) => {
+      if (picking) { picking(e.latlng); return; }
+      if (!tiles || !map.hasLayer(tiles)) return;
+      const params = query();
+      params.set("bbox", bboxAround(e.latlng, 8));
+      params.set("limit", "1");
+      try {
+        const fc = await api("GET", "/api/incidents?" + params.toString());
+        if (fc.features.length) openCase(fc.features[0].id);
+      } catch (err) { notice(err.message, "error"); }
+    });
 
     async function load() {
       const params = query();
@@ -563,7 +609,6 @@
       params.set("limit", "1000");
       const features = [];
       let matched = 0;
-      notice(t("Loading incidents…"));
       try {
         for (let offset = 0; offset !== null && features.length < 20000;) {
           params.set("offset", String(offset));
@@ -573,7 +618,6 @@
           offset = page.next_offset;
         }
       } catch (err) { notice(err.message, "error"); return; }
-      notice("");
       cluster.clearLayers();
       points = [];
       if (tiles) {
@@ -591,10 +635,11 @@
         const marker = L.circleMarker([lat, lon], {
           radius: 7, fillColor: config.colours[p.status] || "#333", fillOpacity: 0.9,
           color: p.overdue ? "#000" : "#fff", weight: p.overdue ? 3 : 1, className: "incident incident-" + f.id,
+          overdue: Boolean(p.overdue), open: !closedStates.has(p.status),
         });
         marker.bindTooltip(el("span", {}, "#" + f.id + " " + label("category", p.category) + " · " + label("status", p.status) +
           (p.overdue ? " · " + t("overdue") : "")));
-        marker.on("click", () => showIncident(f.id));
+        marker.on("click", () => openCase(f.id));
         return marker;
       });
       cluster.addLayers(markers);
@@ -604,32 +649,265 @@
       document.body.dataset.incidents = String(features.length);
     }
 
-    async function showIncident(id) {
+    // -- the case board: queues by stage, a queue's cases overdue first, then by time left
+    const queuesList = document.getElementById("queues");
+    const casesList = document.getElementById("cases");
+    let queue = null;
+
+    // "2 d 3 h", "5 h 10 min" or "40 min" in the page's language.
+    function span(seconds) {
+      const s = Math.abs(seconds);
+      const d = Math.floor(s / 86400);
+      const h = Math.floor((s % 86400) / 3600);
+      const m = Math.floor((s % 3600) / 60);
+      if (d) return t("{d} d {h} h", { d, h });
+      if (h) return t("{h} h {m} min", { h, m });
+      return t("{m} min", { m });
+    }
+    function timeLeft(seconds) {
+      if (seconds === null || seconds === undefined) return "";
+      return seconds < 0 ? t("{time} overdue", { time: span(seconds) }) : t("{time} left", { time: span(seconds) });
+    }
+
+    async function loadBoard(which) {
+      const params = new URLSearchParams();
+      const filters = new FormData(document.getElementById("filters"));
+      for (const key of ["grid", "department", "person"]) if (filters.get(key)) params.set(key, filters.get(key));
+      const category = minorPick.value || majorPick.value;
+      if (category) params.set("category", category);
+      if (which) params.set("queue", which);
+      let board;
+      try { board = await api("GET", "/api/cases/board?" + params.toString()); } catch (err) { notice(err.message, "error"); return; }
+      queue = board.queue;
+      offer(departments, board.departments.map((d) => [d, d]));
+      offer(persons, board.handlers.map((p) => [p.id, p.name + (p.phone ? " " + p.phone : "")]));
+      queuesList.replaceChildren(...board.queues.map((q) => el("li", {},
+        el("button", { type: "button", "data-queue": q.queue, "aria-pressed": String(q.queue === queue),
+          onclick: () => loadBoard(q.queue) },
+        el("span", { class: "name" }, label("queue", q.queue)), el("b", {}, q.count.toLocaleString()),
+        q.overdue ? el("span", { class: "due" }, t("{n} overdue", { n: q.overdue.toLocaleString() })) : null))));
+      casesList.replaceChildren(...board.cases.map((c) => el("li", { class: c.overdue ? "overdue" : "" },
+        el("button", { type: "button", "data-id": c.id, onclick: () => openCase(c.id) },
+          el("span", { class: "line" }, el("b", {}, "#" + c.id), " " + label("category", c.category)),
+          el("span", { class: "line hint" }, (c.grid_name || c.grid_code || t("no cell")) +
+            (c.department ? " · " + c.department : "") + (c.handler ? " · " + c.handler : "")),
+          el("span", { class: "left" + (c.overdue ? " late" : "") },
+            c.status === "pending" ? t("review on {day}", { day: when(c.review_at).slice(0, 10) })
+              : c.status === "postponed" ? t("postponed until {day}", { day: when(c.deadline).slice(0, 10) })
+                : timeLeft(c.seconds_left))))));
+      if (!board.cases.length) casesList.append(el("li", { class: "hint" }, t("No cases wait here.")));
+      document.body.dataset.board = queue;
+    }
+
+    // -- the case beside the map: its cell, people, clock, history and the steps the role may take
+    const caseBox = document.getElementById("case");
+    const caseBody = document.getElementById("case-body");
+    let current = null;
+
+    function closeCase() {
+      caseBox.hidden = true;
+      current = null;
+      picked.clearLayers();
+      map.invalidateSize();
+    }
+    document.getElementById("case-close").addEventListener("click", closeCase);
+
+    // The words of each step's button, and what it asks for.
+    const STEPS = {
+      accepted: { text: t("Accept"), fields: [] },
+      rejected: { text: t("Do not accept"), fields: ["reason"] },
+      dispatched: { text: t("Dispatch"), fields: ["department", "person"] },
+      handled_on_spot: { text: t("Handled on the spot"), fields: ["note"] },
+      escalated: { text: t("Escalate"), fields: ["department", "note"] },
+      in_progress: { text: t("Start handling"), fields: [] },
+      resolved: { text: t("Report back"), fields: ["note"] },
+      closed: { text: t("Check passed: close"), fields: ["note"] },
+      rework: { text: t("Check failed: rework"), fields: ["reason"] },
+      pending: { text: t("Put on the pending list"), fields: ["reason", "review_at"] },
+    };
+
+    function field(name, inc) {
+      const id = "a-" + name;
+      if (name === "department") {
+        const select = el("select", { id, name }, el("option", { value: "" }, t("none")),
+          config.departments.map((d) => el("option", { value: d }, d)));
+        if (inc.department) { offer(select, [[inc.department, inc.department]]); select.value = inc.department; }
+        return [el("label", { for: id }, t("Department")), select];
+      }
+      if (name === "person") {
+        const seen = new Set();
+        const people = (inc.responsible || []).filter((p) => !seen.has(p.id) && seen.add(p.id));
+        const select = el("select", { id, name }, el("option", { value: "" }, t("none")),
+          people.map((p) => el("option", { value: p.id }, p.name + " · " + label("duty", p.duty) + (p.phone ? " · " + p.phone : ""))));
+        return [el("label", { for: id }, t("Person")), select];
+      }
+      if (name === "review_at" || name === "until") {
+        return [el("label", { for: id }, name === "until" ? t("Resume on (day)") : t("Review on (day)")),
+          dayField(el("input", { type: "text", id, name, class: "day", required: true, placeholder: "2026-12-31",
+            pattern: "\\d{4}-\\d{2}-\\d{2}" }))];
+      }
+      if (name === "hours") {
+        return [el("label", { for: id }, t("Hours more")), el("input", { type: "number", id, name, min: "1", max: "720", value: "24" })];
+      }
+      const required = name === "reason";
+      return [el("label", { for: id }, required ? t("Reason") : t("Note")),
+        el("textarea", { id, name, rows: "2", required })];
+    }
+
+    // A small form under the buttons: the fields the step asks for, then confirm.
+    function stepForm(title, fields, inc, send) {
+      const form = el("form", { class: "step-form", id: "step-form" }, el("h4", {}, title),
+        ...fields.map((name) => field(name, inc)),
+        el("div", { class: "row" }, el("button", { type: "submit", class: "primary" }, t("Confirm")),
+          el("button", { type: "button", onclick: () => form.remove() }, t("Cancel"))));
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        const data = Object.fromEntries(new FormData(form).entries());
+        await act(inc, () => send(data), title);
+      });
+      document.getElementById("step-form")?.remove();
+      caseBody.querySelector(".actions").after(form);
+      form.querySelector("input, select, textarea")?.focus();
+      return form;
+    }
+
+    async function act(inc, call, title) {
+      try {
+        await call();
+      } catch (err) { notice(err.message, "error"); return; }
+      notice(t("Done: {step} (#{id}).", { step: title, id: inc.id }));
+      await openCase(inc.id, false);
+      loadBoard(queue);
+      load();
+    }
+
+    function transitionButton(inc, to) {
+      const step = STEPS[to];
+      if (!step) return null;
+      const send = (data) => {
+        const body = { to };
+        if (data.reason || data.note) body.note = data.reason || data.note;
+        if (data.department) body.department = data.department;
+        if (data.person) body.person_id = Number(data.person);
+        if (data.review_at) body.review_at = data.review_at;
+        return api("POST", "/api/incidents/" + inc.id + "/transition", body);
+      };
+      return el("button", { type: "button", "data-step": to, class: to === "rework" || to === "rejected" ? "warn" : "",
+        onclick: () => step.fields.length ? stepForm(step.text, step.fields, inc, send) : act(inc, () => send({}), step.text) },
+      step.text);
+    }
+
+    function actions(inc) {
+      const buttons = [];
+      if (config.can_handle) {
+        for (const to of inc.next || []) buttons.push(transitionButton(inc, to));
+        const handling = ["dispatched", "in_progress", "rework", "escalated"].includes(inc.status);
+        if (handling && !inc.open_delay) {
+          buttons.push(el("button", { type: "button", "data-step": "extend", onclick: () => stepForm(t("Ask for more time"),
+            ["hours", "reason"], inc, (d) => api("POST", "/api/incidents/" + inc.id + "/delay",
+              { kind: "extend", hours: Number(d.hours), reason: d.reason })) }, t("Ask for more time")));
+          buttons.push(el("button", { type: "button", "data-step": "postpone", onclick: () => stepForm(t("Ask to postpone"),
+            ["until", "reason"], inc, (d) => api("POST", "/api/incidents/" + inc.id + "/delay",
+              { kind: "postpone", until: d.until, reason: d.reason })) }, t("Ask to postpone")));
+        }
+        if (inc.open_delay) {
+          const decide = (approve) => stepForm(approve ? t("Approve the request") : t("Refuse the request"), ["note"], inc,
+            (d) => api("POST", "/api/incidents/" + inc.id + "/delay/decision", { approve, note: d.note || "" }));
+          buttons.push(el("button", { type: "button", "data-step": "approve", onclick: () => decide(true) }, t("Approve the request")));
+          buttons.push(el("button", { type: "button", "data-step": "refuse", class: "warn", onclick: () => decide(false) },
+            t("Refuse the request")));
+        }
+        if (inc.awaiting_visit) {
+          buttons.push(el("button", { type: "button", "data-step": "visit", onclick: () => {
+            const form = stepForm(t("Return visit"), ["note"], inc, (d) => api("POST", "/api/incidents/" + inc.id + "/visit",
+              { method: d.method, satisfied: d.satisfied === "yes", note: d.note || "" }));
+            form.querySelector("h4").after(
+              el("label", { for: "a-method" }, t("How")),
+              el("select", { id: "a-method", name: "method" }, el("option", { value: "phone" }, label("step", "phone")),
+                el("option", { value: "visit" }, label("step", "visit"))),
+              el("label", { for: "a-satisfied" }, t("The resident is")),
+              el("select", { id: "a-satisfied", name: "satisfied" }, el("option", { value: "yes" }, t("satisfied")),
+                el("option", { value: "no" }, t("not satisfied: reopen"))));
+          } }, t("Return visit")));
+        }
+      }
+      if (config.can_supervise && inc.overdue) {
+        buttons.push(el("button", { type: "button", "data-step": "supervise", class: "warn",
+          onclick: () => stepForm(t("Supervision notice"), ["note"], inc,
+            (d) => api("POST", "/api/incidents/" + inc.id + "/supervise", { note: d.note || "" })) }, t("Supervision notice")));
+      }
+      return el("div", { class: "actions" }, buttons.filter(Boolean));
+    }
+
+    function person(p, extra) {
+      return el("li", {}, p.name + (extra ? " · " + extra : "") + " ",
+        p.phone ? el("a", { href: "tel:" + p.phone, class: "phone" }, p.phone) : el("span", { class: "hint" }, t("no phone")));
+    }
+
+    function history(inc) {
+      return el("ol", { class: "history" }, (inc.events || []).map((e) => {
+        const d = e.details || {};
+        let what = e.from_status === e.to_status ? "" : (e.from_status ? label("status", e.from_status) + " → " : "") + label("status", e.to_status);
+        if (d.step) what = label("step", d.step) + (d.kind ? " (" + label("step", d.kind) + (d.hours ? " " + d.hours + " h" : "") +
+          (d.until ? " " + when(d.until).slice(0, 10) : "") + ")" : "");
+        if (d.return_visit) what = t("return visit") + " (" + label("step", d.method) + "): " + (d.satisfied ? t("satisfied") : t("not satisfied")) +
+          (e.from_status !== e.to_status ? " → " + label("status", e.to_status) : "");
+        if (d.check) what += " · " + label("step", d.check);
+        const to = [d.department, d.person && d.person.name].filter(Boolean).join(" · ");
+        return el("li", {}, el("span", { class: "at" }, when(e.at)), " " + e.actor + ": " + what + (to ? " (" + to + ")" : "") +
+          (e.note ? " — " + label("note", e.note) : ""));
+      }));
+    }
+
+    async function openCase(id, move = true) {
       let inc;
       try { inc = await api("GET", "/api/incidents/" + encodeURIComponent(id)); } catch (err) { notice(err.message, "error"); return; }
+      current = inc;
+      const wasHidden = caseBox.hidden;
+      caseBox.hidden = false;
+      if (wasHidden) map.invalidateSize();
       picked.clearLayers();
       if (inc.cell) {
         const cell = L.geoJSON(inc.cell.geometry, { style: { color: "#d62728", weight: 4, fillOpacity: 0.15 } });
         picked.addLayer(cell);
-        map.fitBounds(cell.getBounds(), { maxZoom: 17 });
-      } else {
+        if (move) map.fitBounds(cell.getBounds(), { maxZoom: 17 });
+      } else if (move) {
         map.setView([inc.lat, inc.lon], 16);
       }
       picked.addLayer(L.circleMarker([inc.lat, inc.lon], { radius: 9, color: "#d62728", weight: 3, fillOpacity: 0 }));
-      const history = el("ol", {}, (inc.events || []).map((e) =>
-        el("li", {}, when(e.at) + " " + e.actor + ": " + (e.from_status ? label("status", e.from_status) : "–") + " → " +
-          label("status", e.to_status) + (e.note ? " (" + label("note", e.note) + ")" : ""))));
-      showDetails(t("Incident #{id}", { id: inc.id }), [
-        [t("status"), label("status", inc.status) + (inc.overdue ? " · " + t("OVERDUE") : "")],
-        [t("category"), label("category", inc.category)], [t("source"), label("source", inc.source)],
-        [t("reported"), when(inc.reported_at)], [t("deadline"), when(inc.deadline)],
-        [t("description"), inc.description], [t("reporter"), inc.reporter],
-        [t("cell"), inc.cell ? inc.cell.code + " " + inc.cell.name : t("unassigned ({how})", { how: label("assignment", inc.assignment) })],
-        [t("parents"), (inc.parents || []).map((x) => x.code + " " + (x.name || "")).join(" › ")],
-        [t("responsible"), (inc.responsible || []).map((x) => x.name + " (" + label("duty", x.duty) +
-          (x.grid_code ? ", " + x.grid_code : "") + (x.phone ? ", " + x.phone : "") + ")").join(", ")],
-      ], [el("h3", {}, t("History")), history]);
-      panel.details.dataset.cell = inc.cell ? inc.cell.code : "";
+      const seconds = inc.deadline ? (new Date(inc.deadline) - Date.now()) / 1000 : null;
+      const clockRunning = !["resolved", "handled_on_spot", "closed", "rejected", "pending", "postponed"].includes(inc.status);
+      const rows = [
+        [t("category"), label("category", inc.category)],
+        [t("where"), inc.cell ? inc.cell.code + " " + (inc.cell.name || "") : t("unassigned ({how})", { how: label("assignment", inc.assignment) })],
+        [t("parents"), (inc.parents || []).map((x) => x.name || x.code).join(" › ")],
+        [t("reported"), when(inc.reported_at) + " · " + label("source", inc.source)],
+        [t("deadline"), inc.deadline ? when(inc.deadline) + (clockRunning ? " · " + timeLeft(seconds) : "") : ""],
+        [t("pending until"), inc.status === "pending" ? when(inc.review_at).slice(0, 10) : ""],
+        [t("description"), inc.description],
+        [t("reporter"), inc.reporter],
+        [t("department"), inc.department],
+      ];
+      const dl = el("dl", {});
+      for (const [key, value] of rows) if (value) dl.append(el("dt", {}, key), el("dd", {}, value));
+      const people = el("ul", { class: "people" });
+      if (inc.handler) people.append(person(inc.handler, t("handler")));
+      for (const p of inc.responsible || []) people.append(person(p, label("duty", p.duty) + (p.grid_code ? " " + p.grid_code : "")));
+      const request = inc.open_delay ? el("p", { class: "request" }, t("Open request: {kind}", { kind: label("step", inc.open_delay.kind) }) +
+        (inc.open_delay.hours ? " " + inc.open_delay.hours + " h" : "") + (inc.open_delay.until ? " " + when(inc.open_delay.until).slice(0, 10) : "") +
+        " — " + (inc.open_delay.reason || "") + " (" + inc.open_delay.by + ", " + when(inc.open_delay.at) + ")") : null;
+      caseBody.replaceChildren(
+        el("h2", {}, t("Case #{id}", { id: inc.id })),
+        el("p", { class: "state" + (inc.overdue ? " late" : "") }, el("span", { class: "badge", style: "background:" + (config.colours[inc.status] || "#333") }),
+          label("status", inc.status) + (inc.overdue ? " · " + t("OVERDUE") : "") + (inc.awaiting_visit ? " · " + t("return visit due") : "")),
+        ...(request ? [request] : []), actions(inc), dl,
+        el("h3", {}, t("People")), people,
+        el("h3", {}, t("History")), history(inc),
+      );
+      caseBox.dataset.id = String(inc.id);
+      caseBox.dataset.cell = inc.cell ? inc.cell.code : "";
+      caseBox.dataset.status = inc.status;
+      caseBox.scrollTop = 0;
     }
 
     // A position as typed ("lon,lat"; "lat,lon" is recognised): the grids that contain it.
@@ -646,21 +924,64 @@
       } catch (err) { notice(err.message, "error"); }
     }
 
-    document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
+    // -- registering a case (信息采集): a position typed or clicked, a category from the two-level picker
+    const register = document.getElementById("register");
+    if (register) {
+      const position = document.getElementById("r-position");
+      picker(document.getElementById("r-class"), document.getElementById("r-category"), false);
+      document.getElementById("r-pick").addEventListener("click", () => {
+        notice(t("Click the map where it happened."));
+        map.getContainer().classList.add("picking");
+        picking = (latlng) => {
+          picking = null;
+          map.getContainer().classList.remove("picking");
+          position.value = latlng.lng.toFixed(6) + "," + latlng.lat.toFixed(6);
+          picked.clearLayers();
+          picked.addLayer(L.circleMarker(latlng, { radius: 9, color: "#1f4e79", weight: 3 }));
+          notice("");
+        };
+      });
+      register.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        const data = Object.fromEntries(new FormData(register).entries());
+        let out;
+        try {
+          const place = await api("GET", "/api/grids?point=" + encodeURIComponent(data.position.trim()));
+          const [lon, lat] = place.point;
+          out = await api("POST", "/api/incidents", { lon, lat, category: data.category, source: data.source,
+            description: data.description || "", reporter: data.reporter || undefined });
+        } catch (err) { notice(err.message, "error"); return; }
+        notice(out.grid_code
+          ? t("Registered as case #{id} in cell {cell}.", { id: out.id, cell: out.grid_code + (out.grid_name ? " " + out.grid_name : "") })
+          : t("Registered as case #{id}; it lies outside every cell.", { id: out.id }), out.grid_code ? "" : "error");
+        register.reset();
+        await openCase(out.id);
+        loadBoard(queue);
+        load();
+      });
+    }
+
+    // "Loading…" while the work runs, unless something else was said meanwhile (an error stays).
+    async function loading(work) {
+      const text = t("Loading incidents…");
+      notice(text);
+      try { await work; } finally { if (panel.notice.textContent === text) notice(""); }
+    }
+    document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); loading(Promise.all([load(), loadBoard()])); });
     document.getElementById("heat-toggle").addEventListener("change", (e) => {
-      const points = tiles || cluster;
-      if (e.target.checked) { map.addLayer(heat); map.removeLayer(points); } else { map.removeLayer(heat); map.addLayer(points); }
+      const layer = tiles || cluster;
+      if (e.target.checked) { map.addLayer(heat); map.removeLayer(layer); } else { map.removeLayer(heat); map.addLayer(layer); }
     });
     document.getElementById("search").addEventListener("submit", (e) => {
       e.preventDefault();
-      const q = document.getElementById("q").value.trim().replace(/^(#|＃|事件)\s*/, "");
+      const q = document.getElementById("q").value.trim().replace(/^(#|＃|事件|案件)\s*/, "");
       const coords = /^[-+]?\d+(?:\.\d+)?\s*[,，\s]\s*[-+]?\d+(?:\.\d+)?$/.test(q);
-      if (/^\d+$/.test(q)) showIncident(q);
+      if (/^\d+$/.test(q)) openCase(q);
       else if (coords) findPlace(q);
       else notice(t("Type an incident number, or a position as lon,lat."), "error");
     });
     map.removeLayer(heat);
-    load().finally(ready);
+    loading(Promise.all([load(), loadBoard()])).finally(ready);
   }
 
   // -- supervisor ----------------------------------------------------------------------
