@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -184,10 +185,11 @@ def test_clusters_take_the_colour_of_their_worst_case_and_count_the_overdue(brow
     lon, lat = site["spot"]
     with site["engine"].begin() as conn:
         for n, days_ago in enumerate((9, 9, 0, 0, 0)):  # two overdue among five cases a few metres apart
-            register(conn, settings, NewIncident(lon=lon + n * 2e-5, lat=lat + 3e-4, category="garbage", source="patrol",
-                     reported_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)), actor="test")  # fmt: skip
-        overdue = conn.execute(sa.text("SELECT count(*) FROM incidents WHERE deadline < now() "
-                                       "AND status NOT IN ('closed', 'rejected', 'resolved')")).scalar_one()  # fmt: skip
+            when = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
+            register(conn, settings, NewIncident(lon=lon + n * 2e-5, lat=lat + 3e-4, category="garbage",
+                                                 source="patrol", reported_at=when), actor="test")  # fmt: skip
+        overdue = conn.execute(sa.text("SELECT count(*) FROM incidents WHERE deadline < now() AND status NOT IN "
+                                       "('closed', 'rejected', 'resolved')")).scalar_one()  # fmt: skip
     context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768}, bypass_csp=True)
     page = context.new_page()
     sign_in(page, site["base"], demo.ADMIN_NAME, demo.ADMIN_PASSWORD)
@@ -202,4 +204,59 @@ def test_clusters_take_the_colour_of_their_worst_case_and_count_the_overdue(brow
     assert overdue == 2
     assert counted["red"] == counted["badges"] >= 1 and counted["due"] + counted["loose"] == overdue
     page.screenshot(path=str(settings.home / "screenshots" / "case_clusters.png"))
+    context.close()
+
+
+def test_the_dashboard_shows_the_indicators_charts_and_ranking_in_chinese(browser, site, settings):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768}, bypass_csp=True)
+    page = context.new_page()
+    log = PageLog()
+    log.watch(page, site["base"])
+    sign_in(page, site["base"], demo.ADMIN_NAME, demo.ADMIN_PASSWORD)
+    page.goto(site["base"] + "/dashboard")
+    page.wait_for_selector("body[data-ready='1']")
+    api = page.evaluate("""async () => {
+        const f = document.getElementById('period');
+        const q = 'from=' + f.elements.from.value + '&to=' + f.elements.to.value;
+        return (await (await fetch('/api/indicators?by=total&' + q)).json()).units[0]; }""")
+    assert page.text_content("#tiles [data-key=received] b") == str(api["received"]) and api["received"] >= 4
+    assert page.text_content("#tiles [data-key=rework_rate] b") == f"{api['rework_rate'] * 100:.1f}%"
+    assert page.locator("#chart-units canvas").count() == 1 and page.locator("#chart-trend canvas").count() == 1
+    # By village (the second level) by default: one ranking row per village with cases (all are in the first).
+    assert page.locator("#ranking tbody tr").count() == 1
+    assert page.text_content("#ranking tbody tr").startswith("不参与排名第1村 XWZ001")  # fewer than 5 cases due
+    page.select_option("#by", "department")
+    page.click("#period button[type=submit]")
+    page.wait_for_function("document.querySelector('#ranking tbody tr[data-key=\"环卫\"]') !== null")
+    # The workbook link follows the period.
+    assert page.get_attribute("#export", "href").startswith("/api/indicators.xlsx?from=")
+    assert visible_words(page) == set()
+    page.screenshot(path=str(settings.home / "screenshots" / "dashboard.png"), full_page=True)
+    assert log.errors == [] and log.external == []
+    context.close()
+
+
+def test_the_daily_judgement_page_lists_the_overdue_and_opens_a_case(browser, site, settings):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768}, bypass_csp=True)
+    page = context.new_page()
+    log = PageLog()
+    log.watch(page, site["base"])
+    sign_in(page, site["base"], demo.ADMIN_NAME, demo.ADMIN_PASSWORD)
+    today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(settings.timezone)).date()
+    page.goto(site["base"] + f"/judgement?date={today}&level=grid")
+    assert page.text_content("h2") == f"每日汇总研判（{today}）"
+    assert "垃圾清理" in page.text_content("#by-category") and CELL in page.text_content("#by-area")
+    with site["engine"].connect() as conn:
+        overdue = conn.execute(sa.text("SELECT id FROM incidents WHERE deadline < now() AND status NOT IN "
+                                       "('closed', 'rejected', 'resolved', 'handled_on_spot', 'pending', 'postponed') "
+                                       "ORDER BY deadline, id")).scalars().all()  # fmt: skip
+    rows = page.locator("#overdue tbody tr")
+    assert rows.count() == len(overdue) >= 2
+    assert rows.first.locator("a").text_content() == f"#{overdue[0]}"
+    assert visible_words(page) == set()
+    page.screenshot(path=str(settings.home / "screenshots" / "judgement.png"), full_page=True)
+    rows.first.locator("a").click()
+    page.wait_for_selector(f"#case[data-id='{overdue[0]}']")
+    assert "已超期" in page.text_content("#case .state")
+    assert log.errors == [] and log.external == []
     context.close()

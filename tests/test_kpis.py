@@ -189,3 +189,45 @@ def test_the_cli_prints_the_ranking_and_writes_the_workbook(scratch_url, setting
     units = json.loads(result.stdout)
     assert [(u["key"], u["received"], u["rank"]) for u in units if u["received"]] == [("XWZ001", 1, None)]
     assert openpyxl.load_workbook(out).sheetnames[-1] == "部门"
+
+
+def test_periods_cut_days_weeks_from_monday_and_months_in_the_zone():
+    start, end = dt.datetime(2026, 11, 4, 15, tzinfo=Z), dt.datetime(2026, 12, 2, tzinfo=Z)
+    weeks = kpis.periods(start, end, "week")
+    assert weeks[0] == (start, dt.datetime(2026, 11, 9, tzinfo=Z))  # a partial first week, to the next Monday
+    assert all(b[0].weekday() == 0 and b[0].hour == 0 for b in weeks[1:]) and weeks[-1][1] == end
+    months = kpis.periods(start, end, "month")
+    assert months == [(start, dt.datetime(2026, 12, 1, tzinfo=Z)), (dt.datetime(2026, 12, 1, tzinfo=Z), end)]
+    assert len(kpis.periods(START, END, "day")) == 7
+    # Just inside and outside the limit of periods.
+    assert len(kpis.periods(START, START + dt.timedelta(days=kpis.MAX_PERIODS), "day")) == kpis.MAX_PERIODS
+    with pytest.raises(kpis.InvalidInput, match="at most"):
+        kpis.periods(START, START + dt.timedelta(days=kpis.MAX_PERIODS + 1), "day")
+    with pytest.raises(kpis.InvalidInput, match="step"):
+        kpis.periods(START, END, "hour")
+
+
+def test_the_trend_counts_each_period_as_the_week_by_hand(conn, week):
+    days = kpis.trend(conn, start=START, end=END, step="day")
+    # Received per day (docs/kpis.md's cases A-L; K was received the week before).
+    assert [p["received"] for p in days] == [3, 2, 1, 2, 1, 1, 1]
+    # Nov 2's cases (A, B, L) as they stood at Nov 3 00:00: none due yet, so no closure rate.
+    assert days[0]["due"] == 0 and days[0]["closure_rate"] is None
+    # One week, cut as one period, gives exactly the week's figures.
+    (whole,) = kpis.trend(conn, start=START, end=END, step="week")
+    (total,) = kpis.indicators(conn, start=START, end=END, by="total")
+    assert {k: whole[k] for k in kpis.COUNTS} == {k: total[k] for k in kpis.COUNTS}
+    assert whole["on_time_rate"] == total["on_time_rate"] is not None
+
+
+def test_the_trend_api(client, make_user, week):
+    _, token = make_user("supervisor")
+    body = client.get("/api/indicators/trend?from=2026-11-02&to=2026-11-08&step=day", headers=bearer(token)).get_json()
+    assert [p["received"] for p in body["periods"]] == [3, 2, 1, 2, 1, 1, 1]
+    assert body["periods"][0]["from"] == "2026-11-02T00:00:00+08:00"
+    assert client.get("/api/indicators/trend?step=hour", headers=bearer(token)).status_code == 422
+    # Without a start: the 8 weeks before the end.
+    weeks = client.get("/api/indicators/trend?to=2026-11-08", headers=bearer(token)).get_json()["periods"]
+    assert weeks[0]["from"] == "2026-09-14T00:00:00+08:00" and len(weeks) == 8
+    total = client.get("/api/indicators?by=total&from=2026-11-02&to=2026-11-08", headers=bearer(token)).get_json()
+    assert [u["key"] for u in total["units"]] == ["all"] and total["units"][0]["received"] == 11

@@ -45,12 +45,13 @@ def create_app(settings: Settings | None = None, bind: Bind | None = None) -> Fl
         pages,
         patrols,
         people,
+        reports,
         security,
         users,
     )
 
     blueprints = (health.bp, users.bp, people.bp, grids.bp, incidents.bp, patrols.bp, coverage.bp, audit.bp,
-                  pages.bp, maps.bp)  # fmt: skip
+                  pages.bp, maps.bp, reports.bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     errors.install(app)

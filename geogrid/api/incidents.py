@@ -17,7 +17,7 @@ from geogrid.api.params import json_body, optional, query_int, required
 from geogrid.errors import Forbidden, InvalidInput
 from geogrid.grids import hierarchy
 from geogrid.incidents import board as board_queues
-from geogrid.incidents import export, kpis, taxonomy, workflow
+from geogrid.incidents import export, judgement, kpis, taxonomy, workflow
 from geogrid.incidents.intake import NewIncident, register
 from geogrid.incidents.metrics import early_warnings, metrics
 from geogrid.incidents.queries import list_incidents, statuses
@@ -344,7 +344,7 @@ def _period(args) -> tuple:
 @bp.get("/indicators")
 @access(*READERS)
 @openapi.doc(
-    query={"by": {"type": "string", "enum": ["grid", "department", "person"]},
+    query={"by": {"type": "string", "enum": list(kpis.BY)},
            "level": {"type": "string", "description": "by grid: the level whose grids are the units (default the top)"},
            "from": {"type": "string"},
            "to": {"type": "string", "description": "the last day (a date, included) or a moment (excluded)"}},
@@ -362,6 +362,68 @@ def case_indicators():
     return jsonify({"from": start.isoformat(), "to": end.isoformat(), "by": by,
                     "level": level if by == "grid" else None, "weights": dict(settings.kpi_weights),
                     "units": ranked})  # fmt: skip
+
+
+@bp.get("/indicators/trend")
+@access(*READERS)
+@openapi.doc(
+    query={"from": {"type": "string", "description": "default: 8 weeks before `to`"},
+           "to": {"type": "string", "description": "the last day (a date, included) or a moment (excluded)"},
+           "step": {"type": "string", "enum": list(kpis.STEPS), "description": "default week"}},
+    response={"type": "object"},
+)  # fmt: skip
+def indicator_trend():
+    """The whole area's indicators per day, week or month (each period's cases as they stood at its end)."""
+    zone = state().settings.timezone
+    args = request.args
+    start, end = _period(args)
+    step = args.get("step") or "week"
+    if not args.get("from"):
+        start = end - dt.timedelta(days={"day": 14, "week": 56, "month": 365}.get(step, 56))
+    with db() as conn:
+        series = kpis.trend(conn, start=start.astimezone(ZoneInfo(zone)), end=end, step=step)
+    return jsonify({"from": start.isoformat(), "to": end.isoformat(), "step": step, "periods": series})
+
+
+@bp.get("/judgement")
+@access(*READERS)
+@openapi.doc(
+    query={"date": {"type": "string", "description": "the day (default yesterday, in the center's time zone)"},
+           "level": {"type": "string", "description": "the level whose grids are the areas (default the second)"}},
+    response={"type": "object"},
+)  # fmt: skip
+def daily_judgement():
+    """每天汇总研判: a day's cases by category and area, new early warnings, cases common to many places, the
+    overdue list."""
+    return jsonify(judgement_of(request.args))
+
+
+@bp.get("/judgement.xlsx")
+@access(*READERS)
+@openapi.doc(query={"date": {"type": "string"}, "level": {"type": "string"}},
+             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")  # fmt: skip
+def daily_judgement_workbook():
+    """The daily judgement as an Excel workbook (a sheet per part, Chinese headers)."""
+    from geogrid.incidents.taxonomy import categories
+
+    report = judgement_of(request.args)
+    names = categories(state().settings.categories_file)
+    data = judgement.workbook(report, lambda c: names[c].zh if c in names else c,
+                              lambda s: in_chinese("status", s))  # fmt: skip
+    return data, 200, {"Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       "Content-Disposition": f'attachment; filename="judgement-{report["day"]}.xlsx"'}  # fmt: skip
+
+
+def judgement_of(args) -> dict:
+    """The daily judgement for a request's ``date`` (default yesterday) and ``level`` (default the second)."""
+    settings = state().settings
+    zone = ZoneInfo(settings.timezone)
+    day = inputs.day(args["date"]) if args.get("date") else dt.datetime.now(zone).date() - dt.timedelta(days=1)
+    default = settings.levels[1] if len(settings.levels) > 1 else settings.levels[0]
+    level = inputs.level(args.get("level"), settings.levels) or default
+    with db() as conn:
+        return judgement.daily(conn, day=day, zone=settings.timezone, level=level,
+                               categories_file=settings.categories_file)  # fmt: skip
 
 
 @bp.get("/indicators.xlsx")

@@ -69,9 +69,12 @@ SELECT c.id, s.status, coalesce(s.taken_on, false) AS taken_on, coalesce(s.rejec
        s.closed_at, coalesce(s.deadline, c.current_deadline) AS deadline,
        coalesce(s.department, c.current_department) AS department,
        coalesce(s.person_id, c.current_person) AS person_id, coalesce(s.visits, 0) AS visits, s.satisfied,
-       coalesce(t.ancestor, a.ancestor) AS grid
+       {{grid}} AS grid
   FROM cases c
   LEFT JOIN steps s ON s.incident_id = c.id
+  {{grid_joins}}
+"""
+_GRID_JOINS = """
   LEFT JOIN grids g ON g.id = c.grid_id
   LEFT JOIN moved m ON m.incident_id = c.id
   LEFT JOIN tree t ON t.code = coalesce(m.code, g.code)
@@ -95,7 +98,7 @@ RATES = {
 #: The ranking's weights by default (GEOGRID_KPI_WEIGHTS); rework and extension count as 100 − rate.
 WEIGHTS = {"closure_rate": 30, "on_time_rate": 30, "satisfaction_rate": 20, "rework_rate": 10, "extension_rate": 10}
 _LOWER_IS_BETTER = ("rework_rate", "extension_rate")
-BY = ("grid", "department", "person")
+BY = ("grid", "department", "person", "total")
 
 
 @dataclasses.dataclass
@@ -140,10 +143,13 @@ def indicators(conn: Connection, *, start: dt.datetime, end: dt.datetime, by: st
         raise InvalidInput("the period must end after it starts")
     level = level or (levels[0] if levels else "township")
     at = end - dt.timedelta(microseconds=1)
-    rows = conn.execute(sa.text(_FACTS), {"start": start, "end": end, "level": level, "at": at}).mappings().all()
+    # The cell a case was in (rolled up to *level*) is only worked out when the units are grids.
+    facts = (_FACTS.format(grid="coalesce(t.ancestor, a.ancestor)", grid_joins=_GRID_JOINS) if by == "grid"
+             else _FACTS.format(grid="NULL", grid_joins=""))  # fmt: skip
+    rows = conn.execute(sa.text(facts), {"start": start, "end": end, "level": level, "at": at}).mappings().all()
     units: dict = {}
     for row in rows:
-        key = {"grid": row["grid"], "department": row["department"], "person": row["person_id"]}[by]
+        key = {"grid": row["grid"], "department": row["department"], "person": row["person_id"], "total": "all"}[by]
         case = Case(**{f.name: row[f.name] for f in dataclasses.fields(Case)})
         totals = units.setdefault(key, dict.fromkeys(COUNTS, 0))
         for name, counted in case.counts(end).items():
@@ -152,6 +158,53 @@ def indicators(conn: Connection, *, start: dt.datetime, end: dt.datetime, by: st
     out = []
     for key, totals in sorted(units.items(), key=lambda item: (item[0] is None, str(item[0]))):
         out.append({"by": by, "key": key, "name": names.get(key), **totals, **rates(totals)})
+    return out
+
+
+STEPS = ("day", "week", "month")
+MAX_PERIODS = 400
+
+
+def periods(start: dt.datetime, end: dt.datetime, step: str) -> list[tuple[dt.datetime, dt.datetime]]:
+    """[start, end) cut into days, weeks (from Monday) or months of *start*'s time zone; the first and last may
+    be partial."""
+    if step not in STEPS:
+        raise InvalidInput("step must be day, week or month, not {step!r}", step=step)
+    if end <= start:
+        raise InvalidInput("the period must end after it starts")
+    zone = start.tzinfo
+    day = start.astimezone(zone).date()
+    if step == "week":
+        day -= dt.timedelta(days=day.weekday())
+    elif step == "month":
+        day = day.replace(day=1)
+    out = []
+    while True:
+        if step == "day":
+            following = day + dt.timedelta(days=1)
+        elif step == "week":
+            following = day + dt.timedelta(days=7)
+        else:
+            following = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        lower = max(start, dt.datetime.combine(day, dt.time.min, tzinfo=zone))
+        upper = min(end, dt.datetime.combine(following, dt.time.min, tzinfo=zone))
+        if lower < upper:
+            out.append((lower, upper))
+        if upper >= end:
+            return out
+        if len(out) >= MAX_PERIODS:
+            raise InvalidInput("at most {MAX_PERIODS} periods: choose a longer step", MAX_PERIODS=MAX_PERIODS)
+        day = following
+
+
+def trend(conn: Connection, *, start: dt.datetime, end: dt.datetime, step: str = "week") -> list[dict]:
+    """The whole area's indicators per day, week or month: each period counts the cases it received, as they
+    stood at its end (the same rules as :func:`indicators`)."""
+    out = []
+    for lower, upper in periods(start, end, step):
+        units = indicators(conn, start=lower, end=upper, by="total")
+        totals = {k: units[0][k] for k in COUNTS} if units else dict.fromkeys(COUNTS, 0)
+        out.append({"from": lower.isoformat(), "to": upper.isoformat(), **totals, **rates(totals)})
     return out
 
 
@@ -181,7 +234,7 @@ def ranking(units: list[dict], weights: dict[str, float] | None = None, min_case
 
 
 def _names(conn: Connection, by: str, keys: list, at: dt.datetime) -> dict:
-    if by == "department" or not keys:
+    if by in ("department", "total") or not keys:
         return {k: k for k in keys}
     if by == "person":
         rows = conn.execute(sa.text("SELECT id, name FROM people WHERE id = ANY(:ids)"), {"ids": keys})

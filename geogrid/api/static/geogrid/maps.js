@@ -981,7 +981,11 @@
       else notice(t("Type an incident number, or a position as lon,lat."), "error");
     });
     map.removeLayer(heat);
-    loading(Promise.all([load(), loadBoard()])).finally(ready);
+    // ?case=42 (a link from the daily judgement or elsewhere) opens that case.
+    const asked = new URLSearchParams(location.search).get("case");
+    loading(Promise.all([load(), loadBoard()]))
+      .then(() => (asked && /^\d+$/.test(asked) ? openCase(asked) : null))
+      .finally(ready);
   }
 
   // -- supervisor ----------------------------------------------------------------------
