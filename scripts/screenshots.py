@@ -1,4 +1,4 @@
-"""Screenshots of the three map pages on the demo township, in Chinese, for the README.
+"""Screenshots of the map pages, the dashboard and the daily judgement on the demo township, in Chinese.
 
 Builds the demo and its own basemap in a throw-away database and folder, serves it on
 127.0.0.1 and photographs each page at 1366 x 768 in Debian's Chromium, as a Chinese
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    """Write docs/screenshots/{planner,command_center,coverage}.png."""
+    """Write docs/screenshots/{planner,command_center,dashboard,judgement,coverage}.png."""
     out = ROOT / "docs" / "screenshots"
     settings = Settings.from_env()
     home = Path(tempfile.mkdtemp(prefix="geogrid-screenshots-"))
@@ -50,11 +50,16 @@ def main() -> None:
             page.mouse.click(*screen_point(page, *cell))
             page.wait_for_timeout(800)
             page.screenshot(path=str(out / "planner.png"))
-            open_map(page, base + "/map/incidents")
-            page.fill("#q", str(busy))
-            page.click("#search button")
+            open_map(page, base + f"/map/incidents?case={busy}")
+            page.wait_for_selector(f"#case[data-id='{busy}']")
             page.wait_for_timeout(1200)
             page.screenshot(path=str(out / "command_center.png"))
+            page.goto(base + "/dashboard")
+            page.wait_for_selector("body[data-ready='1']")
+            page.wait_for_timeout(1200)  # the charts' animation
+            page.screenshot(path=str(out / "dashboard.png"))
+            page.goto(base + "/judgement")
+            page.screenshot(path=str(out / "judgement.png"))
             open_map(page, base + f"/map/coverage?date={day}")
             page.wait_for_timeout(800)
             page.screenshot(path=str(out / "coverage.png"))

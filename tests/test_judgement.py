@@ -122,3 +122,30 @@ def test_the_api_and_its_workbook(client, make_user, day):
     # Without a day: yesterday in the center's zone.
     yesterday = dt.datetime.now(Z).date() - dt.timedelta(days=1)
     assert client.get("/api/judgement", headers=bearer(token)).get_json()["day"] == yesterday.isoformat()
+
+
+def test_the_cli_prints_the_judgement_and_writes_the_workbook(scratch_url, settings, tmp_path):
+    from click.testing import CliRunner
+
+    from geogrid import demo
+    from geogrid.cli import main
+
+    engine = sa.create_engine(scratch_url)
+    with engine.begin() as conn:
+        demo.load(conn)
+        x, y = conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
+                                    "WHERE code = 'XWZ001001' AND valid_to IS NULL) s")).one()  # fmt: skip
+        for hour in (9, 10):
+            register(conn, settings, NewIncident(lon=x, lat=y, category="garbage", source="hotline",
+                                                 reported_at=at(24, hour)), actor="12345")  # fmt: skip
+    engine.dispose()
+    book = tmp_path / "研判.xlsx"
+    out = CliRunner().invoke(main, ["incidents", "judgement", "--date", "2026-11-24", "--xlsx", str(book)],
+                             env={"GEOGRID_DATABASE_URL": scratch_url}, catch_exceptions=False)  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "2026-11-24: 2 received, 0 closed; 2 overdue now" in out.output
+    assert "by village: XWZ001 2" in out.output and "overdue #" in out.output
+    assert openpyxl.load_workbook(book)["分类统计"]["C2"].value == 2
+    bad = CliRunner().invoke(main, ["incidents", "judgement", "--date", "24/11/2026"],
+                             env={"GEOGRID_DATABASE_URL": scratch_url})  # fmt: skip
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output

@@ -231,3 +231,15 @@ def test_the_trend_api(client, make_user, week):
     assert weeks[0]["from"] == "2026-09-14T00:00:00+08:00" and len(weeks) == 8
     total = client.get("/api/indicators?by=total&from=2026-11-02&to=2026-11-08", headers=bearer(token)).get_json()
     assert [u["key"] for u in total["units"]] == ["all"] and total["units"][0]["received"] == 11
+
+
+def test_the_api_gives_the_total_and_the_first_units_of_the_ranking(client, make_user, week):
+    _, token = make_user("operator")
+    url = "/api/indicators?by=department&from=2026-11-02&to=2026-11-08"
+    whole = client.get(url, headers=bearer(token)).get_json()
+    first = client.get(url + "&limit=1", headers=bearer(token)).get_json()
+    assert whole["count"] == first["count"] == len(whole["units"]) >= 2
+    assert first["units"] == whole["units"][:1]
+    assert first["total"] == whole["total"] and whole["total"]["received"] == 11
+    assert whole["total"]["received"] == sum(u["received"] for u in whole["units"])
+    assert client.get(url + "&limit=0", headers=bearer(token)).status_code == 422

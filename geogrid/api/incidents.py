@@ -347,21 +347,27 @@ def _period(args) -> tuple:
     query={"by": {"type": "string", "enum": list(kpis.BY)},
            "level": {"type": "string", "description": "by grid: the level whose grids are the units (default the top)"},
            "from": {"type": "string"},
-           "to": {"type": "string", "description": "the last day (a date, included) or a moment (excluded)"}},
+           "to": {"type": "string", "description": "the last day (a date, included) or a moment (excluded)"},
+           "limit": {"type": "integer", "minimum": 1,
+                     "description": "only the first units of the ranking (default all); `count` says how many"}},
     response={"type": "object"},
 )  # fmt: skip
 def case_indicators():
-    """The case indicators of docs/kpis.md (立案率, 结案率, 按期结案率 ...) per unit, ranked (综合评价)."""
+    """The case indicators of docs/kpis.md (立案率, 结案率, 按期结案率 ...) per unit, ranked (综合评价); the total."""
     settings = state().settings
     start, end = _period(request.args)
     by = request.args.get("by") or "grid"
     level = inputs.level(request.args.get("level"), settings.levels) or settings.levels[0]
+    limit = query_int(request.args, "limit", None) if request.args.get("limit") else None
+    if limit is not None and limit < 1:
+        raise InvalidInput("limit must be 1 or more")
     with db() as conn:
-        units = kpis.indicators(conn, start=start, end=end, by=by, level=level, levels=settings.levels)
-    ranked = kpis.ranking(units, dict(settings.kpi_weights), settings.kpi_min_cases)
+        units = kpis.indicators(conn, start=start, end=end, by=by, level=level, levels=settings.levels, named=False)
+        ranked = kpis.ranking(units, dict(settings.kpi_weights), settings.kpi_min_cases)
+        shown = kpis.name(conn, ranked[:limit], end)  # names only for the units in the answer
     return jsonify({"from": start.isoformat(), "to": end.isoformat(), "by": by,
                     "level": level if by == "grid" else None, "weights": dict(settings.kpi_weights),
-                    "units": ranked})  # fmt: skip
+                    "count": len(ranked), "total": kpis.total(units), "units": shown})  # fmt: skip
 
 
 @bp.get("/indicators/trend")

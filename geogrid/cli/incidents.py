@@ -275,6 +275,54 @@ def incidents_indicators(ctx, by, level, start, end, xlsx, as_json):
         click.echo(f"wrote {xlsx}", err=True)
 
 
+@incidents.command("judgement")
+@click.option("--date", "day", help="The day (default: yesterday in GEOGRID_TIMEZONE).")
+@click.option("--level", help="The level whose grids are the areas (default: the second).")
+@click.option("--xlsx", type=click.Path(dir_okay=False), help="Also write it as an Excel workbook.")
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
+@click.pass_context
+def incidents_judgement(ctx, day, level, xlsx, as_json):
+    """每天汇总研判: a day's cases by category and area, new early warnings, categories common to many areas, the
+    overdue list."""
+    import datetime as dt
+    import json
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from geogrid.api.labels import in_chinese
+    from geogrid.incidents import judgement
+    from geogrid.incidents.taxonomy import categories
+    from geogrid.store.db import unit_of_work
+
+    settings = settings_of(ctx)
+    day = inputs.day(day) if day else dt.datetime.now(ZoneInfo(settings.timezone)).date() - dt.timedelta(days=1)
+    default = settings.levels[1] if len(settings.levels) > 1 else settings.levels[0]
+    level = inputs.level(level, settings.levels) or default
+    with unit_of_work(engine_of(ctx)) as conn:
+        report = judgement.daily(conn, day=day, zone=settings.timezone, level=level,
+                                 categories_file=settings.categories_file)  # fmt: skip
+    if xlsx:
+        names = categories(settings.categories_file)
+        Path(xlsx).write_bytes(judgement.workbook(report, lambda c: names[c].zh if c in names else c,
+                                                  lambda s: in_chinese("status", s)))  # fmt: skip
+        click.echo(f"wrote {xlsx}", err=True)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=1, default=str))
+        return
+    totals = report["totals"]
+    click.echo(f"{report['day']}: {totals['received']} received, {totals['closed']} closed; "
+               f"{totals['overdue']} overdue now")  # fmt: skip
+    click.echo("by category: " + ", ".join(f"{r['category']} {r['count']}" for r in report["by_category"]))
+    click.echo(f"by {level}: " + ", ".join(f"{r['code'] or '-'} {r['count']}" for r in report["by_area"]))
+    for w in report["new_warnings"]:
+        click.echo(f"new warning: {w['grid_code']} {w['category']}: {w['last_7_days']} in 7 days")
+    for r in report["common"]:
+        click.echo(f"common to {r['areas']} areas: {r['category']} ({r['count']} cases)")
+    for r in report["overdue"]:
+        click.echo(f"overdue #{r['id']} {r['category']} {r['status']} by {r['seconds_over'] / 3600:.1f} h "
+                   f"({r['grid_code'] or '-'}, {r['department'] or '-'}, {r['handler'] or '-'})")  # fmt: skip
+
+
 @incidents.command("warnings")
 @click.pass_context
 def incidents_warnings(ctx):

@@ -1,13 +1,12 @@
 """The case indicators of docs/kpis.md: counts and rates per grid (rolled up to a level), per
 department or per person, for any period, and the weighted ranking (综合评价).
 
-Each case received in the period is read as it stood at the period's end (one SQL pass
-over its events before the end); the counts and rates are then summed per unit here.
+Each case received in the period is read as it stood at the period's end, and counted per
+unit, in one SQL pass over its events before the end; the rates are worked out here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import sqlalchemy as sa
@@ -20,19 +19,24 @@ from geogrid.grids import hierarchy
 _TAKEN_ON = ("accepted", "dispatched", "in_progress", "escalated", "resolved", "handled_on_spot", "closed", "rework",
              "pending", "postponed", "reopened")  # fmt: skip
 
+# Each case received in [:start, :end) as it stood at its period's end (``period_end``: the
+# period's end, or for a trend the end of the day, week or month it was received in).
 _FACTS = f"""
 WITH cases AS (
     SELECT i.id, i.grid_id, i.deadline AS current_deadline, i.department AS current_department,
-           i.handler_person_id AS current_person
+           i.handler_person_id AS current_person, {{bucket}} AS bucket, {{period_end}} AS period_end
       FROM incidents i
      WHERE i.reported_at >= :start AND i.reported_at < :end
 ),
 ev AS (
-    SELECT e.* FROM incident_events e JOIN cases c ON c.id = e.incident_id WHERE e.at < :end
+    -- Latest first, so that each "latest" below is the first element of its aggregate: one sort
+    -- instead of one per aggregate and case.
+    SELECT e.* FROM incident_events e JOIN cases c ON c.id = e.incident_id WHERE e.at < c.period_end
+     ORDER BY e.incident_id, e.at DESC, e.id DESC
 ),
 steps AS (
     SELECT e.incident_id,
-           (array_agg(e.to_status ORDER BY e.at DESC, e.id DESC))[1] AS status,
+           (array_agg(e.to_status))[1] AS status,
            bool_or(e.to_status IN ({", ".join(repr(s) for s in _TAKEN_ON)})) AS taken_on,
            bool_or(e.to_status = 'rejected') AS rejected,
            bool_or(e.to_status IN ('dispatched', 'handled_on_spot')) AS dispatched,
@@ -40,46 +44,76 @@ steps AS (
            bool_or(e.to_status = 'rework') AS reworked,
            bool_or(e.details->>'step' = 'delay_approved' AND e.details->>'kind' = 'extend') AS extended,
            max(e.at) FILTER (WHERE e.to_status = 'closed' AND e.from_status IS DISTINCT FROM 'closed') AS closed_at,
-           (array_agg((e.details->>'deadline')::timestamptz ORDER BY e.at DESC, e.id DESC)
-                FILTER (WHERE e.details ? 'deadline'))[1] AS deadline,
-           (array_agg(e.details->>'department' ORDER BY e.at DESC, e.id DESC)
-                FILTER (WHERE e.details ? 'department'))[1] AS department,
-           (array_agg((e.details->'person'->>'id')::bigint ORDER BY e.at DESC, e.id DESC)
-                FILTER (WHERE e.details ? 'person'))[1] AS person_id,
+           (array_agg((e.details->>'deadline')::timestamptz) FILTER (WHERE e.details ? 'deadline'))[1] AS deadline,
+           (array_agg(e.details->>'department') FILTER (WHERE e.details ? 'department'))[1] AS department,
+           (array_agg((e.details->'person'->>'id')::bigint) FILTER (WHERE e.details ? 'person'))[1] AS person_id,
            count(*) FILTER (WHERE e.details ? 'return_visit') AS visits,
-           (array_agg((e.details->>'satisfied')::boolean ORDER BY e.at DESC, e.id DESC)
-                FILTER (WHERE e.details ? 'return_visit'))[1] AS satisfied
+           (array_agg((e.details->>'satisfied')::boolean) FILTER (WHERE e.details ? 'return_visit'))[1] AS satisfied
       FROM ev e GROUP BY e.incident_id
 ),
 moved AS (
-    -- The cell a case was in when the period ended: the one it left at its first move since.
+    -- The cell a case was in when its period ended: the one it left at its first move since.
     SELECT DISTINCT ON (e.incident_id) e.incident_id, e.details->'from_grid'->>'code' AS code
       FROM incident_events e JOIN cases c ON c.id = e.incident_id
-     WHERE e.at >= :end AND e.details ? 'from_grid'
+     WHERE e.at >= c.period_end AND e.details ? 'from_grid'
      ORDER BY e.incident_id, e.at, e.id
 ),
 tree AS (
     SELECT d.root AS ancestor, d.code
       FROM geogrid_descendants(ARRAY(SELECT g.code FROM grids g WHERE {hierarchy.valid_at("g")} AND g.level = :level),
                                CAST(:at AS timestamptz)) d
+),
+facts AS (
+    SELECT {{unit}} AS unit, c.bucket, c.period_end, s.status,
+           coalesce(s.taken_on, false) AND NOT coalesce(s.rejected, false) AS accepted,
+           coalesce(s.rejected, false) AS rejected, coalesce(s.dispatched, false) AS dispatched,
+           coalesce(s.handled, false) AS handled, coalesce(s.reworked, false) AS reworked,
+           coalesce(s.extended, false) AS extended, s.closed_at, coalesce(s.deadline, c.current_deadline) AS deadline,
+           coalesce(s.visits, 0) AS visits, coalesce(s.satisfied, false) AS satisfied
+      FROM cases c
+      LEFT JOIN steps s ON s.incident_id = c.id
+      {{grid_joins}}
+),
+judged AS (
+    -- docs/kpis.md: 应结案 is a case taken on, not on the pending list, closed or past its deadline.
+    SELECT f.*, f.accepted AND f.status IS DISTINCT FROM 'pending'
+                AND (f.status = 'closed' OR f.deadline < f.period_end) AS due
+      FROM facts f
 )
-SELECT c.id, s.status, coalesce(s.taken_on, false) AS taken_on, coalesce(s.rejected, false) AS rejected,
-       coalesce(s.dispatched, false) AS dispatched, coalesce(s.handled, false) AS handled,
-       coalesce(s.reworked, false) AS reworked, coalesce(s.extended, false) AS extended,
-       s.closed_at, coalesce(s.deadline, c.current_deadline) AS deadline,
-       coalesce(s.department, c.current_department) AS department,
-       coalesce(s.person_id, c.current_person) AS person_id, coalesce(s.visits, 0) AS visits, s.satisfied,
-       {{grid}} AS grid
-  FROM cases c
-  LEFT JOIN steps s ON s.incident_id = c.id
-  {{grid_joins}}
+SELECT unit, bucket, count(*) AS received,
+       count(*) FILTER (WHERE accepted) AS accepted,
+       count(*) FILTER (WHERE rejected) AS rejected,
+       count(*) FILTER (WHERE accepted AND dispatched) AS dispatched,
+       count(*) FILTER (WHERE status = 'pending') AS pending,
+       count(*) FILTER (WHERE due AND status = 'postponed') AS postponed,
+       count(*) FILTER (WHERE due) AS due,
+       count(*) FILTER (WHERE due AND status = 'closed') AS closed,
+       count(*) FILTER (WHERE due AND status = 'closed' AND closed_at <= deadline) AS closed_on_time,
+       count(*) FILTER (WHERE due AND reworked) AS reworked,
+       count(*) FILTER (WHERE due AND extended) AS extended,
+       count(*) FILTER (WHERE accepted AND handled) AS handled,
+       count(*) FILTER (WHERE visits > 0) AS visited,
+       count(*) FILTER (WHERE satisfied) AS satisfied
+  FROM judged GROUP BY unit, bucket
 """
+#: How each kind of unit is found for a case (grids: its cell as it was at the period's end, rolled up to the
+#: level; at the deepest level the cell itself).
+_UNITS = {
+    "department": "coalesce(s.department, c.current_department)",
+    "person": "coalesce(s.person_id, c.current_person)",
+    "total": "'all'",
+}
 _GRID_JOINS = """
   LEFT JOIN grids g ON g.id = c.grid_id
   LEFT JOIN moved m ON m.incident_id = c.id
   LEFT JOIN tree t ON t.code = coalesce(m.code, g.code)
   LEFT JOIN grid_ancestry a ON t.code IS NULL AND a.code = coalesce(m.code, g.code) AND a.ancestor_level = :level
 """
+_LEAF_JOINS = """
+  LEFT JOIN grids g ON g.id = c.grid_id
+  LEFT JOIN moved m ON m.incident_id = c.id
+"""
+
 
 COUNTS = ("received", "accepted", "rejected", "dispatched", "pending", "postponed", "due", "closed", "closed_on_time",
           "reworked", "extended", "handled", "visited", "satisfied")  # fmt: skip
@@ -101,64 +135,45 @@ _LOWER_IS_BETTER = ("rework_rate", "extension_rate")
 BY = ("grid", "department", "person", "total")
 
 
-@dataclasses.dataclass
-class Case:
-    """One case as it stood at the period's end (a row of the facts query)."""
-
-    status: str | None
-    taken_on: bool
-    rejected: bool
-    dispatched: bool
-    handled: bool
-    reworked: bool
-    extended: bool
-    closed_at: dt.datetime | None
-    deadline: dt.datetime | None
-    visits: int
-    satisfied: bool | None
-
-    def counts(self, end: dt.datetime) -> dict[str, bool]:
-        """Which counts of docs/kpis.md this case is in."""
-        accepted = self.taken_on and not self.rejected
-        pending = self.status == "pending"
-        closed = self.status == "closed"
-        due = accepted and not pending and (closed or (self.deadline is not None and self.deadline < end))
-        return {
-            "received": True, "accepted": accepted, "rejected": self.rejected,
-            "dispatched": accepted and self.dispatched, "pending": pending,
-            "postponed": due and self.status == "postponed", "due": due, "closed": due and closed,
-            "closed_on_time": due and closed and self.closed_at is not None and self.deadline is not None
-            and self.closed_at <= self.deadline,
-            "reworked": due and self.reworked, "extended": due and self.extended,
-            "handled": accepted and self.handled, "visited": self.visits > 0, "satisfied": bool(self.satisfied),
-        }  # fmt: skip
-
-
 def indicators(conn: Connection, *, start: dt.datetime, end: dt.datetime, by: str = "grid",
-               level: str | None = None, levels: tuple[str, ...] = ()) -> list[dict]:  # fmt: skip
-    """The counts and rates of docs/kpis.md per unit (*by* grid of *level*, department or person)."""
+               level: str | None = None, levels: tuple[str, ...] = (), named: bool = True) -> list[dict]:  # fmt: skip
+    """The counts and rates of docs/kpis.md per unit (*by* grid of *level*, department, person or in total).
+    Units carry their names unless *named* is false (then :func:`name` names the ones shown)."""
     if by not in BY:
         raise InvalidInput("indicators are by grid, department or person, not {by!r}", by=by)
     if end <= start:
         raise InvalidInput("the period must end after it starts")
     level = level or (levels[0] if levels else "township")
     at = end - dt.timedelta(microseconds=1)
-    # The cell a case was in (rolled up to *level*) is only worked out when the units are grids.
-    facts = (_FACTS.format(grid="coalesce(t.ancestor, a.ancestor)", grid_joins=_GRID_JOINS) if by == "grid"
-             else _FACTS.format(grid="NULL", grid_joins=""))  # fmt: skip
-    rows = conn.execute(sa.text(facts), {"start": start, "end": end, "level": level, "at": at}).mappings().all()
-    units: dict = {}
-    for row in rows:
-        key = {"grid": row["grid"], "department": row["department"], "person": row["person_id"], "total": "all"}[by]
-        case = Case(**{f.name: row[f.name] for f in dataclasses.fields(Case)})
-        totals = units.setdefault(key, dict.fromkeys(COUNTS, 0))
-        for name, counted in case.counts(end).items():
-            totals[name] += int(counted)
-    names = _names(conn, by, [k for k in units if k is not None], at)
+    if by != "grid":
+        unit, joins = _UNITS[by], ""
+    elif levels and level == levels[-1]:
+        # The deepest level: a case's unit is its own cell (or the one it left after the period).
+        unit, joins = "CASE WHEN g.level = :level THEN coalesce(m.code, g.code) END", _LEAF_JOINS
+    else:
+        unit, joins = "coalesce(t.ancestor, a.ancestor)", _GRID_JOINS
+    sql = _FACTS.format(unit=unit, grid_joins=joins, bucket="NULL", period_end="CAST(:end AS timestamptz)")
+    rows = conn.execute(sa.text(sql), {"start": start, "end": end, "level": level, "at": at}).mappings().all()
     out = []
-    for key, totals in sorted(units.items(), key=lambda item: (item[0] is None, str(item[0]))):
-        out.append({"by": by, "key": key, "name": names.get(key), **totals, **rates(totals)})
-    return out
+    for row in sorted(rows, key=lambda r: (r["unit"] is None, str(r["unit"]))):
+        totals = {k: row[k] for k in COUNTS}
+        out.append({"by": by, "key": row["unit"], "name": None, **totals, **rates(totals)})
+    return name(conn, out, end) if named else out
+
+
+def name(conn: Connection, units: list[dict], end: dt.datetime) -> list[dict]:
+    """*units* with their names (a grid's as it was at the period's *end*, a person's, a department's own)."""
+    if not units:
+        return units
+    by = units[0]["by"]
+    names = _names(conn, by, [u["key"] for u in units if u["key"] is not None], end - dt.timedelta(microseconds=1))
+    return [{**u, "name": names.get(u["key"])} for u in units]
+
+
+def total(units: list[dict]) -> dict:
+    """The counts and rates of all *units* together (every case is in exactly one unit)."""
+    totals = {k: sum(u[k] for u in units) for k in COUNTS}
+    return {"key": "all", **totals, **rates(totals)}
 
 
 STEPS = ("day", "week", "month")
@@ -198,23 +213,40 @@ def periods(start: dt.datetime, end: dt.datetime, step: str) -> list[tuple[dt.da
 
 
 def trend(conn: Connection, *, start: dt.datetime, end: dt.datetime, step: str = "week") -> list[dict]:
-    """The whole area's indicators per day, week or month: each period counts the cases it received, as they
-    stood at its end (the same rules as :func:`indicators`)."""
+    """The whole area's indicators per day, week or month of *start*'s time zone: each period counts the cases it
+    received, as they stood at its end (the rules of :func:`indicators`), all in one pass."""
+    cuts = periods(start, end, step)
+    zone = str(start.tzinfo)
+    # A case's period: the step it was received in, starting no earlier than *start*, ending no later than *end*.
+    bucket = "greatest(date_trunc(:step, i.reported_at, :zone), CAST(:start AS timestamptz))"
+    period_end = ("least((date_trunc(:step, i.reported_at, :zone) AT TIME ZONE :zone + CAST(:one AS interval)) "
+                  "AT TIME ZONE :zone, CAST(:end AS timestamptz))")  # fmt: skip
+    sql = _FACTS.format(unit="'all'", grid_joins="", bucket=bucket, period_end=period_end)
+    rows = conn.execute(sa.text(sql), {"start": start, "end": end, "step": step, "zone": zone, "one": f"1 {step}",
+                                       "level": None, "at": None}).mappings().all()  # fmt: skip
+    found = {row["bucket"]: row for row in rows}
     out = []
-    for lower, upper in periods(start, end, step):
-        units = indicators(conn, start=lower, end=upper, by="total")
-        totals = {k: units[0][k] for k in COUNTS} if units else dict.fromkeys(COUNTS, 0)
+    for lower, upper in cuts:
+        row = found.pop(lower, None)
+        totals = {k: row[k] for k in COUNTS} if row else dict.fromkeys(COUNTS, 0)
         out.append({"from": lower.isoformat(), "to": upper.isoformat(), **totals, **rates(totals)})
+    assert not found, f"cases outside the periods: {list(found)}"
     return out
 
 
 def rates(totals: dict[str, int]) -> dict[str, float | None]:
     """Each rate of :data:`RATES` (None when its denominator is 0)."""
     out = {}
-    for name, (part, whole) in RATES.items():
-        denominator = totals["due"] - totals["postponed"] if whole == "due-postponed" else totals[whole]
-        out[name] = round(totals[part] / denominator, 4) if denominator > 0 else None
+    open_due = totals["due"] - totals["postponed"]
+    for rate, (part, whole) in _RATE_PARTS:
+        denominator = open_due if whole is None else totals[whole]
+        out[rate] = round(totals[part] / denominator, 4) if denominator > 0 else None
     return out
+
+
+_RATE_PARTS = tuple(
+    (rate, (part, None if whole == "due-postponed" else whole)) for rate, (part, whole) in RATES.items()
+)
 
 
 def ranking(units: list[dict], weights: dict[str, float] | None = None, min_cases: int = 5) -> list[dict]:

@@ -200,6 +200,11 @@ class Incident(Base):
         sa.Index("ix_incidents_grid_id", "grid_id"),
         sa.Index("ix_incidents_reported_at", "reported_at"),
         sa.Index("ix_incidents_area_code", "area_code"),
+        sa.Index(
+            "ix_incidents_handler_person_id",
+            "handler_person_id",
+            postgresql_where=sa.text("handler_person_id IS NOT NULL"),
+        ),
     )
 
 
@@ -225,6 +230,8 @@ class IncidentEvent(Base):
             name="from_status_known",
         ),
         sa.Index("ix_incident_events_incident_id", "incident_id", "at"),
+        # Moves between cells are rare: the indicators look them up for every case of a period.
+        sa.Index("ix_incident_events_moves", "incident_id", "at", postgresql_where=sa.text("details ? 'from_grid'")),
     )
 
 

@@ -64,9 +64,16 @@
   }
   for (const button of form.querySelectorAll("[data-period]")) button.addEventListener("click", () => period(button.dataset.period));
 
-  const unitsChart = echarts.init(document.getElementById("chart-units"));
-  const trendChart = echarts.init(document.getElementById("chart-trend"));
-  window.addEventListener("resize", () => { unitsChart.resize(); trendChart.resize(); });
+  // ECharts is loaded after this script (so that the figures are asked for while it loads): the charts are made
+  // when the page has been read.
+  let unitsChart = null;
+  let trendChart = null;
+  const chartsReady = new Promise((resolve) => document.addEventListener("DOMContentLoaded", () => {
+    unitsChart = echarts.init(document.getElementById("chart-units"));
+    trendChart = echarts.init(document.getElementById("chart-trend"));
+    window.addEventListener("resize", () => { unitsChart.resize(); trendChart.resize(); });
+    resolve();
+  }));
 
   function tiles(total) {
     const box = document.getElementById("tiles");
@@ -81,10 +88,12 @@
   }
 
   const MAX_BARS = 20;
-  function unitsChartOf(units, byName) {
+  // The ranking table shows the first units (a level may have thousands of cells).
+  const SHOWN = 200;
+  function unitsChartOf(units, count, byName) {
     const shown = units.filter((u) => u.received > 0).slice(0, MAX_BARS);
-    document.getElementById("units-title").textContent = units.length > MAX_BARS
-      ? t("Closure by {by}: the first {n} of {total} in the ranking", { by: byName, n: MAX_BARS, total: units.length })
+    document.getElementById("units-title").textContent = count > MAX_BARS
+      ? t("Closure by {by}: the first {n} of {total} in the ranking", { by: byName, n: MAX_BARS, total: count })
       : t("Closure by {by}", { by: byName });
     const series = ["closure_rate", "on_time_rate", "satisfaction_rate"].map((key) => ({
       name: NAMES[key], type: "bar", data: shown.map((u) => (u[key] === null ? null : Math.round(u[key] * 1000) / 10)),
@@ -160,16 +169,19 @@
     try {
       const trendQuery = new URLSearchParams(range);
       trendQuery.set("step", field("step").value);
-      const [units, total, trend] = await Promise.all([
+      unitQuery.set("limit", String(SHOWN));
+      const [units, trend] = await Promise.all([
         get("/api/indicators?" + unitQuery.toString()),
-        get("/api/indicators?by=total&" + range.toString()),
         get("/api/indicators/trend?" + trendQuery.toString()),
+        chartsReady,
       ]);
-      const whole = total.units[0] || Object.fromEntries(Object.keys(NAMES).map((k) => [k, k.endsWith("_rate") ? null : 0]));
-      tiles(whole);
-      unitsChartOf(units.units, field("by").selectedOptions[0].textContent);
+      tiles(units.total);
+      unitsChartOf(units.units, units.count, field("by").selectedOptions[0].textContent);
       trendChartOf(trend.periods);
       ranking(units.units);
+      document.getElementById("shown").textContent = units.count > units.units.length
+        ? t("The first {n} of {total} in the ranking; the workbook has them all.", { n: units.units.length, total: units.count })
+        : "";
       const weights = Object.entries(units.weights).map(([k, w]) => (NAMES[k] || k) + " " + w).join("，");
       document.getElementById("weights").textContent = t("Score: the weighted mean of {weights}; units with fewer than {n} cases due are not ranked.",
         { weights, n: config.min_cases });
