@@ -94,6 +94,8 @@ def test_one_case_from_registration_to_the_return_visit_through_the_page(browser
     shot("accepted")
 
     press("dispatched")
+    # The deadline is the category's (garbage: 48 hours), said before it is dispatched.
+    assert "垃圾清理为48小时" in page.text_content("#a-deadline")
     page.select_option("#a-department", "环卫")
     page.select_option("#a-person", str(site["person"]))
     confirm()
@@ -110,6 +112,8 @@ def test_one_case_from_registration_to_the_return_visit_through_the_page(browser
     page.fill("#a-reason", "需协调环卫车辆")
     confirm()
     page.wait_for_selector("#case .request")
+    # The request waits on the board among the decisions to take.
+    page.wait_for_function("document.querySelector('#queues [data-queue=approvals] b').textContent === '1'")
     shot("more_time_asked")
     press("approve")
     confirm()
@@ -222,9 +226,18 @@ def test_the_dashboard_shows_the_indicators_charts_and_ranking_in_chinese(browse
     assert page.text_content("#tiles [data-key=received] b") == str(api["received"]) and api["received"] >= 4
     assert page.text_content("#tiles [data-key=rework_rate] b") == f"{api['rework_rate'] * 100:.1f}%"
     assert page.locator("#chart-units canvas").count() == 1 and page.locator("#chart-trend canvas").count() == 1
-    # By village (the second level) by default: one ranking row per village with cases (all are in the first).
-    assert page.locator("#ranking tbody tr").count() == 1
-    assert page.text_content("#ranking tbody tr").startswith("不参与排名第1村 XWZ001")  # fewer than 5 cases due
+    # By village (the second level) by default: a row per village, the one without cases too.
+    rows = page.locator("#ranking tbody tr")
+    assert rows.count() == 2
+    assert rows.nth(0).text_content().startswith("不参与排名第1村 XWZ001")  # fewer than 5 cases due
+    assert rows.nth(1).text_content().startswith("不参与排名第2村 XWZ0020")  # nothing received: empty rates
+    assert "–" in rows.nth(1).text_content()
+    # The quick periods: the last 7 days are shown at first, and the button says so.
+    assert page.get_attribute("[data-period=last-7-days]", "aria-pressed") == "true"
+    page.click("[data-period=this-month]")
+    page.wait_for_function("document.querySelector('#period').elements.from.value.endsWith('-01')")
+    assert page.get_attribute("[data-period=this-month]", "aria-pressed") == "true"
+    assert page.get_attribute("[data-period=last-7-days]", "aria-pressed") == "false"
     page.select_option("#by", "department")
     page.click("#period button[type=submit]")
     page.wait_for_function("document.querySelector('#ranking tbody tr[data-key=\"环卫\"]') !== null")

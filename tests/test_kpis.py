@@ -154,7 +154,7 @@ def test_the_api_and_the_workbook_give_the_same_figures(client, conn, settings, 
     assert workbook.status_code == 200 and "indicators-2026-11-02-2026-11-08.xlsx" in workbook.headers[
         "Content-Disposition"]  # fmt: skip
     book = openpyxl.load_workbook(io.BytesIO(workbook.data))
-    assert book.sheetnames == ["乡镇", "村（社区）", "网格", "单元网格", "部门"]
+    assert book.sheetnames == ["乡镇", "村（社区）", "网格", "单元网格", "部门", "人员"]
     sheet = book["乡镇"]
     assert sheet["A1"].value == "案件指标 2026-11-02 至 2026-11-08（乡镇）"
     headers = [c.value for c in sheet[2]]
@@ -164,6 +164,10 @@ def test_the_api_and_the_workbook_give_the_same_figures(client, conn, settings, 
     assert row["结案率"].value == pytest.approx(4 / 6, abs=1e-4)
     departments = [r[0].value for r in book["部门"].iter_rows(min_row=3)]
     assert set(departments) == {"环卫", "城管", "（未派遣部门）"}
+    # Too few cases due to be ranked: said in words, not left blank.
+    ranks = {r[0].value: r[-1].value for r in book["部门"].iter_rows(min_row=3)}
+    assert ranks["城管"] == "不参与排名"
+    assert [r[0].value for r in book["人员"].iter_rows(min_row=3)] == ["（未派遣到人）"]
 
 
 def test_the_cli_prints_the_ranking_and_writes_the_workbook(scratch_url, settings, tmp_path):
@@ -188,7 +192,7 @@ def test_the_cli_prints_the_ranking_and_writes_the_workbook(scratch_url, setting
     assert result.exit_code == 0, result.output
     units = json.loads(result.stdout)
     assert [(u["key"], u["received"], u["rank"]) for u in units if u["received"]] == [("XWZ001", 1, None)]
-    assert openpyxl.load_workbook(out).sheetnames[-1] == "部门"
+    assert openpyxl.load_workbook(out).sheetnames[-2:] == ["部门", "人员"]
 
 
 def test_periods_cut_days_weeks_from_monday_and_months_in_the_zone():
@@ -243,3 +247,12 @@ def test_the_api_gives_the_total_and_the_first_units_of_the_ranking(client, make
     assert first["total"] == whole["total"] and whole["total"]["received"] == 11
     assert whole["total"]["received"] == sum(u["received"] for u in whole["units"])
     assert client.get(url + "&limit=0", headers=bearer(token)).status_code == 422
+
+
+def test_every_grid_of_the_level_is_a_unit_even_without_cases(conn, week):
+    units = {u["key"]: u for u in kpis.indicators(conn, start=START, end=END, by="grid", level="village")}
+    assert units["XWZ001"]["received"] == 11
+    assert units["XWZ002"]["received"] == 0 and units["XWZ002"]["closure_rate"] is None
+    assert units["XWZ002"]["name"] == "第2村"
+    ranked = kpis.ranking(list(units.values()))
+    assert ranked[-1]["key"] == "XWZ002" and ranked[-1]["rank"] is None

@@ -144,7 +144,11 @@ def get(incident_id: int):
     from geogrid.incidents.queries import incident_detail
 
     with db() as conn:
-        return jsonify(incident_detail(conn, incident_id))
+        detail = incident_detail(conn, incident_id)
+    # How long the handler gets when it is dispatched now: its category's hours at its level.
+    category = taxonomy.categories(state().settings.categories_file).get(detail["category"])
+    detail["dispatch_hours"] = category.hours_at(detail.get("escalation_level")) if category else None
+    return jsonify(detail)
 
 
 @bp.post("/incidents/<int:incident_id>/transition")
@@ -280,7 +284,7 @@ def indicators():
 @bp.get("/cases/board")
 @access(*READERS)
 @openapi.doc(
-    query={"queue": {"type": "string", "enum": list(board_queues.QUEUES)},
+    query={"queue": {"type": "string", "enum": list(board_queues.NAMES)},
            "grid": {"type": "string"}, "category": {"type": "string"}, "department": {"type": "string"},
            "person": {"type": "integer"},
            "limit": {"type": "integer", "minimum": 1, "maximum": board_queues.MAX_LIMIT}},

@@ -56,7 +56,7 @@ LABELS = {
         "to_accept": L_("queue", "to accept"), "to_dispatch": L_("queue", "to dispatch"),
         "handling": L_("queue", "being handled"), "to_check": L_("queue", "to check"),
         "to_visit": L_("queue", "return visit due"), "pending": L_("queue", "pending list"),
-        "postponed": L_("queue", "postponed"),
+        "postponed": L_("queue", "postponed"), "approvals": L_("queue", "awaiting decision"),
     },
     "step": {
         "delay_requested": L_("step", "more time asked for"), "delay_approved": L_("step", "more time approved"),

@@ -4,8 +4,10 @@ Queues (a case is in exactly one, or in none once it is done):
 待立案 ``to_accept`` (reported), 待派遣 ``to_dispatch`` (accepted, reopened), 处置中
 ``handling`` (dispatched, in progress, rework, escalated), 待核查 ``to_check`` (the handler
 replied, or it was handled on the spot), 待回访 ``to_visit`` (closed, no return visit since),
-挂账 ``pending`` and 缓办 ``postponed``. Filters: a grid (and everything under it), a
-category (code, event code or class), a department, a person.
+挂账 ``pending`` and 缓办 ``postponed``. Besides, 待审批 ``approvals``: the cases with a request
+for more time (延期 or 缓办) waiting for the center's decision, whichever queue they are in.
+Filters: a grid (and everything under it), a category (code, event code or class), a
+department, a person.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ QUEUES = {
     "postponed": ("postponed",),
 }
 MAX_LIMIT = 200
+#: A queue across the others: cases whose request for more time waits for a decision.
+APPROVALS = "approvals"
+NAMES = (*QUEUES, APPROVALS)
+#: States in which a handler may ask for more time (geogrid.incidents.workflow.request_delay).
+_ASKING_STATES = ("dispatched", "in_progress", "rework", "escalated", "reopened")
+#: The case has a request for more time that nobody has decided yet.
+_ASKING = """EXISTS (SELECT 1 FROM incident_events r WHERE r.incident_id = i.id
+                     AND r.details->>'step' = 'delay_requested'
+                     AND NOT EXISTS (SELECT 1 FROM incident_events d WHERE d.incident_id = i.id
+                                     AND (d.details->>'request')::bigint = r.id))"""
 
 _QUEUE = "CASE " + " ".join(
     f"WHEN i.status IN ({', '.join(repr(s) for s in states)}) THEN '{name}'" for name, states in QUEUES.items()
@@ -46,8 +58,8 @@ def board(conn: Connection, *, queue: str | None = None, grid: str | None = None
           limit: int = 50) -> dict:  # fmt: skip
     """Every queue's count (and overdue count), and the cases of *queue* (default: the first that has any),
     overdue first, then by the time left."""
-    if queue is not None and queue not in QUEUES:
-        raise InvalidInput("unknown queue {queue!r}; queues are {queues}", queue=queue, queues=", ".join(QUEUES))
+    if queue is not None and queue not in NAMES:
+        raise InvalidInput("unknown queue {queue!r}; queues are {queues}", queue=queue, queues=", ".join(NAMES))
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput("limit must be 1..{MAX_LIMIT}", MAX_LIMIT=MAX_LIMIT)
     params = {"grid": grid, "categories": categories, "department": department, "person": person}
@@ -62,10 +74,18 @@ def board(conn: Connection, *, queue: str | None = None, grid: str | None = None
          GROUP BY q.queue
     """), {**params, "open_states": open_states}).mappings().all()  # fmt: skip
     by_queue = {row["queue"]: row for row in counts}
+    asking = conn.execute(sa.text(f"""
+        SELECT count(*) AS total, count(*) FILTER (WHERE {OVERDUE}) AS overdue
+          FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
+         WHERE i.status = ANY(:asking) AND {_FILTERS} AND {_ASKING}
+    """), {**params, "asking": list(_ASKING_STATES)}).mappings().one()  # fmt: skip
+    by_queue[APPROVALS] = asking
     queues = [{"queue": name, "count": by_queue[name]["total"] if name in by_queue else 0,
-               "overdue": by_queue[name]["overdue"] if name in by_queue else 0} for name in QUEUES]  # fmt: skip
-    chosen = queue or next((q["queue"] for q in queues if q["count"]), "to_accept")
-    visit_rule = f"AND NOT {_VISITED}" if chosen == "to_visit" else ""
+               "overdue": by_queue[name]["overdue"] if name in by_queue else 0} for name in NAMES]  # fmt: skip
+    # Opened on the first stage with cases; decisions waiting come first of all.
+    chosen = queue or next((q["queue"] for q in [queues[-1], *queues[:-1]] if q["count"]), "to_accept")
+    visit_rule = f"AND NOT {_VISITED}" if chosen == "to_visit" else f"AND {_ASKING}" if chosen == APPROVALS else ""
+    states = list(_ASKING_STATES if chosen == APPROVALS else QUEUES[chosen])
     rows = conn.execute(sa.text(f"""
         SELECT i.id, i.status, i.category, i.reported_at, i.deadline, i.department, i.review_at,
                g.code AS grid_code, g.name AS grid_name, p.name AS handler, {OVERDUE} AS overdue,
@@ -74,6 +94,6 @@ def board(conn: Connection, *, queue: str | None = None, grid: str | None = None
          WHERE i.status = ANY(:states) AND {_FILTERS} {visit_rule}
          ORDER BY {OVERDUE} DESC, i.deadline NULLS LAST, i.id
          LIMIT :limit
-    """), {**params, "states": list(QUEUES[chosen]), "limit": limit}).mappings().all()  # fmt: skip
+    """), {**params, "states": states, "limit": limit}).mappings().all()  # fmt: skip
     cases = [{**{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}} for r in rows]
     return {"queues": queues, "queue": chosen, "cases": cases}

@@ -1,5 +1,6 @@
 """The indicator table of a period as an Excel workbook: Chinese headers, one sheet per grid
-level, one for departments; rates as percentages, the ranking's score and place."""
+level, one for departments and one for people; rates as percentages, the ranking's score and
+place ("不参与排名" for units with too few cases due)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,10 @@ def indicator_workbook(conn: Connection, settings: Settings, start: dt.datetime,
     last = (end.astimezone(zone) - dt.timedelta(microseconds=1)).date()
     title = f"案件指标 {start.astimezone(zone).date().isoformat()} 至 {last.isoformat()}"
     weights = dict(settings.kpi_weights)
-    sheets = [(level_name(level), "grid", level) for level in settings.levels] + [("部门", "department", None)]
+    sheets = [(level_name(level), "grid", level) for level in settings.levels] + [
+        ("部门", "department", None),
+        ("人员", "person", None),
+    ]
     for name, by, level in sheets:
         units = kpis.indicators(conn, start=start, end=end, by=by, level=level, levels=settings.levels)
         ranked = kpis.ranking(units, weights, settings.kpi_min_cases)
@@ -53,6 +57,10 @@ def indicator_workbook(conn: Connection, settings: Settings, start: dt.datetime,
             row = [unit.get(column) for column in HEADERS]
             if by == "department" and row[0] is None:
                 row[0] = row[1] = "（未派遣部门）"
+            elif by == "person" and row[0] is None:
+                row[0] = row[1] = "（未派遣到人）"
+            if unit["rank"] is None:
+                row[-1] = "不参与排名"
             sheet.append(row)
             for column, key in enumerate(HEADERS, start=1):
                 if key in kpis.RATES:

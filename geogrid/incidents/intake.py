@@ -206,7 +206,7 @@ def summary(conn: Connection, incident_id: int) -> dict:
             SELECT i.id, i.external_id, i.category, i.source, i.status, i.assignment,
                    i.snap_distance_m, i.reported_at, i.deadline, i.area_code,
                    ST_X(i.location) AS lon, ST_Y(i.location) AS lat,
-                   g.code AS grid_code, g.version AS grid_version, g.level AS grid_level
+                   g.code AS grid_code, g.name AS grid_name, g.version AS grid_version, g.level AS grid_level
               FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
              WHERE i.id = :id
             """

@@ -153,7 +153,14 @@ def indicators(conn: Connection, *, start: dt.datetime, end: dt.datetime, by: st
     else:
         unit, joins = "coalesce(t.ancestor, a.ancestor)", _GRID_JOINS
     sql = _FACTS.format(unit=unit, grid_joins=joins, bucket="NULL", period_end="CAST(:end AS timestamptz)")
-    rows = conn.execute(sa.text(sql), {"start": start, "end": end, "level": level, "at": at}).mappings().all()
+    rows = [dict(r) for r in conn.execute(sa.text(sql), {"start": start, "end": end, "level": level,
+                                                            "at": at}).mappings()]  # fmt: skip
+    if by == "grid":
+        # Every grid of the level is a unit, those that received nothing too (with empty rates).
+        seen = {r["unit"] for r in rows}
+        rows += [{"unit": code, **dict.fromkeys(COUNTS, 0)} for code in conn.execute(sa.text(
+            f"SELECT g.code FROM grids g WHERE {hierarchy.valid_at('g')} AND g.level = :level"),
+            {"level": level, "at": at}).scalars() if code not in seen]  # fmt: skip
     out = []
     for row in sorted(rows, key=lambda r: (r["unit"] is None, str(r["unit"]))):
         totals = {k: row[k] for k in COUNTS}

@@ -47,7 +47,11 @@
     const today = new Date(config.today + "T00:00:00Z");
     let start;
     let end;
-    if (kind.endsWith("week")) {
+    if (kind === "last-7-days") {
+      end = today;
+      start = new Date(today);
+      start.setUTCDate(today.getUTCDate() - 6);
+    } else if (kind.endsWith("week")) {
       start = new Date(today);
       start.setUTCDate(today.getUTCDate() - ((today.getUTCDay() + 6) % 7) - (kind === "last-week" ? 7 : 0));
       end = new Date(start);
@@ -59,10 +63,17 @@
     if (end > today) end = today;
     field("from").value = iso(start);
     field("to").value = iso(end);
-    field("step").value = kind.endsWith("week") ? "day" : "week";
+    field("step").value = kind.endsWith("month") ? "week" : "day";
+    for (const button of form.querySelectorAll("[data-period]")) button.setAttribute("aria-pressed", String(button.dataset.period === kind));
     show();
   }
   for (const button of form.querySelectorAll("[data-period]")) button.addEventListener("click", () => period(button.dataset.period));
+  // Days typed by hand: no quick period is the one shown.
+  for (const name of ["from", "to"]) {
+    field(name).addEventListener("change", () => {
+      for (const button of form.querySelectorAll("[data-period]")) button.setAttribute("aria-pressed", "false");
+    });
+  }
 
   // ECharts is loaded after this script (so that the figures are asked for while it loads): the charts are made
   // when the page has been read.

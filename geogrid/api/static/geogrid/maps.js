@@ -654,6 +654,9 @@
     const casesList = document.getElementById("cases");
     let queue = null;
 
+    // "48 h" in the page's language.
+    function hours(n) { return t("{n} h", { n }); }
+
     // "2 d 3 h", "5 h 10 min" or "40 min" in the page's language.
     function span(seconds) {
       const s = Math.abs(seconds);
@@ -716,7 +719,7 @@
     const STEPS = {
       accepted: { text: t("Accept"), fields: [] },
       rejected: { text: t("Do not accept"), fields: ["reason"] },
-      dispatched: { text: t("Dispatch"), fields: ["department", "person"] },
+      dispatched: { text: t("Dispatch"), fields: ["deadline", "department", "person", "note"] },
       handled_on_spot: { text: t("Handled on the spot"), fields: ["note"] },
       escalated: { text: t("Escalate"), fields: ["department", "note"] },
       in_progress: { text: t("Start handling"), fields: [] },
@@ -728,6 +731,13 @@
 
     function field(name, inc) {
       const id = "a-" + name;
+      if (name === "deadline") {
+        // The deadline is the category's, at the case's level (CJ/T 315): said here, not typed.
+        if (!inc.dispatch_hours) return [];
+        const due = new Date(Date.now() + inc.dispatch_hours * 3600 * 1000).toISOString();
+        return [el("p", { class: "hint", id }, t("Deadline: {hours} for {category}, until {when}.",
+          { hours: hours(inc.dispatch_hours), category: label("category", inc.category), when: when(due) }))];
+      }
       if (name === "department") {
         const select = el("select", { id, name }, el("option", { value: "" }, t("none")),
           config.departments.map((d) => el("option", { value: d }, d)));
@@ -848,8 +858,9 @@
       return el("ol", { class: "history" }, (inc.events || []).map((e) => {
         const d = e.details || {};
         let what = e.from_status === e.to_status ? "" : (e.from_status ? label("status", e.from_status) + " → " : "") + label("status", e.to_status);
-        if (d.step) what = label("step", d.step) + (d.kind ? " (" + label("step", d.kind) + (d.hours ? " " + d.hours + " h" : "") +
-          (d.until ? " " + when(d.until).slice(0, 10) : "") + ")" : "");
+        if (d.step) what = label("step", d.step) + (d.step === "delay_requested" ? " (" + label("step", d.kind) +
+          (d.hours ? " " + hours(d.hours) : "") + (d.until ? " " + when(d.until).slice(0, 10) : "") + ")" : "") +
+          (d.deadline && d.step === "delay_approved" ? " → " + when(d.deadline) : "");
         if (d.return_visit) what = t("return visit") + " (" + label("step", d.method) + "): " + (d.satisfied ? t("satisfied") : t("not satisfied")) +
           (e.from_status !== e.to_status ? " → " + label("status", e.to_status) : "");
         if (d.check) what += " · " + label("step", d.check);
@@ -894,7 +905,7 @@
       if (inc.handler) people.append(person(inc.handler, t("handler")));
       for (const p of inc.responsible || []) people.append(person(p, label("duty", p.duty) + (p.grid_code ? " " + p.grid_code : "")));
       const request = inc.open_delay ? el("p", { class: "request" }, t("Open request: {kind}", { kind: label("step", inc.open_delay.kind) }) +
-        (inc.open_delay.hours ? " " + inc.open_delay.hours + " h" : "") + (inc.open_delay.until ? " " + when(inc.open_delay.until).slice(0, 10) : "") +
+        (inc.open_delay.hours ? " " + hours(inc.open_delay.hours) : "") + (inc.open_delay.until ? " " + when(inc.open_delay.until).slice(0, 10) : "") +
         " — " + (inc.open_delay.reason || "") + " (" + inc.open_delay.by + ", " + when(inc.open_delay.at) + ")") : null;
       caseBody.replaceChildren(
         el("h2", {}, t("Case #{id}", { id: inc.id })),
