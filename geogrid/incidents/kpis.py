@@ -162,9 +162,11 @@ def indicators(conn: Connection, *, start: dt.datetime, end: dt.datetime, by: st
             f"SELECT g.code FROM grids g WHERE {hierarchy.valid_at('g')} AND g.level = :level"),
             {"level": level, "at": at}).scalars() if code not in seen]  # fmt: skip
     out = []
+    empty = rates(dict.fromkeys(COUNTS, 0))
     for row in sorted(rows, key=lambda r: (r["unit"] is None, str(r["unit"]))):
         totals = {k: row[k] for k in COUNTS}
-        out.append({"by": by, "key": row["unit"], "name": None, **totals, **rates(totals)})
+        out.append({"by": by, "key": row["unit"], "name": None, **totals,
+                    **(rates(totals) if totals["received"] else empty)})  # fmt: skip
     return name(conn, out, end) if named else out
 
 
@@ -261,11 +263,14 @@ def ranking(units: list[dict], weights: dict[str, float] | None = None, min_case
     weights = weights or WEIGHTS
     scored = []
     for unit in units:
+        if unit["due"] < min_cases:
+            scored.append({**unit, "score": None})
+            continue
         parts = {k: (1 - unit[k] if k in _LOWER_IS_BETTER else unit[k]) * 100
                  for k in weights if unit.get(k) is not None}  # fmt: skip
         total = sum(weights[k] for k in parts)
-        score = round(sum(weights[k] * v for k, v in parts.items()) / total, 1) if total else None
-        scored.append({**unit, "score": score if unit["due"] >= min_cases else None})
+        scored.append({**unit, "score": round(sum(weights[k] * v for k, v in parts.items()) / total, 1) if total
+                       else None})  # fmt: skip
     ranked = sorted((u for u in scored if u["score"] is not None), key=lambda u: (-u["score"], str(u["key"])))
     for n, unit in enumerate(ranked, start=1):
         unit["rank"] = n
