@@ -131,3 +131,30 @@ def demo_engine(databases: Databases):
     with engine.begin() as conn:
         demo.load(conn)
     return engine
+
+
+def helper_on(conn: Connection, cell: str, name: str = "王伟", phone: str = "13800000000") -> tuple[int, float, float]:
+    """A grid helper with a phone on *cell* of the 7-grid sample since its start; (person id, lon, lat of a point
+    inside the cell)."""
+    from geogrid import demo
+
+    person = conn.execute(sa.text("INSERT INTO people (name, phone) VALUES (:n, :p) RETURNING id"),
+                          {"n": name, "p": phone}).scalar_one()  # fmt: skip
+    conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty, valid_from) VALUES (:p, :c, "
+                         "'grid_helper', :s)"), {"p": person, "c": cell, "s": demo.SINCE})  # fmt: skip
+    x, y = conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
+                                "WHERE code = :c AND valid_to IS NULL) s"), {"c": cell}).one()  # fmt: skip
+    return person, x, y
+
+
+def zh_page(browser, base: str, log_base: str | None = None):
+    """A Chinese browser page at 1366 x 768, signed in as the sample's admin, and what it logs."""
+    from geogrid import demo
+    from geogrid.testing import PageLog, sign_in
+
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768}, bypass_csp=True)
+    page = context.new_page()
+    log = PageLog()
+    log.watch(page, log_base or base)
+    sign_in(page, base, demo.ADMIN_NAME, demo.ADMIN_PASSWORD)
+    return context, page, log

@@ -11,11 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from geogrid import demo
 from geogrid.api import create_app
 from geogrid.incidents import kpis
-from geogrid.testing import PageLog, live_server, open_map, screen_point, sign_in
-from tests.conftest import demo_engine
+from geogrid.testing import live_server, open_map, screen_point
+from tests.conftest import demo_engine, helper_on, zh_page
 from tests.test_language import visible_words
 
 CELL = "XWZ001002"
@@ -25,12 +24,7 @@ CELL = "XWZ001002"
 def site(databases, settings):
     engine = demo_engine(databases)
     with engine.begin() as conn:
-        person = conn.execute(sa.text("INSERT INTO people (name, phone) VALUES ('王伟', '13800000000') RETURNING id"))
-        person = person.scalar_one()
-        conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty, valid_from) VALUES (:p, :c, "
-                             "'grid_helper', :s)"), {"p": person, "c": CELL, "s": demo.SINCE})  # fmt: skip
-        spot = conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
-                                    "WHERE code = :c AND valid_to IS NULL) s"), {"c": CELL}).one()  # fmt: skip
+        person, *spot = helper_on(conn, CELL)
     chinese = dataclasses.replace(settings, language="zh_CN")
     with live_server(create_app(chinese, bind=engine)) as base:
         yield {"base": base, "engine": engine, "person": person, "spot": tuple(spot)}
@@ -38,10 +32,7 @@ def site(databases, settings):
 
 
 def test_one_case_from_registration_to_the_return_visit_through_the_page(browser, site, settings):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768}, bypass_csp=True)
-    page = context.new_page()
-    log = PageLog()
-    log.watch(page, site["base"])
+    context, page, log = zh_page(browser, site["base"])
     shots = settings.home / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     step = iter(range(1, 100))
@@ -60,7 +51,6 @@ def test_one_case_from_registration_to_the_return_visit_through_the_page(browser
         page.click("#step-form button[type=submit]")
         page.wait_for_selector("#step-form", state="detached")
 
-    sign_in(page, site["base"], demo.ADMIN_NAME, demo.ADMIN_PASSWORD)
     open_map(page, site["base"] + "/map/incidents")
     # 信息采集: the register tab, a click on the map, the two-level category.
     page.click("[data-tab=register]")
@@ -194,9 +184,7 @@ def test_clusters_take_the_colour_of_their_worst_case_and_count_the_overdue(brow
                                                  source="patrol", reported_at=when), actor="test")  # fmt: skip
         overdue = conn.execute(sa.text("SELECT count(*) FROM incidents WHERE deadline < now() AND status NOT IN "
                                        "('closed', 'rejected', 'resolved')")).scalar_one()  # fmt: skip
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768}, bypass_csp=True)
-    page = context.new_page()
-    sign_in(page, site["base"], demo.ADMIN_NAME, demo.ADMIN_PASSWORD)
+    context, page, _ = zh_page(browser, site["base"])
     open_map(page, site["base"] + "/map/incidents")
     page.wait_for_selector(".case-cluster")
     # At the opening zoom the cases sit in clusters: a cluster with an overdue case is red and says how many.
@@ -212,11 +200,7 @@ def test_clusters_take_the_colour_of_their_worst_case_and_count_the_overdue(brow
 
 
 def test_the_dashboard_shows_the_indicators_charts_and_ranking_in_chinese(browser, site, settings):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768}, bypass_csp=True)
-    page = context.new_page()
-    log = PageLog()
-    log.watch(page, site["base"])
-    sign_in(page, site["base"], demo.ADMIN_NAME, demo.ADMIN_PASSWORD)
+    context, page, log = zh_page(browser, site["base"])
     page.goto(site["base"] + "/dashboard")
     page.wait_for_selector("body[data-ready='1']")
     api = page.evaluate("""async () => {
@@ -250,11 +234,7 @@ def test_the_dashboard_shows_the_indicators_charts_and_ranking_in_chinese(browse
 
 
 def test_the_daily_judgement_page_lists_the_overdue_and_opens_a_case(browser, site, settings):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768}, bypass_csp=True)
-    page = context.new_page()
-    log = PageLog()
-    log.watch(page, site["base"])
-    sign_in(page, site["base"], demo.ADMIN_NAME, demo.ADMIN_PASSWORD)
+    context, page, log = zh_page(browser, site["base"])
     today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(settings.timezone)).date()
     page.goto(site["base"] + f"/judgement?date={today}&level=grid")
     assert page.text_content("h2") == f"每日汇总研判（{today}）"

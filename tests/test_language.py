@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-import sqlalchemy as sa
 from babel.messages.pofile import read_po
 
 from geogrid import demo
@@ -17,7 +16,7 @@ from geogrid.api import create_app
 from geogrid.incidents.intake import NewIncident, register
 from geogrid.patrols.ingest import import_patrol
 from geogrid.testing import PageLog, live_server, open_map, sign_in
-from tests.conftest import ROOT, bearer, demo_engine
+from tests.conftest import ROOT, bearer, demo_engine, helper_on
 
 CATALOGUES = ROOT / "geogrid" / "translations"
 KEYWORDS = ["-k", "_", "-k", "_l", "-k", "N_", "-k", "lazy_gettext", "-k", "pgettext:1c,2", "-k", "lazy_pgettext:1c,2",
@@ -81,12 +80,7 @@ ALLOWED = {"geogrid", "GeoJSON", "OpenAPI", "API", "Leaflet", "Shift", "GIS", "W
 def site(databases, settings):
     engine = demo_engine(databases)
     with engine.begin() as conn:
-        person = conn.execute(sa.text("INSERT INTO people (name, phone) VALUES ('王伟', '13800000000') RETURNING id"))
-        person = person.scalar_one()
-        conn.execute(sa.text("INSERT INTO assignments (person_id, grid_code, duty, valid_from) VALUES (:p, "
-                             "'XWZ001002', 'grid_helper', :s)"), {"p": person, "s": demo.SINCE})  # fmt: skip
-        cell = conn.execute(sa.text("SELECT ST_AsText(ST_PointOnSurface(geom)) FROM grids WHERE code = 'XWZ001002'"))
-        x, y = (float(v) for v in cell.scalar_one()[6:-1].split())
+        person, x, y = helper_on(conn, "XWZ001002")
         walk = "time,lon,lat\n" + "\n".join(f"2026-11-20T09:{m:02d}:00,{x + m * 1e-5},{y}" for m in range(30))
         import_patrol(conn, settings, person, "walk.csv", walk.encode())
         incident = register(conn, settings, NewIncident(lon=x, lat=y, category="illegal_parking", source="hotline",
