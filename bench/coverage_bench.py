@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from geogrid.config import Settings
 from geogrid.grids.metric import from_metric
-from geogrid.patrols.coverage import compute_coverage, ensure_coverage
+from geogrid.patrols.compute import compute_coverage, ensure_coverage
 from geogrid.testing import scratch_database
 
 SRID = 32650

@@ -28,7 +28,7 @@ from geogrid.grids import versions
 from geogrid.grids.generate import generate_cells
 from geogrid.incidents.intake import NewIncident, register
 from geogrid.incidents.workflow import decide_delay, request_delay, return_visit, transition
-from geogrid.patrols.coverage import compute_coverage
+from geogrid.patrols.compute import compute_coverage
 from geogrid.patrols.ingest import import_patrol
 from geogrid.people import assign_duty
 from geogrid.store.models import Grid, User

@@ -12,8 +12,9 @@ from geogrid import demo
 from geogrid.cli import main
 from geogrid.errors import InvalidInput
 from geogrid.grids import edit
-from geogrid.patrols.coverage import compute_coverage, coverage_report
+from geogrid.patrols.compute import compute_coverage
 from geogrid.patrols.ingest import import_patrol
+from geogrid.patrols.queries import coverage_report
 from geogrid.people import add_person, assign_duty
 from tests.conftest import bearer
 from tests.test_patrols_coverage import DAY, DEG, H_DEG, SINCE, W_DEG, X0, Y0, at, walk_east, walk_north

@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from geogrid.patrols.coverage import compute_coverage, coverage_gaps, coverage_report
+from geogrid.patrols.compute import compute_coverage, ensure_coverage, prepare_day
 from geogrid.patrols.ingest import import_patrol
+from geogrid.patrols.queries import coverage_gaps, coverage_report
 from tests.conftest import bearer
 
 DEG = 1 / 111_320
@@ -121,17 +122,39 @@ def test_thin_visits_do_not_count_and_missed_cells_are_recorded(conn, settings, 
 
 def test_gaps_are_the_cell_minus_what_was_seen(conn, settings, worker):
     import_patrol(conn, settings, worker, "a.csv", walk_east(at(1)))
+    assert prepare_day(conn, settings, DAY) is None
     (gap,) = coverage_gaps(conn, settings, DAY)["features"]
     assert gap["properties"]["uncovered_m2"] == pytest.approx(80 * 300 - 4800, rel=0.01)
     assert gap["geometry"]["type"] == "MultiPolygon"  # the strip cuts the cell in two
 
 
-def test_report_recomputes_when_tracks_change(conn, settings, worker):
+def test_gaps_are_stored_with_the_coverage_and_follow_a_new_track(conn, settings, worker):
+    import_patrol(conn, settings, worker, "a.csv", walk_east(at(1)))
+    prepare_day(conn, settings, DAY)
+    stored = conn.execute(sa.text("SELECT grid_code, uncovered_m2, computed_at FROM coverage_gaps WHERE day = :d"),
+                          {"d": DAY}).one()  # fmt: skip
+    assert stored.grid_code == "R" and stored.uncovered_m2 == pytest.approx(80 * 300 - 4800, rel=0.01)
+    # Reading computes nothing: a new track shows only once the day is brought up to date.
+    import_patrol(conn, settings, worker, "b.csv", walk_north(at(6)))
+    # (One transaction has one now(): the new track is made to come in after the day was computed.)
+    conn.execute(sa.text("UPDATE patrol_tracks SET created_at = created_at + interval '1 second' "
+                         "WHERE started_at >= :t"), {"t": at(6)})  # fmt: skip
+    (before,) = coverage_gaps(conn, settings, DAY)["features"]
+    assert before["properties"]["uncovered_m2"] == pytest.approx(80 * 300 - 4800, rel=0.01)
+    assert ensure_coverage(conn, settings, DAY) == [worker]  # the worker's rows only
+    (after,) = coverage_gaps(conn, settings, DAY)["features"]
+    # The north walk's 60 m strip along the 300 m cell, less where it crosses the east walk's (60 x 60 m).
+    assert after["properties"]["uncovered_m2"] == pytest.approx(80 * 300 - 4800 - (60 * 300 - 3600), rel=0.02)
+
+
+def test_the_day_is_brought_up_to_date_when_tracks_change(conn, settings, worker):
     import_patrol(conn, settings, worker, "am.csv", walk_north(at(1)))
+    prepare_day(conn, settings, DAY)
     first = coverage_report(conn, settings, DAY, level="township")
     assert first["cells"][0]["visit_count"] == 1 and first["rollup"][0]["compliance_rate"] == 0.0
     conn.execute(sa.text("UPDATE coverage SET computed_at = computed_at - interval '1 minute'"))
     import_patrol(conn, settings, worker, "pm.csv", walk_north(at(6)))
+    prepare_day(conn, settings, DAY)
     second = coverage_report(conn, settings, DAY, level="township")
     assert second["cells"][0]["visit_count"] == 2 and second["rollup"][0]["compliance_rate"] == 1.0
     (w,) = second["workers"]
@@ -184,7 +207,6 @@ def test_each_visit_is_measured_on_its_own_stretch_of_one_track(conn, settings, 
 
 
 def test_a_new_track_recomputes_its_worker_only_and_matches_a_full_recomputation(conn, settings, worker):
-    from geogrid.patrols.coverage import ensure_coverage
 
     other = on_duty(conn, "吴九", "grid_manager")
     import_patrol(conn, settings, worker, "am.csv", walk_north(at(1)))
@@ -216,7 +238,6 @@ def test_a_new_track_recomputes_its_worker_only_and_matches_a_full_recomputation
 
 
 def test_a_duty_change_recomputes_that_person_only_and_only_days_it_was_in_effect(conn, settings, worker):
-    from geogrid.patrols.coverage import ensure_coverage
     from geogrid.people import add_person, assign_duty, end_duty
 
     other = on_duty(conn, "郑十", "grid_manager")
@@ -240,8 +261,6 @@ def test_a_duty_change_recomputes_that_person_only_and_only_days_it_was_in_effec
 def test_two_requests_at_once_recompute_a_day_once(scratch_url, settings):
     import threading
     import time
-
-    from geogrid.patrols.coverage import ensure_coverage
 
     engine = sa.create_engine(scratch_url)
     with engine.begin() as conn:

@@ -94,7 +94,8 @@ def test_roster_file_from_the_cli_adds_people_and_duties_once_and_rejects_bad_ro
 def test_api_roster_and_what_reads_it(client, conn, settings, make_user, demo_grids):
     from geogrid.grids import edit
     from geogrid.incidents.intake import NewIncident, register
-    from geogrid.patrols.coverage import coverage_report
+    from geogrid.patrols.compute import prepare_day
+    from geogrid.patrols.queries import coverage_report
 
     _, supervisor = make_user("supervisor")
     _, operator = make_user("operator")
@@ -126,6 +127,7 @@ def test_api_roster_and_what_reads_it(client, conn, settings, make_user, demo_gr
     other = people.add_person(conn, "吴六")["id"]
     import_patrol(conn, settings, other, "w.csv", f"time,lon,lat\n{moment.isoformat()},115.26,37.76\n".encode())
     day = moment.astimezone(ZoneInfo(settings.timezone)).date()
+    prepare_day(conn, settings, day)
     worker = next(w for w in coverage_report(conn, settings, day)["workers"] if w["person_id"] == pid)
     assert worker["assigned"] == ["XWZ002002"] and worker["missed"] == ["XWZ002002"]
 

@@ -9,7 +9,8 @@ from geogrid.api import i18n, openapi
 from geogrid.api.auth import access
 from geogrid.api.context import db, state
 from geogrid.grids import hierarchy
-from geogrid.patrols.coverage import coverage_gaps, coverage_report, day_moment, day_notice
+from geogrid.patrols.compute import day_moment, prepare_day
+from geogrid.patrols.queries import coverage_gaps, coverage_report
 
 bp = Blueprint("coverage", __name__, url_prefix="/api")
 READERS = ("admin", "supervisor")
@@ -30,6 +31,7 @@ def report():
     with db() as conn:
         if grid:
             hierarchy.require(conn, grid, day_moment(settings, day))
+        prepare_day(conn, settings, day)  # the one place a request brings the day up to date
         report = coverage_report(conn, settings, day, level=level, grid=grid, gettext=i18n.gettext)
     return jsonify(report)
 
@@ -49,7 +51,7 @@ def gaps():
     with db() as conn:
         if grid:
             hierarchy.require(conn, grid, day_moment(settings, day))
-        notice = day_notice(conn, settings, day)
+        notice = prepare_day(conn, settings, day)
         body = coverage_gaps(conn, settings, day, grid=grid) if notice is None else {
             "type": "FeatureCollection", "date": day.isoformat(), "features": []}  # fmt: skip
         body["notice"] = notice.text(i18n.gettext) if notice is not None else None

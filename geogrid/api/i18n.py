@@ -21,7 +21,7 @@ from flask import Flask, g, request
 from flask_babel import Babel, get_locale, get_translations
 
 from geogrid.config import Settings
-from geogrid.patrols.coverage import describe_reason
+from geogrid.patrols.compute import describe_reason
 
 #: Where the catalogues are (``pybabel compile -d`` writes the .mo files next to the .po).
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"

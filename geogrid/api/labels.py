@@ -12,7 +12,7 @@ from flask_babel import lazy_pgettext as L_
 
 from geogrid.api.i18n import current
 from geogrid.incidents.taxonomy import categories
-from geogrid.patrols.coverage import REASONS
+from geogrid.patrols.compute import REASONS
 
 LABELS = {
     "status": {

@@ -31,13 +31,11 @@ from geogrid.layers import base
 from geogrid.layers.coverage import coverage_map
 from geogrid.layers.grids import min_zoom, planner_map
 from geogrid.layers.incidents import incidents_map
-from geogrid.patrols.coverage import (
+from geogrid.patrols.compute import day_moment, prepare_day
+from geogrid.patrols.queries import (
     coverage_cells_geojson,
     coverage_gaps,
     coverage_tile,
-    day_moment,
-    day_notice,
-    ensure_coverage,
     latest_patrol_day,
     leaf_count,
     missed_cells,
@@ -123,17 +121,16 @@ def coverage_page():
     empty = {"type": "FeatureCollection", "features": []}
     with db() as conn:
         day = inputs.optional_day(request.args.get("date")) or latest_patrol_day(conn, settings)
-        try:
-            found = day_notice(conn, settings, day)
+        if grid:
+            hierarchy.require(conn, grid, day_moment(settings, day))
+        try:  # the one place this request brings the day up to date
+            found = prepare_day(conn, settings, day)
             notice = found.text(i18n.gettext) if found is not None else None
         except InvalidInput as err:  # a day to come: said on the page, not as an error page
             notice = i18n.translate_error(err.template, err.extra)
-        if grid:
-            hierarchy.require(conn, grid, day_moment(settings, day))
         n_cells = leaf_count(conn, grid=grid, at=day_moment(settings, day))
         small = n_cells <= settings.tile_threshold
         if notice is None:
-            ensure_coverage(conn, settings, day)
             cells = coverage_cells_geojson(conn, settings, day, grid=grid) if small else None
             gaps = coverage_gaps(conn, settings, day, grid=grid) if small else None
             tracks = tracks_geojson(conn, settings, day, grid=grid)

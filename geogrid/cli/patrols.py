@@ -44,7 +44,8 @@ def patrols_coverage(ctx, day, grid):
     """Recompute and print patrol coverage per cell and worker for a day."""
     from geogrid import inputs
     from geogrid.grids import hierarchy
-    from geogrid.patrols.coverage import compute_coverage, coverage_report, day_moment, day_notice, describe_reason
+    from geogrid.patrols.compute import compute_coverage, day_moment, day_notice, describe_reason
+    from geogrid.patrols.queries import coverage_report
     from geogrid.store.db import unit_of_work
 
     when = inputs.day(day)

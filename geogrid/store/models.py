@@ -317,6 +317,27 @@ class Coverage(Base):
     )
 
 
+class CoverageGap(Base):
+    """The part of one leaf cell nobody came within sight of on one day (empty when all of it was seen).
+
+    Computed with the coverage, in the same transaction (geogrid.patrols.compute), so that
+    the supervisor's pages and tiles only read it.
+    """
+
+    __tablename__ = "coverage_gaps"
+
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    grid_code: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("grids.id"))
+    cell_m2: Mapped[float] = mapped_column(sa.Float)
+    uncovered_m2: Mapped[float] = mapped_column(sa.Float)
+    #: None when nothing of the cell is left uncovered (or only slivers under GEOGRID_SLIVER_M2).
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True), nullable=True)
+    computed_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
+
+    __table_args__ = (sa.CheckConstraint("uncovered_m2 >= 0", name="uncovered"),)
+
+
 class AuditLog(Base):
     """One statement's changes to one table: when, by whom, how many rows, the first 100 keys.
 

@@ -1,4 +1,4 @@
-"""Patrol coverage per cell, person and day, the patrol rule, roll-ups and uncovered parts.
+"""Patrol coverage per cell, person and day, the patrol rule and the uncovered parts: the computation.
 
 The set work runs in PostGIS: the day's fixes and the cells near them are staged in
 metres (one projected CRS for the day) with GiST indexes; a cell's covered share is
@@ -10,14 +10,17 @@ visits the cells its line passes. A day is computed with the boundaries and duti
 they stood at its end (:func:`day_moment`): an edit today never rewrites last week.
 The rule (default: 2 visits, 4 h apart, each covering
 60%) is applied per assigned cell; cells assigned to a grid helper or manager that
-they did not patrol are recorded as missed.
+they did not patrol are recorded as missed. The part of each cell nobody came within
+sight of is stored with the coverage (``coverage_gaps``), for the cells whose coverage
+changed: the pages and tiles only read (geogrid.patrols.queries).
 
 ``compute_coverage`` works in steps, each one set statement over staged tables:
 visits (cells driven through the track segments' index, runs merged as time ranges), each
 person's day as lines whose M is the time, that day buffered once, what each visit
 saw of its cell (its stretch of the day cut out by time), what each person saw of
 each cell all day; the costly ones run on all cores. ``bench/coverage_bench.py``
-measures it against GeoPandas.
+measures it against GeoPandas. :func:`ensure_coverage` brings a day up to date (what
+is stale of it only); a request calls it once, before it reads.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from geogrid import gcj02
 from geogrid.config import Settings
 from geogrid.errors import N_, InvalidInput
 from geogrid.grids import hierarchy
@@ -40,6 +42,14 @@ from geogrid.store.db import transaction_settings
 
 #: Duties whose holders patrol their cells.
 PATROL_DUTIES = ("grid_helper", "grid_manager")
+
+
+#: Grids at and below :grid as they were at :at (the day's moment).
+_SUBTREE = hierarchy.subtree_sql("grid", "at")
+
+
+#: Leaf grids (no children) at or below :grid (NULL: everywhere), as ``g``, as they were at :at.
+_LEAF_IN_SCOPE = f"{hierarchy.in_scope('g', 'grid', 'at')} AND {hierarchy.is_leaf('g', 'at')}"
 
 
 def day_window(settings: Settings, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -93,6 +103,15 @@ def day_notice(conn: Connection, settings: Settings, day: dt.date) -> Notice | N
                     {"s": start, "e": end}).first() is None:  # fmt: skip
         return Notice(N_("no patrol data on {day}: no track was uploaded for that day"), {"day": day.isoformat()})
     return None
+
+
+def prepare_day(conn: Connection, settings: Settings, day: dt.date) -> Notice | None:
+    """What a request does before it reads a day's coverage, once: why the day has nothing to show (then
+    nothing is computed), or None once the day is up to date (:func:`ensure_coverage`)."""
+    notice = day_notice(conn, settings, day)
+    if notice is None:
+        ensure_coverage(conn, settings, day)
+    return notice
 
 
 def compute_coverage(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None,
@@ -232,6 +251,13 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
         if (m["person_id"], m["code"]) not in patrolled:
             out.append(_row(day, m["code"], m["person_id"], m["id"], roots.get(m["code"]), m["area_m2"], 0.0, [], 0,
                             True, ["not_patrolled"]))  # fmt: skip
+    # The cells whose uncovered part may change: all in scope, or those these people saw before or see now.
+    touched = None
+    if people is not None:
+        before = conn.execute(sa.text(
+            f"SELECT grid_code FROM coverage WHERE day = :day AND covered_m2 > 0 AND {_PERSON_IN_SCOPE}"
+        ), {"day": day, "people": people}).scalars()  # fmt: skip
+        touched = set(before) | {r["grid_code"] for r in out if r["covered_m2"] > 0}
     conn.execute(
         sa.text(
             f"DELETE FROM coverage WHERE day = :day AND (CAST(:grid AS text) IS NULL OR grid_code IN "
@@ -250,7 +276,64 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
             out,
         )
     conn.execute(sa.text("DROP TABLE " + ", ".join(f"cov_{t}_{tag}" for t in tables)))
+    if touched is None or touched:
+        _store_gaps(conn, settings, day, grid=grid, codes=None if touched is None else sorted(touched))
     return len(out)
+
+
+def _store_gaps(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None,
+                codes: list[str] | None) -> None:  # fmt: skip
+    """Work out and store the uncovered part of every leaf cell under *grid* (or of *codes*) on *day*: the cell
+    less what anyone's tracks came within ``sight_m`` of (empty parts under ``sliver_m2`` are no part)."""
+    start, end = day_window(settings, day)
+    params = {"grid": grid, "codes": codes, "s": start, "e": end, "r": settings.sight_m, "day": day,
+              "srid": settings.metric_srid, "min_m2": settings.sliver_m2, "at": day_moment(settings, day)}  # fmt: skip
+    conn.execute(sa.text(
+        f"DELETE FROM coverage_gaps g WHERE day = :day AND (CAST(:codes AS text[]) IS NULL OR grid_code = ANY(:codes))"
+        f" AND (CAST(:grid AS text) IS NULL OR grid_code IN ({_SUBTREE}))"), params)  # fmt: skip
+    conn.execute(
+        sa.text(
+            f"""
+            WITH cells AS MATERIALIZED (
+                SELECT g.id, g.code, g.geom FROM grids g
+                 WHERE {_LEAF_IN_SCOPE} AND (CAST(:codes AS text[]) IS NULL OR g.code = ANY(:codes))
+            ),
+            -- One metric CRS, so each track is buffered once, not once per cell.
+            crs AS (
+                SELECT coalesce(CAST(:srid AS integer), geogrid_utm_srid(ST_SetSRID(ST_Extent(geom)::geometry, 4326)))
+                           AS srid
+                  FROM cells
+            ),
+            paths AS MATERIALIZED (
+                SELECT ST_Buffer(ST_Transform(path, (SELECT srid FROM crs)), :r, 'quad_segs=8') AS seen
+                  FROM (SELECT CASE WHEN count(*) = 1 THEN (array_agg(geom))[1]
+                                    ELSE ST_MakeLine(array_agg(geom ORDER BY fixed_at)) END AS path
+                          FROM gps_fixes
+                         WHERE fixed_at >= :s AND fixed_at < :e
+                           AND geom && (SELECT ST_Expand(ST_SetSRID(ST_Extent(geom)::geometry, 4326), 0.01) FROM cells)
+                         GROUP BY track_id) t
+            ),
+            -- Materialized: inlined, each cell's union and difference would be worked out once per use.
+            measured AS MATERIALIZED (
+                SELECT c.id, c.code, m.cell_m,
+                       (SELECT ST_Union(ST_ClipByBox2D(p.seen, ST_Expand(m.cell_m, 1)::box2d)) FROM paths p
+                         WHERE p.seen && m.cell_m) AS seen
+                  FROM cells c CROSS JOIN crs
+                 CROSS JOIN LATERAL (SELECT ST_Transform(ST_Segmentize(c.geom, 0.0001), crs.srid) AS cell_m) m
+            ),
+            gaps AS MATERIALIZED (
+                SELECT id, code, ST_Area(cell_m) AS cell_m2,
+                       CASE WHEN seen IS NULL THEN cell_m ELSE ST_Difference(cell_m, seen) END AS gap
+                  FROM measured
+            )
+            INSERT INTO coverage_gaps (day, grid_code, grid_id, cell_m2, uncovered_m2, geom)
+            SELECT :day, code, id, cell_m2, CASE WHEN big THEN ST_Area(gap) ELSE 0 END,
+                   CASE WHEN big THEN ST_Multi(ST_CollectionExtract(ST_Transform(gap, 4326), 3)) END
+              FROM (SELECT *, NOT ST_IsEmpty(gap) AND ST_Area(gap) >= :min_m2 AS big FROM gaps) g
+            """
+        ),
+        params,
+    )
 
 
 def _visits_and_seen(conn, params, fixes, segs, cells, visits, pairs, days, seen, seen_by_visit, seen_by_pair) -> None:
@@ -366,6 +449,7 @@ def _visits_and_seen(conn, params, fixes, segs, cells, visits, pairs, days, seen
 
 #: The rows of the people in :people (NULL: everyone's), as ``person_id``.
 _PERSON_IN_SCOPE = "(CAST(:people AS bigint[]) IS NULL OR person_id = ANY(CAST(:people AS bigint[])))"
+
 
 #: Let statements run in parallel whatever their size: buffering and intersecting cost
 #: milliseconds per row, which the planner's defaults (tuned for cheap rows) do not
@@ -497,289 +581,3 @@ def _lock_day(conn: Connection, day: dt.date) -> None:
 
 #: The advisory lock space of coverage recomputations (the second key is the day).
 _LOCK_KEY = 0x636F7631  # "cov1"
-
-
-def coverage_report(conn: Connection, settings: Settings, day: dt.date, *, level: str | None = None,
-                    grid: str | None = None, gettext=lambda text: text) -> dict:  # fmt: skip
-    """The day's coverage: rows per cell and person, per worker, and compliance rolled up to *level*.
-
-    ``notice`` says why a day has nothing to report (no boundaries then, no patrol data)
-    instead of listing every assigned cell as missed, in words through *gettext*.
-    """
-    notice = day_notice(conn, settings, day)
-    if notice is not None:
-        return {"date": day.isoformat(), "notice": notice.text(gettext), "cells": [], "workers": [], "rollup": []}
-    ensure_coverage(conn, settings, day)
-    scope = {"day": day, "grid": grid, "at": day_moment(settings, day)}
-    rows = (
-        conn.execute(
-            sa.text(
-                f"""
-            SELECT c.grid_code, c.person_id, p.name AS person, c.cell_m2, c.covered_m2, c.fraction,
-                   c.visit_count, c.rule_visits, c.visits, c.assigned, c.compliant, c.reasons, c.computed_at
-              FROM coverage c JOIN people p ON p.id = c.person_id
-             WHERE c.day = :day AND (CAST(:grid AS text) IS NULL OR c.grid_code IN ({_SUBTREE}))
-             ORDER BY c.grid_code, p.name
-            """
-            ),
-            scope,
-        )
-        .mappings()
-        .all()
-    )
-    cells = [{**dict(r), "computed_at": r["computed_at"].isoformat()} for r in rows]
-    workers: dict[int, dict] = {}
-    for r in cells:
-        empty = {"assigned": [], "patrolled": [], "missed": [], "compliant": []}
-        w = workers.setdefault(r["person_id"], {"person_id": r["person_id"], "person": r["person"], **empty})
-        if r["visit_count"]:
-            w["patrolled"].append(r["grid_code"])
-        if r["assigned"]:
-            w["assigned"].append(r["grid_code"])
-            (w["compliant"] if r["compliant"] else w["missed"] if not r["visit_count"] else []).append(r["grid_code"])
-    rollup = []
-    if level is not None:
-        rollup = [
-            dict(r)
-            for r in conn.execute(
-                sa.text(
-                    """
-                    SELECT a.ancestor AS code, a.ancestor_name AS name, count(DISTINCT c.grid_code) AS cells,
-                           count(DISTINCT c.grid_code) FILTER (WHERE c.compliant) AS compliant_cells,
-                           round(avg(c.fraction)::numeric, 4)::float AS mean_fraction
-                      FROM coverage c JOIN grid_ancestry a ON a.code = c.grid_code
-                     WHERE c.day = :day AND c.assigned AND a.ancestor_level = :level
-                     GROUP BY a.ancestor, a.ancestor_name ORDER BY a.ancestor
-                    """
-                ),
-                {"day": day, "level": level},
-            ).mappings()
-        ]
-        for r in rollup:
-            r["compliance_rate"] = round(r["compliant_cells"] / r["cells"], 4) if r["cells"] else None
-    return {"date": day.isoformat(), "notice": None, "cells": cells, "workers": list(workers.values()),
-            "rollup": rollup}  # fmt: skip
-
-
-def coverage_gaps(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> dict:
-    """The parts of leaf cells (under *grid*) nobody came within ``sight_m`` of on *day*, as GeoJSON."""
-    start, end = day_window(settings, day)
-    result = conn.execute(
-        sa.text(
-            f"""
-            WITH cells AS MATERIALIZED (
-                SELECT g.code, g.geom FROM grids g WHERE {_LEAF_IN_SCOPE}
-            ),
-            -- One metric CRS for the request, so each track is buffered once, not once per cell
-            -- (measured on the demo township: 30+ s -> under a second).
-            crs AS (
-                SELECT coalesce(CAST(:srid AS integer), geogrid_utm_srid(ST_SetSRID(ST_Extent(geom)::geometry, 4326)))
-                           AS srid
-                  FROM cells
-            ),
-            paths AS MATERIALIZED (
-                SELECT ST_Buffer(ST_Transform(path, (SELECT srid FROM crs)), :r, 'quad_segs=8') AS seen
-                  FROM (SELECT CASE WHEN count(*) = 1 THEN (array_agg(geom))[1]
-                                    ELSE ST_MakeLine(array_agg(geom ORDER BY fixed_at)) END AS path
-                          FROM gps_fixes
-                         WHERE fixed_at >= :s AND fixed_at < :e
-                           AND geom && (SELECT ST_Expand(ST_SetSRID(ST_Extent(geom)::geometry, 4326), 0.01) FROM cells)
-                         GROUP BY track_id) t
-            ),
-            -- Materialized: inlined, the planner computes each cell's union and difference once per
-            -- place the result is used (8 times; the demo township's page took 16 s instead of 2).
-            measured AS MATERIALIZED (
-                SELECT c.code, m.srid, m.cell_m,
-                       (SELECT ST_Union(ST_ClipByBox2D(p.seen, ST_Expand(m.cell_m, 1)::box2d)) FROM paths p
-                         WHERE p.seen && m.cell_m) AS seen
-                  FROM cells c CROSS JOIN crs
-                 CROSS JOIN LATERAL (SELECT crs.srid, ST_Transform(ST_Segmentize(c.geom, 0.0001), crs.srid) AS cell_m) m
-            ),
-            gaps AS MATERIALIZED (
-                SELECT code, srid, ST_Area(cell_m) AS cell_m2,
-                       CASE WHEN seen IS NULL THEN cell_m ELSE ST_Difference(cell_m, seen) END AS gap
-                  FROM measured
-            )
-            SELECT code, cell_m2, ST_Area(gap) AS uncovered_m2, ST_AsGeoJSON(ST_Transform(gap, 4326), 7) AS geometry
-              FROM gaps WHERE NOT ST_IsEmpty(gap) AND ST_Area(gap) >= :min_m2
-             ORDER BY ST_Area(gap) DESC
-            """
-        ),
-        {"grid": grid, "s": start, "e": end, "r": settings.sight_m, "srid": settings.metric_srid,
-         "min_m2": settings.sliver_m2, "at": day_moment(settings, day)},
-    ).mappings()  # fmt: skip
-    features = [
-        {"type": "Feature", "geometry": json.loads(r["geometry"]),
-         "properties": {"code": r["code"], "uncovered_m2": round(r["uncovered_m2"], 1),
-                        "uncovered_fraction": round(r["uncovered_m2"] / r["cell_m2"], 4) if r["cell_m2"] else None}}
-        for r in result
-    ]  # fmt: skip
-    return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
-
-
-#: Grids at and below :grid as they were at :at (the day's moment).
-_SUBTREE = hierarchy.subtree_sql("grid", "at")
-#: Leaf grids (no children) at or below :grid (NULL: everywhere), as ``g``, as they were at :at.
-_LEAF_IN_SCOPE = f"{hierarchy.in_scope('g', 'grid', 'at')} AND {hierarchy.is_leaf('g', 'at')}"
-
-
-def coverage_cells_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> dict:
-    """Leaf cells (under *grid*) with the day's coverage: best fraction, visits, compliance, people.
-
-    A cell is compliant when someone assigned to it met the rule; ``assigned`` says
-    whether anyone patrols it by duty (unassigned cells have no rule to meet).
-    """
-    ensure_coverage(conn, settings, day)
-    rows = conn.execute(
-        sa.text(
-            f"""
-            WITH cells AS (
-                SELECT g.code, g.name, g.geom FROM grids g WHERE {_LEAF_IN_SCOPE}
-            )
-            SELECT c.code, c.name, ST_AsGeoJSON(c.geom, 7) AS geometry,
-                   coalesce(max(v.fraction), 0) AS fraction, coalesce(max(v.visit_count), 0) AS visits,
-                   coalesce(bool_or(v.assigned), false) AS assigned,
-                   coalesce(bool_or(v.compliant AND v.assigned), false) AS compliant,
-                   coalesce(json_agg(json_build_object('person', p.name, 'fraction', round(v.fraction::numeric, 3),
-                                     'visits', v.visit_count, 'compliant', v.compliant, 'reasons', v.reasons)
-                                     ORDER BY p.name) FILTER (WHERE v.person_id IS NOT NULL), '[]') AS people
-              FROM cells c
-              LEFT JOIN coverage v ON v.grid_code = c.code AND v.day = :day
-              LEFT JOIN people p ON p.id = v.person_id
-             GROUP BY c.code, c.name, c.geom ORDER BY c.code
-            """
-        ),
-        {"day": day, "grid": grid, "at": day_moment(settings, day)},
-    ).mappings()
-    features = [
-        {"type": "Feature", "id": r["code"], "geometry": json.loads(r["geometry"]),
-         "properties": {"code": r["code"], "name": r["name"], "fraction": round(float(r["fraction"]), 4),
-                        "visits": r["visits"], "assigned": r["assigned"], "compliant": r["compliant"],
-                        "people": r["people"]}}
-        for r in rows
-    ]  # fmt: skip
-    return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
-
-
-def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> dict:
-    """The day's kept fixes as one line per track, with the worker's id and name (near *grid*)."""
-    start, end = day_window(settings, day)
-    rows = conn.execute(
-        sa.text(
-            f"""
-            WITH scope AS (
-                SELECT ST_Union(g.geom) AS geom FROM grids g
-                 WHERE CAST(:grid AS text) IS NOT NULL AND {hierarchy.valid_at("g")} AND g.code = :grid
-            )
-            SELECT f.track_id, f.person_id, p.name AS person, min(f.fixed_at) AS started, max(f.fixed_at) AS ended,
-                   count(*) AS fixes,
-                   ST_AsGeoJSON(CASE WHEN count(*) = 1 THEN (array_agg(f.geom))[1]
-                                     ELSE ST_MakeLine(array_agg(f.geom ORDER BY f.fixed_at)) END, 7) AS geometry
-              FROM gps_fixes f JOIN people p ON p.id = f.person_id
-             WHERE f.fixed_at >= :s AND f.fixed_at < :e
-               AND (CAST(:grid AS text) IS NULL
-                    OR (f.geom && ST_Expand((SELECT geom FROM scope), 0.01)
-                        AND ST_DWithin(f.geom::geography, (SELECT geom FROM scope)::geography, :r)))
-             GROUP BY f.track_id, f.person_id, p.name
-             ORDER BY p.name, min(f.fixed_at)
-            """
-        ),
-        {"s": start, "e": end, "grid": grid, "r": settings.sight_m, "at": day_moment(settings, day)},
-    ).mappings()
-    features = [
-        {"type": "Feature", "id": r["track_id"], "geometry": json.loads(r["geometry"]),
-         "properties": {"track_id": r["track_id"], "person_id": r["person_id"], "person": r["person"],
-                        "started": r["started"].isoformat(), "ended": r["ended"].isoformat(), "fixes": r["fixes"]}}
-        for r in rows
-    ]  # fmt: skip
-    return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
-
-
-def leaf_count(conn: Connection, *, grid: str | None = None, at: dt.datetime | None = None) -> int:
-    """How many leaf cells lie under *grid* (or anywhere), current or as they were at *at*."""
-    return conn.execute(
-        sa.text(
-            f"""
-            SELECT count(*) FROM grids g WHERE {_LEAF_IN_SCOPE}
-            """
-        ),
-        {"grid": grid, "at": at},
-    ).scalar_one()
-
-
-def missed_cells(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None,
-                 limit: int = 500) -> tuple[list, int]:  # fmt: skip
-    """Assigned cells that fell short of the rule on *day* (worst first, at most *limit*), and how many in all."""
-    rows = (
-        conn.execute(
-            sa.text(
-                f"""
-            SELECT c.grid_code AS code, g.name, max(c.fraction) AS fraction, max(c.visit_count) AS visits,
-                   json_agg(json_build_object('person', p.name, 'reasons', c.reasons) ORDER BY p.name) AS people,
-                   count(*) OVER () AS total
-              FROM coverage c JOIN grids g ON g.id = c.grid_id JOIN people p ON p.id = c.person_id
-             WHERE c.day = :day AND c.assigned
-               AND (CAST(:grid AS text) IS NULL OR c.grid_code IN ({_SUBTREE}))
-             GROUP BY c.grid_code, g.name
-            HAVING NOT bool_or(c.compliant)
-             ORDER BY max(c.fraction), c.grid_code
-             LIMIT :limit
-            """
-            ),
-            {"day": day, "grid": grid, "limit": limit, "at": day_moment(settings, day)},
-        )
-        .mappings()
-        .all()
-    )
-    return [{k: v for k, v in r.items() if k != "total"} for r in rows], (rows[0]["total"] if rows else 0)
-
-
-def coverage_tile(conn: Connection, settings: Settings, day: dt.date, z: int, x: int, y: int, *,
-                  grid: str | None = None, datum: str = "wgs84") -> bytes:  # fmt: skip
-    """Mapbox vector tile of the leaf cells with *day*'s coverage (layer ``coverage``).
-
-    Properties: code, name, fraction (best of the people), visits, assigned, compliant.
-    Call :func:`ensure_coverage` for the day first.
-    """
-    tile = conn.execute(
-        sa.text(
-            f"""
-            WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env),
-            cells AS (
-                SELECT g.code, g.name, g.geom FROM grids g, bounds b
-                 WHERE g.geom && {gcj02.SEARCH_BOX.format(env="b.env")} AND {_LEAF_IN_SCOPE}
-            ),
-            features AS (
-                SELECT ST_AsMVTGeom(ST_Transform({gcj02.SHIFTED.format(geom="c.geom")}, 3857), b.env, 4096, 64,
-                                    true) AS geom, c.code, c.name,
-                       coalesce(max(v.fraction), 0)::float8 AS fraction, coalesce(max(v.visit_count), 0) AS visits,
-                       coalesce(bool_or(v.assigned), false) AS assigned,
-                       coalesce(bool_or(v.compliant AND v.assigned), false) AS compliant
-                  FROM cells c CROSS JOIN bounds b
-                  LEFT JOIN coverage v ON v.grid_code = c.code AND v.day = :day
-                 GROUP BY c.code, c.name, c.geom, b.env
-            )
-            SELECT ST_AsMVT(features, 'coverage', 4096, 'geom') FROM features WHERE geom IS NOT NULL
-            """
-        ),
-        {
-            "day": day,
-            "grid": grid,
-            "z": z,
-            "x": x,
-            "y": y,
-            "at": day_moment(settings, day),
-            **gcj02.tile_params(datum, z, x, y),
-        },
-    ).scalar()
-    return bytes(tile or b"")
-
-
-def latest_patrol_day(conn: Connection, settings: Settings) -> dt.date:
-    """The most recent local day with patrol fixes up to today; today when there are none."""
-    zone = ZoneInfo(settings.timezone)
-    today = dt.datetime.now(zone).date()
-    latest = conn.execute(
-        sa.text("SELECT max(fixed_at) FROM gps_fixes WHERE fixed_at < :end"), {"end": day_window(settings, today)[1]}
-    ).scalar()
-    return latest.astimezone(zone).date() if latest is not None else today
