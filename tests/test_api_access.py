@@ -118,6 +118,7 @@ MATRIX = {
     ("POST", "/api/patrols", "/api/patrols", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422, "worker": 422},
     ("GET", "/api/coverage", "/api/coverage", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
     ("GET", "/api/coverage/gaps", "/api/coverage/gaps", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
+    ("GET", "/api/coverage/tracks", "/api/coverage/tracks", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
     ("GET", "/", "/", None): {ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
     ("GET", "/map/grids", "/map/grids", None): {ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
     ("GET", "/map/incidents", "/map/incidents", None): READERS_OK | {ANON: 302},

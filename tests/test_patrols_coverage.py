@@ -170,6 +170,12 @@ def test_coverage_api(client, make_user, conn, settings, worker):
     assert client.get("/api/coverage?date=yesterday", headers=bearer(token)).status_code == 422
     gaps = client.get(f"/api/coverage/gaps?date={DAY}&grid=R", headers=bearer(token))
     assert gaps.status_code == 200 and len(gaps.json["features"]) == 1
+    # One worker's tracks, as the coverage page fetches them when there are many workers.
+    idle = on_duty(conn, "周八", "grid_manager")
+    mine = client.get(f"/api/coverage/tracks?date={DAY}&person={worker}", headers=bearer(token)).json
+    assert [f["properties"]["person_id"] for f in mine["features"]] == [worker]
+    assert client.get(f"/api/coverage/tracks?date={DAY}&person={idle}", headers=bearer(token)).json["features"] == []
+    assert client.get(f"/api/coverage/tracks?date={DAY}&person=me", headers=bearer(token)).status_code == 422
 
 
 def route(start: dt.datetime, legs: list[tuple[float, float, float]]) -> bytes:

@@ -8,9 +8,10 @@ from geogrid import inputs
 from geogrid.api import i18n, openapi
 from geogrid.api.auth import access
 from geogrid.api.context import db, state
+from geogrid.errors import InvalidInput
 from geogrid.grids import hierarchy
 from geogrid.patrols.compute import day_moment, prepare_day
-from geogrid.patrols.queries import coverage_gaps, coverage_report
+from geogrid.patrols.queries import coverage_gaps, coverage_report, tracks_geojson
 
 bp = Blueprint("coverage", __name__, url_prefix="/api")
 READERS = ("admin", "supervisor")
@@ -55,4 +56,27 @@ def gaps():
         body = coverage_gaps(conn, settings, day, grid=grid) if notice is None else {
             "type": "FeatureCollection", "date": day.isoformat(), "features": []}  # fmt: skip
         body["notice"] = notice.text(i18n.gettext) if notice is not None else None
+    return jsonify(body), 200, {"Content-Type": "application/geo+json"}
+
+
+@bp.get("/coverage/tracks")
+@access(*READERS)
+@openapi.doc(
+    query={"date": {"type": "string", "format": "date"}, "grid": {"type": "string"},
+           "person": {"type": "integer", "description": "one worker's tracks"}},
+    response={"type": "object", "properties": {"type": {"const": "FeatureCollection"}}},
+    media_type="application/geo+json",
+)  # fmt: skip
+def tracks():
+    """A day's tracks, one line per track (of a worker; near a grid), as the coverage page draws them."""
+    settings = state().settings
+    day = inputs.day(request.args.get("date"))
+    grid = request.args.get("grid") or None
+    person = request.args.get("person")
+    if person not in (None, "") and not person.isdigit():
+        raise InvalidInput("person must be a person's id, not {person!r}", person=person)
+    with db() as conn:
+        if grid:
+            hierarchy.require(conn, grid, day_moment(settings, day))
+        body = tracks_geojson(conn, settings, day, grid=grid, person=int(person) if person else None)
     return jsonify(body), 200, {"Content-Type": "application/geo+json"}

@@ -29,6 +29,10 @@ def compliance_colour(properties: dict) -> str:
     return COMPLIANCE_COLOURS["compliant" if properties.get("compliant") else "not compliant"]
 
 
+#: With more workers than this the tracks are not in the page: each is fetched when it is shown.
+EMBEDDED_WORKERS = 12
+
+
 def coverage_map(settings, extent, *, cells: dict | None, tracks: dict, gaps: dict | None, day: str,
                  tiles_query: str | None = None, tiles_min_zoom: int = 0):  # fmt: skip
     """The map for *day* and the page script's configuration (layer names, workers, legend).
@@ -70,8 +74,13 @@ def coverage_map(settings, extent, *, cells: dict | None, tracks: dict, gaps: di
         workers.setdefault(props["person_id"], {"person_id": props["person_id"], "person": props["person"],
                                                 "features": []})["features"].append(feature)  # fmt: skip
     worker_layers = []
+    embedded = len(workers) <= EMBEDDED_WORKERS
     for n, worker in enumerate(workers.values()):
         colour = _TRACK_COLOURS[n % len(_TRACK_COLOURS)]
+        if not embedded:  # the page script asks /api/coverage/tracks for it when it is shown
+            worker_layers.append({"person_id": worker["person_id"], "person": worker["person"], "colour": colour,
+                                  "var": None, "tracks": len(worker["features"])})  # fmt: skip
+            continue
         layer = folium.GeoJson(
             {"type": "FeatureCollection", "features": worker["features"]}, name=f"tracks {worker['person_id']}",
             style_function=lambda f, c=colour: {"color": c, "weight": 3, "opacity": 0.85},

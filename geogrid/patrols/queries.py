@@ -18,6 +18,13 @@ from geogrid.config import Settings
 from geogrid.grids import hierarchy
 from geogrid.patrols.compute import _LEAF_IN_SCOPE, _SUBTREE, day_moment, day_notice, day_window
 
+#: What the maps leave out of a shape, in degrees: the points along a cell's edges that only densify it
+#: (about 1 cm off the edge), and for tracks and uncovered parts what is under half a metre (6 decimals: 0.1 m).
+EDGE = 1e-7
+DRAWN = 5e-6
+#: A track drawn for the day keeps its turns of more than about 1.5 m (a fix every 10 s moves 10-15 m).
+WALKED = 1.5e-5
+
 
 def coverage_report(conn: Connection, settings: Settings, day: dt.date, *, level: str | None = None,
                     grid: str | None = None, gettext=lambda text: text) -> dict:  # fmt: skip
@@ -86,7 +93,8 @@ def coverage_gaps(conn: Connection, settings: Settings, day: dt.date, *, grid: s
     rows = conn.execute(
         sa.text(
             f"""
-            SELECT g.grid_code AS code, g.cell_m2, g.uncovered_m2, ST_AsGeoJSON(g.geom, 7) AS geometry
+            SELECT g.grid_code AS code, g.cell_m2, g.uncovered_m2,
+                   ST_AsGeoJSON(ST_SimplifyPreserveTopology(g.geom, {DRAWN}), 6) AS geometry
               FROM coverage_gaps g
              WHERE g.day = :day AND g.geom IS NOT NULL
                AND (CAST(:grid AS text) IS NULL OR g.grid_code IN ({_SUBTREE}))
@@ -116,7 +124,7 @@ def coverage_cells_geojson(conn: Connection, settings: Settings, day: dt.date, *
             WITH cells AS (
                 SELECT g.code, g.name, g.geom FROM grids g WHERE {_LEAF_IN_SCOPE}
             )
-            SELECT c.code, c.name, ST_AsGeoJSON(c.geom, 7) AS geometry,
+            SELECT c.code, c.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(c.geom, {EDGE}), 6) AS geometry,
                    coalesce(max(v.fraction), 0) AS fraction, coalesce(max(v.visit_count), 0) AS visits,
                    coalesce(bool_or(v.assigned), false) AS assigned,
                    coalesce(bool_or(v.compliant AND v.assigned), false) AS compliant,
@@ -141,8 +149,9 @@ def coverage_cells_geojson(conn: Connection, settings: Settings, day: dt.date, *
     return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
 
 
-def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> dict:
-    """The day's kept fixes as one line per track, with the worker's id and name (near *grid*)."""
+def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None,
+                   person: int | None = None) -> dict:  # fmt: skip
+    """The day's kept fixes as one line per track, with the worker's id and name (near *grid*; of *person*)."""
     start, end = day_window(settings, day)
     rows = conn.execute(
         sa.text(
@@ -153,10 +162,12 @@ def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: 
             )
             SELECT f.track_id, f.person_id, p.name AS person, min(f.fixed_at) AS started, max(f.fixed_at) AS ended,
                    count(*) AS fixes,
-                   ST_AsGeoJSON(CASE WHEN count(*) = 1 THEN (array_agg(f.geom))[1]
-                                     ELSE ST_MakeLine(array_agg(f.geom ORDER BY f.fixed_at)) END, 7) AS geometry
+                   ST_AsGeoJSON(ST_Simplify(CASE WHEN count(*) = 1 THEN (array_agg(f.geom))[1]
+                                     ELSE ST_MakeLine(array_agg(f.geom ORDER BY f.fixed_at)) END, {WALKED}), 6)
+                       AS geometry
               FROM gps_fixes f JOIN people p ON p.id = f.person_id
              WHERE f.fixed_at >= :s AND f.fixed_at < :e
+               AND (CAST(:person AS bigint) IS NULL OR f.person_id = :person)
                AND (CAST(:grid AS text) IS NULL
                     OR (f.geom && ST_Expand((SELECT geom FROM scope), 0.01)
                         AND ST_DWithin(f.geom::geography, (SELECT geom FROM scope)::geography, :r)))
@@ -164,7 +175,7 @@ def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: 
              ORDER BY p.name, min(f.fixed_at)
             """
         ),
-        {"s": start, "e": end, "grid": grid, "r": settings.sight_m, "at": day_moment(settings, day)},
+        {"s": start, "e": end, "grid": grid, "person": person, "r": settings.sight_m, "at": day_moment(settings, day)},
     ).mappings()
     features = [
         {"type": "Feature", "id": r["track_id"], "geometry": json.loads(r["geometry"]),

@@ -1088,15 +1088,37 @@
     syncCells();
     const box = document.getElementById("workers");
     if (!config.workers.length) box.append(el("p", { class: "hint" }, t("No tracks that day.")));
-    for (const worker of config.workers) {
-      const layer = window[worker.var];
+    function describeTracks(layer) {
       layer.eachLayer((track) => {
         const p = track.feature.properties;
         track.bindTooltip(el("span", {}, p.person + " · " + when(p.started).slice(11) + "–" + when(p.ended).slice(11) + " · " +
           t("{n} fixes", { n: p.fixes })));
       });
-      const checkbox = el("input", { type: "checkbox", checked: true, "data-person": worker.person_id,
-        onchange: (e) => { if (e.target.checked) map.addLayer(layer); else map.removeLayer(layer); } });
+    }
+    // Many workers: their tracks are not in the page, each is fetched the first time it is shown.
+    async function tracksOf(worker) {
+      if (worker.layer) return worker.layer;
+      if (worker.var) {
+        worker.layer = window[worker.var];
+      } else {
+        const query = new URLSearchParams({ date: config.day, person: String(worker.person_id) });
+        const grid = new URLSearchParams(location.search).get("grid");
+        if (grid) query.set("grid", grid);
+        const fc = await api("GET", "/api/coverage/tracks?" + query.toString());
+        worker.layer = L.geoJSON(fc, { style: { color: worker.colour, weight: 3, opacity: 0.85 } });
+      }
+      describeTracks(worker.layer);
+      return worker.layer;
+    }
+    for (const worker of config.workers) {
+      if (worker.var) tracksOf(worker);
+      const checkbox = el("input", { type: "checkbox", checked: Boolean(worker.var), "data-person": worker.person_id,
+        onchange: async (e) => {
+          const on = e.target.checked;
+          let layer;
+          try { layer = await tracksOf(worker); } catch (err) { notice(err.message, "error"); return; }
+          if (on && e.target.checked) map.addLayer(layer); else map.removeLayer(layer);
+        } });
       box.append(el("label", {}, checkbox, el("span", { class: "swatch", style: "background:" + worker.colour }),
         " " + t("{person} ({n} tracks)", { person: worker.person, n: worker.tracks })));
     }
@@ -1105,12 +1127,6 @@
     if (fold) {
       // Many workers' tracks would hide the cells' colours: then they start hidden.
       fold.open = config.workers.length <= 12;
-      if (!fold.open) {
-        for (const input of box.querySelectorAll("input[type=checkbox]")) {
-          input.checked = false;
-          input.dispatchEvent(new Event("change"));
-        }
-      }
       const every = (on) => () => {
         for (const input of box.querySelectorAll("input[type=checkbox]")) {
           if (input.checked !== on) { input.checked = on; input.dispatchEvent(new Event("change")); }
