@@ -40,26 +40,26 @@ DAY = dt.date(2026, 11, 20)
 SINCE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def build(n_workers: int, rng: np.random.Generator):
-    """Cells (metric) in blocks of BLOCK x BLOCK, one block per worker, on a square layout."""
+def build(n_workers: int, rng: np.random.Generator, block: int = BLOCK):
+    """Cells (metric) in blocks of *block* x *block*, one block per worker, on a square layout."""
     side = math.ceil(math.sqrt(n_workers))
     cells, owners = [], []
     x0, y0 = ORIGIN
     for w in range(n_workers):
-        bx, by = (w % side) * BLOCK, (w // side) * BLOCK
-        for i in range(BLOCK):
-            for j in range(BLOCK):
+        bx, by = (w % side) * block, (w // side) * block
+        for i in range(block):
+            for j in range(block):
                 x, y = x0 + (bx + i) * CELL_M, y0 + (by + j) * CELL_M
                 cells.append(shapely.box(x, y, x + CELL_M, y + CELL_M))
                 owners.append(w)
     return np.array(cells), np.array(owners)
 
 
-def walk(w: int, n_workers: int, fixes: int, rng: np.random.Generator) -> np.ndarray:
+def walk(w: int, n_workers: int, fixes: int, rng: np.random.Generator, block: int = BLOCK) -> np.ndarray:
     """A random walk at ~1.2 m/s inside the worker's block (metric x, y per fix)."""
     side = math.ceil(math.sqrt(n_workers))
-    bx, by = ORIGIN[0] + (w % side) * BLOCK * CELL_M, ORIGIN[1] + (w // side) * BLOCK * CELL_M
-    size = BLOCK * CELL_M
+    bx, by = ORIGIN[0] + (w % side) * block * CELL_M, ORIGIN[1] + (w // side) * block * CELL_M
+    size = block * CELL_M
     xy = np.empty((fixes, 2))
     x, y, heading = bx + size / 2, by + size / 2, rng.uniform(0, 2 * math.pi)
     for k in range(fixes):
@@ -70,6 +70,45 @@ def walk(w: int, n_workers: int, fixes: int, rng: np.random.Generator) -> np.nda
             x, y = min(max(x, bx + 1), bx + size - 1), min(max(y, by + 1), by + size - 1)
         xy[k] = x, y
     return xy
+
+
+def load_day(engine, n_workers: int, hours: float, rng: np.random.Generator, block: int = BLOCK):
+    """The workload into *engine*: cells in blocks, a helper per block, each walking *hours* on DAY (a fix every
+    10 s); returns the metric cells, the people's ids, their paths and the fixes' times."""
+    cells_m, owners = build(n_workers, rng, block)
+    cells_ll = from_metric(shapely.segmentize(cells_m, 25.0), SRID)
+    per_worker = int(hours * 3600 / 10)
+    start = dt.datetime(2026, 11, 20, 0, 30, tzinfo=dt.UTC)  # 08:30 in Asia/Shanghai
+    times = [start + dt.timedelta(seconds=10 * k) for k in range(per_worker)]
+    paths = [walk(w, n_workers, per_worker, rng, block) for w in range(n_workers)]
+    with engine.begin() as conn:
+        area = shapely.box(*shapely.total_bounds(cells_ll))
+        conn.execute(sa.text("INSERT INTO grids (code, name, level, geom, valid_from) VALUES ('B', 'bench', "
+                             "'township', ST_Multi(ST_GeomFromWKB(:w, 4326)), :since)"),
+                     {"w": shapely.to_wkb(area), "since": SINCE})  # fmt: skip
+        driver = conn.connection.driver_connection
+        with driver.cursor().copy("COPY grids (code, name, level, parent_code, geom, valid_from) FROM STDIN") as copy:
+            for n, wkb in enumerate(shapely.to_wkb(shapely.multipolygons(cells_ll[:, None]), hex=True)):
+                copy.write_row((f"B{n + 1:05d}", f"cell {n + 1}", "cell", "B", wkb, SINCE))
+        people = [conn.execute(sa.text("INSERT INTO people (name) VALUES (:n) RETURNING id"), {"n": f"w{w}"}).scalar()
+                  for w in range(n_workers)]  # fmt: skip
+        conn.execute(
+            sa.text("INSERT INTO assignments (person_id, grid_code, duty, valid_from) "
+                    "VALUES (:p, :c, 'grid_helper', :since)"),
+            [{"p": people[owners[n]], "c": f"B{n + 1:05d}", "since": SINCE} for n in range(len(cells_ll))],
+        )  # fmt: skip
+        for w, path in enumerate(paths):
+            ll = from_metric(shapely.points(path), SRID)
+            track = conn.execute(
+                sa.text("INSERT INTO patrol_tracks (person_id, started_at, ended_at, fix_count) "
+                        "VALUES (:p, :s, :e, :n) RETURNING id"),
+                {"p": people[w], "s": times[0], "e": times[-1], "n": per_worker},
+            ).scalar()  # fmt: skip
+            with driver.cursor().copy("COPY gps_fixes (person_id, fixed_at, geom, track_id) FROM STDIN") as copy:
+                for k, wkb in enumerate(shapely.to_wkb(ll, hex=True)):
+                    copy.write_row((people[w], times[k], wkb, track))
+        conn.execute(sa.text("ANALYZE"))
+    return cells_m, people, paths, times
 
 
 def main() -> None:
@@ -83,47 +122,12 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     settings = Settings.from_env(levels=("township", "cell"))
     with scratch_database(settings, args.database) as engine:
-        cells_m, owners = build(args.workers, rng)
-        cells_ll = from_metric(shapely.segmentize(cells_m, 25.0), SRID)
-        per_worker = int(args.hours * 3600 / 10)
-        start = dt.datetime(2026, 11, 20, 0, 30, tzinfo=dt.UTC)  # 08:30 in Asia/Shanghai
-        times = [start + dt.timedelta(seconds=10 * k) for k in range(per_worker)]
-        paths = [walk(w, args.workers, per_worker, rng) for w in range(args.workers)]
         t = time.perf_counter()
-        with engine.begin() as conn:
-            area = shapely.box(*shapely.total_bounds(cells_ll))
-            conn.execute(sa.text("INSERT INTO grids (code, name, level, geom, valid_from) VALUES ('B', 'bench', "
-                                 "'township', ST_Multi(ST_GeomFromWKB(:w, 4326)), :since)"),
-                         {"w": shapely.to_wkb(area), "since": SINCE})  # fmt: skip
-            driver = conn.connection.driver_connection
-            with driver.cursor().copy(
-                "COPY grids (code, name, level, parent_code, geom, valid_from) FROM STDIN"
-            ) as copy:
-                for n, wkb in enumerate(shapely.to_wkb(shapely.multipolygons(cells_ll[:, None]), hex=True)):
-                    copy.write_row((f"B{n + 1:05d}", f"cell {n + 1}", "cell", "B", wkb, SINCE))
-            people = [conn.execute(sa.text("INSERT INTO people (name) VALUES (:n) RETURNING id"), {"n": f"w{w}"}).scalar()
-                      for w in range(args.workers)]  # fmt: skip
-            conn.execute(
-                sa.text(
-                    "INSERT INTO assignments (person_id, grid_code, duty, valid_from) "
-                    "VALUES (:p, :c, 'grid_helper', :since)"
-                ),
-                [{"p": people[owners[n]], "c": f"B{n + 1:05d}", "since": SINCE} for n in range(len(cells_ll))],
-            )
-            for w, path in enumerate(paths):
-                ll = from_metric(shapely.points(path), SRID)
-                track = conn.execute(
-                    sa.text("INSERT INTO patrol_tracks (person_id, started_at, ended_at, fix_count) "
-                            "VALUES (:p, :s, :e, :n) RETURNING id"),
-                    {"p": people[w], "s": times[0], "e": times[-1], "n": per_worker},
-                ).scalar()  # fmt: skip
-                with driver.cursor().copy("COPY gps_fixes (person_id, fixed_at, geom, track_id) FROM STDIN") as copy:
-                    for k, wkb in enumerate(shapely.to_wkb(ll, hex=True)):
-                        copy.write_row((people[w], times[k], wkb, track))
-            conn.execute(sa.text("ANALYZE"))
+        cells_m, people, paths, times = load_day(engine, args.workers, args.hours, rng)
+        per_worker = len(times)
         fixes = per_worker * args.workers
         print(
-            f"{len(cells_ll):,} cells, {args.workers} workers, {fixes:,} fixes loaded in {time.perf_counter() - t:.1f} s"
+            f"{len(cells_m):,} cells, {args.workers} workers, {fixes:,} fixes loaded in {time.perf_counter() - t:.1f} s"
         )
 
         # Rounds, each: geogrid's computation (it replaces the day's rows) and the GeoPandas

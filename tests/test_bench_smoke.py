@@ -40,12 +40,15 @@ def test_coverage_bench_runs_small(settings):
 def test_map_bench_runs_small(settings):
     # 200 cells over a threshold of 50: the big case is served as vector tiles.
     out = run_bench(settings, "map_bench.py", "--sizes", "20,200", "--cases", "50,300", "--case-cells", "100",
-                    "--runs", "1", "--database", "geogrid_map_bench_smoke", GEOGRID_TILE_THRESHOLD="50")  # fmt: skip
+                    "--coverage", "4", "--coverage-hours", "0.2", "--runs", "1",
+                    "--database", "geogrid_map_bench_smoke", GEOGRID_TILE_THRESHOLD="50")  # fmt: skip
     assert "/map/grids with 200 cells: page" in out
     assert "ratio 200 / 20 cells: page bytes" in out
     # The command center's board and dashboard: every call answered (a failing one stops the bench).
     assert "300 cases over 100 cells loaded" in out and "300 cases: board " in out and "dashboard page " in out
     assert "ratio 300 / 50 cases: board " in out and "target under 1 s with 300 cases: " in out
+    # The coverage page of a day of 4 workers (144 cells): opened, the day computed once, then read.
+    assert "/map/coverage, 4 workers (144 cells): first open (brings the day up to date)" in out
 
 
 def test_load_test_runs_small_and_loses_nothing(settings, tmp_path):
