@@ -323,7 +323,7 @@ def supervisor(browser, args, workloads: list[str]) -> None:
                     page = context.new_page()
                     sign_in(page, base, name, password)
                     started = time.perf_counter()
-                    page.goto(base + f"/map/coverage?date={day.isoformat()}")
+                    page.goto(base + f"/map/coverage?date={day.isoformat()}", timeout=600_000)
                     page.wait_for_function("document.body.dataset.ready === '1'", timeout=300_000)
                     times.append((time.perf_counter() - started) * 1000)
                     context.close()

@@ -28,7 +28,7 @@ from geogrid.incidents.queries import count_incidents, incident_tile
 from geogrid.incidents.taxonomy import categories, classes
 from geogrid.incidents.workflow import DEPARTMENTS, TRANSITIONS
 from geogrid.layers import base
-from geogrid.layers.coverage import coverage_map
+from geogrid.layers.coverage import EMBEDDED_WORKERS, coverage_map
 from geogrid.layers.grids import min_zoom, planner_map
 from geogrid.layers.incidents import incidents_map
 from geogrid.patrols.compute import day_moment, prepare_day
@@ -39,6 +39,7 @@ from geogrid.patrols.queries import (
     latest_patrol_day,
     leaf_count,
     missed_cells,
+    track_counts,
     tracks_geojson,
 )
 from geogrid.store.models import SOURCES
@@ -133,18 +134,21 @@ def coverage_page():
         if notice is None:
             cells = coverage_cells_geojson(conn, settings, day, grid=grid) if small else None
             gaps = coverage_gaps(conn, settings, day, grid=grid) if small else None
-            tracks = tracks_geojson(conn, settings, day, grid=grid)
+            workers = track_counts(conn, settings, day, grid=grid)
+            # Many workers: the page lists them and fetches a worker's tracks when they are shown.
+            tracks = tracks_geojson(conn, settings, day, grid=grid) if len(workers) <= EMBEDDED_WORKERS else None
             missed, n_missed = missed_cells(conn, settings, day, grid=grid)
         else:
-            small, cells, gaps, tracks, missed, n_missed = True, empty, empty, empty, [], 0
+            small, cells, gaps, tracks, workers, missed, n_missed = True, empty, empty, empty, [], [], 0
         summary = level_summary(conn)
     tiles_query = urlencode({"date": day.isoformat(), **({"grid": grid} if grid else {})})
     width = next((r["width_m"] for r in _top_down(summary, settings.levels)[::-1]), None)
     extent = base.extent(summary)
     zoom = min_zoom(width, (extent[1] + extent[3]) / 2) if extent and not small else 0
-    m, config = coverage_map(settings, extent, cells=cells, tracks=tracks, gaps=gaps, day=day.isoformat(),
+    m, config = coverage_map(settings, extent, cells=cells, tracks=tracks, workers=workers, gaps=gaps,
+                             day=day.isoformat(),
                              tiles_query=tiles_query, tiles_min_zoom=zoom)  # fmt: skip
-    counts = {"cells": n_cells, "missed": n_missed, "tracks": len(tracks["features"]),
+    counts = {"cells": n_cells, "missed": n_missed, "tracks": sum(w["tracks"] for w in workers),
               "workers": len(config["workers"]),
               "gaps": len(gaps["features"]) if gaps is not None else None}  # fmt: skip
     return _page("map_coverage.html", m, config, title=_("Patrol coverage"), day=day.isoformat(), grid=grid,

@@ -33,8 +33,8 @@ def compliance_colour(properties: dict) -> str:
 EMBEDDED_WORKERS = 12
 
 
-def coverage_map(settings, extent, *, cells: dict | None, tracks: dict, gaps: dict | None, day: str,
-                 tiles_query: str | None = None, tiles_min_zoom: int = 0):  # fmt: skip
+def coverage_map(settings, extent, *, cells: dict | None, tracks: dict | None, workers: list[dict], gaps: dict | None,
+                 day: str, tiles_query: str | None = None, tiles_min_zoom: int = 0):  # fmt: skip
     """The map for *day* and the page script's configuration (layer names, workers, legend).
 
     *cells* embeds the coloured cells; with too many cells it is None and *tiles_query*
@@ -68,26 +68,25 @@ def coverage_map(settings, extent, *, cells: dict | None, tracks: dict, gaps: di
         )  # fmt: skip
         gap_layer.add_to(m)
         gap_var = gap_layer.get_name()
-    workers = {}
-    for feature in tracks["features"]:
-        props = feature["properties"]
-        workers.setdefault(props["person_id"], {"person_id": props["person_id"], "person": props["person"],
-                                                "features": []})["features"].append(feature)  # fmt: skip
+    # *workers* (track_counts) in order; their tracks are in the page only with *tracks* (few workers).
+    features: dict[int, list] = {}
+    for feature in (tracks or {"features": []})["features"]:
+        features.setdefault(feature["properties"]["person_id"], []).append(feature)
     worker_layers = []
-    embedded = len(workers) <= EMBEDDED_WORKERS
-    for n, worker in enumerate(workers.values()):
+    for n, worker in enumerate(workers):
         colour = _TRACK_COLOURS[n % len(_TRACK_COLOURS)]
-        if not embedded:  # the page script asks /api/coverage/tracks for it when it is shown
+        if tracks is None:  # the page script asks /api/coverage/tracks for them when they are shown
             worker_layers.append({"person_id": worker["person_id"], "person": worker["person"], "colour": colour,
-                                  "var": None, "tracks": len(worker["features"])})  # fmt: skip
+                                  "var": None, "tracks": worker["tracks"]})  # fmt: skip
             continue
         layer = folium.GeoJson(
-            {"type": "FeatureCollection", "features": worker["features"]}, name=f"tracks {worker['person_id']}",
+            {"type": "FeatureCollection", "features": features.get(worker["person_id"], [])},
+            name=f"tracks {worker['person_id']}",
             style_function=lambda f, c=colour: {"color": c, "weight": 3, "opacity": 0.85},
         )  # fmt: skip
         layer.add_to(m)
         worker_layers.append({"person_id": worker["person_id"], "person": worker["person"], "colour": colour,
-                              "var": layer.get_name(), "tracks": len(worker["features"])})  # fmt: skip
+                              "var": layer.get_name(), "tracks": worker["tracks"]})  # fmt: skip
     config = {
         "page": "coverage", "day": day, "fraction": by_fraction.get_name(), "rule": by_rule.get_name(),
         "kind": "geojson" if cells is not None else "tiles", "min_zoom": tiles_min_zoom,

@@ -275,10 +275,48 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
             ),
             out,
         )
+    if touched is None:
+        _store_all_gaps(conn, settings, day, grid, cells, seen_by_pair, srid)
     conn.execute(sa.text("DROP TABLE " + ", ".join(f"cov_{t}_{tag}" for t in tables)))
-    if touched is None or touched:
-        _store_gaps(conn, settings, day, grid=grid, codes=None if touched is None else sorted(touched))
+    if touched:
+        _store_gaps(conn, settings, day, grid=grid, codes=sorted(touched))
     return len(out)
+
+
+def _store_all_gaps(conn: Connection, settings: Settings, day: dt.date, grid: str | None, cells: str,
+                    seen_by_pair: str, srid: int) -> None:  # fmt: skip
+    """Store the uncovered part of every leaf cell under *grid* from a whole day's computation: each staged
+    cell less the union of what everyone saw of it (worked out for the coverage already), and the cells
+    nobody came near whole."""
+    params = {"day": day, "grid": grid, "srid": srid, "min_m2": settings.sliver_m2, "at": day_moment(settings, day)}
+    conn.execute(sa.text(
+        f"DELETE FROM coverage_gaps WHERE day = :day AND (CAST(:grid AS text) IS NULL OR grid_code IN ({_SUBTREE}))"
+    ), params)  # fmt: skip
+    conn.execute(
+        sa.text(
+            f"""
+            WITH seen AS (
+                SELECT grid_id, ST_Union(seen) AS seen FROM {seen_by_pair} WHERE NOT ST_IsEmpty(seen) GROUP BY grid_id
+            ),
+            staged AS (
+                SELECT c.id, c.code, c.area_m2,
+                       CASE WHEN s.seen IS NULL THEN c.g ELSE ST_Difference(c.g, s.seen) END AS gap
+                  FROM {cells} c LEFT JOIN seen s ON s.grid_id = c.id
+            )
+            INSERT INTO coverage_gaps (day, grid_code, grid_id, cell_m2, uncovered_m2, geom)
+            SELECT :day, code, id, area_m2, CASE WHEN big THEN ST_Area(gap) ELSE 0 END,
+                   CASE WHEN big THEN ST_Multi(ST_CollectionExtract(ST_Transform(gap, 4326), 3)) END
+              FROM (SELECT *, NOT ST_IsEmpty(gap) AND ST_Area(gap) >= :min_m2 AS big FROM staged) g
+            UNION ALL
+            -- Cells nobody came near (not staged): all of each is uncovered.
+            SELECT :day, g.code, g.id, a.m2, a.m2, g.geom
+              FROM grids g
+             CROSS JOIN LATERAL (SELECT ST_Area(ST_Transform(ST_Segmentize(g.geom, 0.0001), :srid)) AS m2) a
+             WHERE {_LEAF_IN_SCOPE} AND NOT EXISTS (SELECT 1 FROM {cells} c WHERE c.id = g.id)
+            """
+        ),
+        params,
+    )
 
 
 def _store_gaps(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None,
@@ -440,8 +478,9 @@ def _visits_and_seen(conn, params, fixes, segs, cells, visits, pairs, days, seen
         sa.text(
             f"""
             CREATE UNLOGGED TABLE {seen_by_pair} AS
-            SELECT p.*, least(p.area_m2, ST_Area(ST_Intersection(ST_ClipByBox2D(s.seen, c.g), c.g))) AS covered_m2
+            SELECT p.*, least(p.area_m2, ST_Area(i.seen)) AS covered_m2, i.seen
               FROM {pairs} p JOIN {cells} c ON c.id = p.grid_id JOIN {seen} s ON s.person_id = p.person_id
+             CROSS JOIN LATERAL (SELECT ST_Intersection(ST_ClipByBox2D(s.seen, c.g), c.g) AS seen) i
             """
         )
     )

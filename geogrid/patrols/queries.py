@@ -186,6 +186,31 @@ def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: 
     return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
 
 
+def track_counts(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None) -> list[dict]:
+    """Who has tracks on *day* (near *grid*) and how many, by name: the coverage page's list of workers."""
+    start, end = day_window(settings, day)
+    rows = conn.execute(
+        sa.text(
+            f"""
+            WITH scope AS (
+                SELECT ST_Union(g.geom) AS geom FROM grids g
+                 WHERE CAST(:grid AS text) IS NOT NULL AND {hierarchy.valid_at("g")} AND g.code = :grid
+            )
+            SELECT t.person_id, p.name AS person, count(*) AS tracks
+              FROM patrol_tracks t JOIN people p ON p.id = t.person_id
+             WHERE t.ended_at >= :s AND t.started_at < :e
+               AND EXISTS (SELECT 1 FROM gps_fixes f WHERE f.track_id = t.id AND f.fixed_at >= :s AND f.fixed_at < :e
+                           AND (CAST(:grid AS text) IS NULL
+                                OR (f.geom && ST_Expand((SELECT geom FROM scope), 0.01)
+                                    AND ST_DWithin(f.geom::geography, (SELECT geom FROM scope)::geography, :r))))
+             GROUP BY t.person_id, p.name ORDER BY p.name, t.person_id
+            """
+        ),
+        {"s": start, "e": end, "grid": grid, "r": settings.sight_m, "at": day_moment(settings, day)},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
 def leaf_count(conn: Connection, *, grid: str | None = None, at: dt.datetime | None = None) -> int:
     """How many leaf cells lie under *grid* (or anywhere), current or as they were at *at*."""
     return conn.execute(
