@@ -317,7 +317,7 @@ def supervisor(browser, args, workloads: list[str]) -> None:
             print(f"{label}: {cells:,} cells, {workers} workers loaded in {time.perf_counter() - t:.1f} s")
             app = create_app(settings, bind=engine)
             with live_server(app) as base:
-                times = []
+                times, scripted = [], []
                 for _ in range(args.runs + 1):
                     context = browser.new_context(viewport={"width": 1366, "height": 768}, bypass_csp=True)
                     page = context.new_page()
@@ -326,10 +326,14 @@ def supervisor(browser, args, workloads: list[str]) -> None:
                     page.goto(base + f"/map/coverage?date={day.isoformat()}", timeout=600_000)
                     page.wait_for_function("document.body.dataset.ready === '1'", timeout=300_000)
                     times.append((time.perf_counter() - started) * 1000)
+                    # The page's own clock: when its script had the map and panel ready (before the
+                    # browser has drawn the cells' tiles, which the time above includes).
+                    scripted.append(int(page.evaluate("document.body.dataset.readyAt")))
                     context.close()
             opened = statistics.median(times[1:])
             print(f"/map/coverage, {label} ({cells:,} cells): first open (brings the day up to date) "
-                  f"{times[0]:.0f} ms, then {opened:.0f} ms (median of {args.runs}); target under 1 s: "
+                  f"{times[0]:.0f} ms, then {opened:.0f} ms until ready and drawn, the page's script ready at "
+                  f"{statistics.median(scripted[1:]):.0f} ms (medians of {args.runs}); target under 1 s: "
                   f"{'met' if opened < 1000 else 'NOT met'}")  # fmt: skip
 
 
