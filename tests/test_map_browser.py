@@ -258,6 +258,28 @@ def test_coverage_page_colours_cells_and_toggles_a_workers_tracks(page, site):
     # XWZ001002 was walked once: patrolled but short of the two-a-day rule, so it is listed as missed.
     assert "XWZ001002" in page.text_content("#missed")
     assert "of 2 visits counted" in page.text_content("#missed")
+    # Only this worker: their tracks shown, the map on them, and the address keeps it for sharing.
+    page.click(f"#workers [data-only='{worker['person_id']}']")
+    page.wait_for_function(f"location.search.includes('person={worker['person_id']}')")
+    assert page.evaluate(f"window['{worker['var']}']._map != null")
+    assert f"date={DAY}" in page.evaluate("location.search")
+
+
+def test_the_coverage_address_keeps_the_worker_and_zooms_to_the_grid(page, site):
+    open_map(page, site["base"] + f"/map/coverage?date={DAY}")
+    config = page.evaluate("JSON.parse(document.getElementById('geogrid-config').textContent)")
+    (worker,) = config["workers"]
+    # A shared address with a worker: only theirs shown.
+    open_map(page, site["base"] + f"/map/coverage?date={DAY}&person={worker['person_id']}")
+    (again,) = page.evaluate("JSON.parse(document.getElementById('geogrid-config').textContent)")["workers"]
+    page.wait_for_function(f"window['{again['var']}']._map != null")
+    assert page.is_checked(f"#workers input[data-person='{worker['person_id']}']")
+    # A grid: the map on it (its bounds fill the view, inside it).
+    open_map(page, site["base"] + f"/map/coverage?date={DAY}&grid=XWZ001002")
+    cell = site["cells"]["XWZ001002"]
+    page.wait_for_function(f"""() => {{ const m = window[document.querySelector('.folium-map').id];
+        const b = m.getBounds(); return b.contains([{cell.centroid.y}, {cell.centroid.x}]) && m.getZoom() >= 15; }}""")
+    assert page.log.errors == []
 
 
 def test_tiled_layers_answer_clicks(browser, site, settings):

@@ -1111,17 +1111,40 @@
       describeTracks(worker.layer);
       return worker.layer;
     }
+    // The view is in the address (?date=&grid=&person=), so that it can be shared.
+    const here = new URLSearchParams(location.search);
+    here.set("date", config.day);
+    function remember(person) {
+      if (person) here.set("person", String(person)); else here.delete("person");
+      history.replaceState(null, "", location.pathname + "?" + here.toString());
+    }
+    // Only one worker's tracks: every other one hidden, the map on theirs.
+    async function only(worker) {
+      for (const input of box.querySelectorAll("input[type=checkbox]")) {
+        const mine = input.dataset.person === String(worker.person_id);
+        if (input.checked !== mine) { input.checked = mine; input.dispatchEvent(new Event("change")); }
+      }
+      remember(worker.person_id);
+      try {
+        const layer = await tracksOf(worker);
+        if (layer.getLayers().length) map.fitBounds(layer.getBounds(), { maxZoom: 17 });
+      } catch (err) { notice(err.message, "error"); }
+    }
     for (const worker of config.workers) {
       if (worker.var) tracksOf(worker);
       const checkbox = el("input", { type: "checkbox", checked: Boolean(worker.var), "data-person": worker.person_id,
         onchange: async (e) => {
           const on = e.target.checked;
+          if (!on && here.get("person") === String(worker.person_id)) remember(null);
           let layer;
           try { layer = await tracksOf(worker); } catch (err) { notice(err.message, "error"); return; }
           if (on && e.target.checked) map.addLayer(layer); else map.removeLayer(layer);
         } });
-      box.append(el("label", {}, checkbox, el("span", { class: "swatch", style: "background:" + worker.colour }),
-        " " + t("{person} ({n} tracks)", { person: worker.person, n: worker.tracks })));
+      box.append(el("div", { class: "worker" }, el("label", {}, checkbox,
+        el("span", { class: "swatch", style: "background:" + worker.colour }),
+        " " + t("{person} ({n} tracks)", { person: worker.person, n: worker.tracks })),
+        el("button", { type: "button", class: "only", "data-only": worker.person_id, onclick: () => only(worker) },
+          t("only this worker"))));
     }
     // Many workers: the list starts folded, with one click to show or hide every track.
     const fold = document.getElementById("workers-fold");
@@ -1135,6 +1158,17 @@
       };
       document.getElementById("tracks-all").addEventListener("click", every(true));
       document.getElementById("tracks-none").addEventListener("click", every(false));
+    }
+    const asked = config.workers.find((w) => String(w.person_id) === here.get("person"));
+    if (asked) {
+      const fold = document.getElementById("workers-fold");
+      if (fold) fold.open = true;
+      only(asked);
+    } else if (here.get("grid")) {
+      // A grid was chosen: the map on it.
+      api("GET", "/api/grids/" + encodeURIComponent(here.get("grid")) + "?at=" + config.day)
+        .then((g) => map.fitBounds(L.geoJSON(g).getBounds(), { maxZoom: 17 }))
+        .catch((err) => notice(err.message, "error"));
     }
     for (const row of document.querySelectorAll("#missed tr[data-code]")) {
       row.addEventListener("click", async () => {
