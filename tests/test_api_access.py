@@ -119,6 +119,7 @@ MATRIX = {
     ("GET", "/api/coverage", "/api/coverage", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
     ("GET", "/api/coverage/gaps", "/api/coverage/gaps", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
     ("GET", "/api/coverage/tracks", "/api/coverage/tracks", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
+    ("GET", "/api/patrols/indicators", "/api/patrols/indicators", None): ADMIN_ONLY | {"admin": 200, "supervisor": 200},
     ("GET", "/", "/", None): {ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
     ("GET", "/map/grids", "/map/grids", None): {ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
     ("GET", "/map/incidents", "/map/incidents", None): READERS_OK | {ANON: 302},

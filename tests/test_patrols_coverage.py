@@ -23,6 +23,11 @@ SINCE = "2026-01-01T00:00:00+08:00"
 
 @pytest.fixture
 def cell(conn):
+    return make_cell(conn)
+
+
+def make_cell(conn) -> str:
+    """The cell R: 80 m x 300 m at (X0, Y0), a township of its own, from SINCE."""
     conn.execute(
         sa.text("INSERT INTO grids (code, name, level, geom, valid_from) "
                 "VALUES ('R', 'rect', 'township', ST_Multi(ST_MakeEnvelope(:a, :b, :c, :d, 4326)), :since)"),

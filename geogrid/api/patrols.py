@@ -1,13 +1,19 @@
-"""Patrol uploads from terminals: the file is the request body; workers upload only their own."""
+"""Patrol uploads from terminals (the file is the request body; workers upload only their own), and the patrol
+indicators."""
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint, jsonify, request
 
+from geogrid import inputs
 from geogrid.api import openapi
 from geogrid.api.auth import access
 from geogrid.api.context import db, principal, state
 from geogrid.errors import Forbidden, InvalidInput
+from geogrid.patrols import indicators as patrol_indicators
 from geogrid.patrols.ingest import import_patrol
 from geogrid.people import find_person
 
@@ -48,3 +54,25 @@ def upload():
             person_id = find_person(conn, asked)
         report = import_patrol(conn, state().settings, person_id, _FORMATS[fmt], data)
     return jsonify(report.to_json()), 201
+
+
+@bp.get("/patrols/indicators")
+@access("admin", "supervisor")
+@openapi.doc(
+    query={"by": {"type": "string", "enum": list(patrol_indicators.BY)},
+           "level": {"type": "string", "description": "by grid: the level whose grids are the units (default the top)"},
+           "from": {"type": "string", "format": "date", "description": "default: 6 days before `to`"},
+           "to": {"type": "string", "format": "date", "description": "the last day, included (default today)"}},
+    response={"type": "object"},
+)  # fmt: skip
+def indicators():
+    """巡查覆盖率, 巡查里程, 在岗时长 and missed days per worker or grid for a run of days (docs/kpis.md)."""
+    settings = state().settings
+    args = request.args
+    end = inputs.optional_day(args.get("to"), "to") or dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    start = inputs.optional_day(args.get("from"), "from") or end - dt.timedelta(days=6)
+    by = args.get("by") or "person"
+    level = inputs.level(args.get("level"), settings.levels)
+    with db() as conn:
+        units = patrol_indicators.indicators(conn, settings, start=start, end=end, by=by, level=level)
+    return jsonify({"from": start.isoformat(), "to": end.isoformat(), "by": by, "units": units})
