@@ -154,7 +154,8 @@ def test_the_api_and_the_workbook_give_the_same_figures(client, conn, settings, 
     assert workbook.status_code == 200 and "indicators-2026-11-02-2026-11-08.xlsx" in workbook.headers[
         "Content-Disposition"]  # fmt: skip
     book = openpyxl.load_workbook(io.BytesIO(workbook.data))
-    assert book.sheetnames == ["乡镇", "村（社区）", "网格", "单元网格", "部门", "人员"]
+    assert book.sheetnames == ["乡镇", "村（社区）", "网格", "单元网格", "部门", "人员", "巡查（人员）", "巡查（乡镇）",
+                               "巡查（村（社区））", "巡查（网格）", "巡查（单元网格）"]  # fmt: skip
     sheet = book["乡镇"]
     assert sheet["A1"].value == "案件指标 2026-11-02 至 2026-11-08（乡镇）"
     headers = [c.value for c in sheet[2]]
@@ -192,7 +193,7 @@ def test_the_cli_prints_the_ranking_and_writes_the_workbook(scratch_url, setting
     assert result.exit_code == 0, result.output
     units = json.loads(result.stdout)
     assert [(u["key"], u["received"], u["rank"]) for u in units if u["received"]] == [("XWZ001", 1, None)]
-    assert openpyxl.load_workbook(out).sheetnames[-2:] == ["部门", "人员"]
+    assert openpyxl.load_workbook(out).sheetnames[4:7] == ["部门", "人员", "巡查（人员）"]
 
 
 def test_periods_cut_days_weeks_from_monday_and_months_in_the_zone():

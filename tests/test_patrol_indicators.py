@@ -58,3 +58,24 @@ def test_the_api(client, make_user, two_days):
     grid = client.get(f"/api/patrols/indicators?by=grid&level=township&from={DAY}&to={DAY}", headers=bearer(token))
     assert [(u["key"], u["coverage_rate"]) for u in grid.json["units"]] == [("R", 1.0)]
     assert client.get("/api/patrols/indicators?by=cell", headers=bearer(token)).status_code == 422
+
+
+def test_the_workbook_has_the_patrol_sheets(conn, settings, two_days):
+    import io
+
+    import openpyxl
+
+    from geogrid.api.labels import in_chinese
+    from geogrid.incidents import export
+    from tests.test_kpis import Z
+
+    walker, _ = two_days
+    start = dt.datetime.combine(DAY, dt.time.min, tzinfo=Z)
+    data = export.indicator_workbook(conn, settings, start, start + dt.timedelta(days=2),
+                                     lambda level: in_chinese("level", level))  # fmt: skip
+    sheet = openpyxl.load_workbook(io.BytesIO(data))["巡查（人员）"]
+    headers = [c.value for c in sheet[2]]
+    assert headers[:4] == ["人员", "应巡单元日", "达标单元日", "巡查覆盖率"]
+    rows = {r[0].value: {h: c.value for h, c in zip(headers, r, strict=True)} for r in sheet.iter_rows(min_row=3)}
+    assert rows["孙七"]["巡查覆盖率"] == 0.5 and rows["孙七"]["巡查里程（公里）"] == pytest.approx(1.26, rel=0.02)
+    assert rows["周八"]["漏巡天数"] == 2

@@ -1,6 +1,7 @@
 """The indicator table of a period as an Excel workbook: Chinese headers, one sheet per grid
 level, one for departments and one for people; rates as percentages, the ranking's score and
-place ("不参与排名" for units with too few cases due)."""
+place ("不参与排名" for units with too few cases due); then the patrol indicators (巡查), a
+sheet for the workers and one per grid level."""
 
 from __future__ import annotations
 
@@ -70,6 +71,41 @@ def indicator_workbook(conn: Connection, settings: Settings, start: dt.datetime,
             sheet.column_dimensions[get_column_letter(column)].width = (
                 16 if column <= 2 else max(8, len(header) * 2 + 2)
             )
+    _patrol_sheets(book, conn, settings, start.astimezone(zone).date(), last, title, level_name)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+#: The patrol indicators' columns (docs/kpis.md) -> Chinese header, per worker and per grid.
+PATROL_HEADERS = {
+    "person": {"name": "人员", "cell_days": "应巡单元日", "met": "达标单元日", "coverage_rate": "巡查覆盖率",
+               "missed_days": "漏巡天数", "patrol_days": "巡查天数", "km": "巡查里程（公里）",
+               "hours": "在岗时长（小时）"},
+    "grid": {"key": "编码", "name": "名称", "cell_days": "应巡单元日", "met": "达标单元日",
+             "coverage_rate": "巡查覆盖率", "missed_cell_days": "漏巡单元日"},
+}  # fmt: skip
+
+
+def _patrol_sheets(book: Workbook, conn: Connection, settings: Settings, first: dt.date, last: dt.date, title: str,
+                   level_name: Callable[[str], str]) -> None:  # fmt: skip
+    """The period's patrol indicators: a sheet for the workers and one per grid level."""
+    from geogrid.patrols import indicators as patrol
+
+    sheets = [("巡查（人员）", "person", None)] + [(f"巡查（{level_name(level)}）", "grid", level)
+                                                 for level in settings.levels]  # fmt: skip
+    for name, by, level in sheets:
+        units = patrol.indicators(conn, settings, start=first, end=last, by=by, level=level)
+        headers = PATROL_HEADERS[by]
+        sheet = book.create_sheet(name[:31])
+        sheet.append([f"{title.replace('案件指标', '巡查指标')}（{name}）"])
+        sheet["A1"].font = Font(bold=True, size=13)
+        sheet.append(list(headers.values()))
+        for cell in sheet[2]:
+            cell.font = Font(bold=True)
+        for unit in units:
+            sheet.append([unit.get(column) for column in headers])
+            sheet.cell(sheet.max_row, list(headers).index("coverage_rate") + 1).number_format = "0.0%"
+        for column in range(1, len(headers) + 1):
+            sheet.column_dimensions[get_column_letter(column)].width = 14
+        sheet.freeze_panes = "B3"
