@@ -225,6 +225,11 @@ def test_the_dashboard_shows_the_indicators_charts_and_ranking_in_chinese(browse
     page.select_option("#by", "department")
     page.click("#period button[type=submit]")
     page.wait_for_function("document.querySelector('#ranking tbody tr[data-key=\"环卫\"]') !== null")
+    # The patrols of the same units (an admin sees them): every village, none patrolled in this sample.
+    page.select_option("#by", "grid:village")
+    page.click("#period button[type=submit]")
+    page.wait_for_function("document.querySelectorAll('#patrols tbody tr').length === 2")
+    assert "巡查覆盖率" in page.text_content("#patrols thead") and "第1村" in page.text_content("#patrols tbody")
     # The workbook link follows the period.
     assert page.get_attribute("#export", "href").startswith("/api/indicators.xlsx?from=")
     assert visible_words(page) == set()

@@ -29,6 +29,8 @@ def dashboard():
         "rates": list(kpis.RATES), "weights": dict(settings.kpi_weights), "min_cases": settings.kpi_min_cases,
         "messages": i18n.js_messages(), "labels": labels(), "language": i18n.current(),
         "today": today.isoformat(), "timezone": settings.timezone,
+        # The patrol indicators are the supervisors' (and admins'): shown to them only.
+        "patrols": principal().role in ("admin", "supervisor"),
     }  # fmt: skip
     return render_template("dashboard.html", user=principal(), csrf=csrf_token(), config=config,
                            start=(today - dt.timedelta(days=6)).isoformat(), end=today.isoformat(),

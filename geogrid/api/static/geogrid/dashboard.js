@@ -168,6 +168,36 @@
       }))));
   }
 
+  // The patrol indicators (巡查) for the same period, by worker or by grid of the chosen level.
+  const PATROL_COLUMNS = {
+    person: ["name", "cell_days", "met", "coverage_rate", "missed_days", "patrol_days", "km", "hours"],
+    grid: ["name", "cell_days", "met", "coverage_rate", "missed_cell_days"],
+  };
+  const PATROL_NAMES = {
+    cell_days: t("cell-days on duty"), met: t("cell-days meeting the rule"), coverage_rate: t("patrol coverage"),
+    missed_days: t("days with a missed cell"), patrol_days: t("days patrolled"), km: t("km patrolled"),
+    hours: t("hours on patrol"), missed_cell_days: t("cell-days missed"), name: t("name"),
+  };
+  async function patrols(range, by, level) {
+    const table = document.getElementById("patrols");
+    if (!table) return;
+    if (by === "department") {
+      table.tHead.replaceChildren();
+      table.tBodies[0].replaceChildren(el("tr", {}, el("td", { class: "hint" }, t("Patrols are by worker or by grid."))));
+      return;
+    }
+    const query = new URLSearchParams(range);
+    query.set("by", by === "person" ? "person" : "grid");
+    if (level) query.set("level", level);
+    const body = await get("/api/patrols/indicators?" + query.toString());
+    const columns = PATROL_COLUMNS[body.by];
+    table.tHead.replaceChildren(el("tr", {}, columns.map((key) => el("th", { class: key === "name" ? "" : "n" }, PATROL_NAMES[key]))));
+    table.tBodies[0].replaceChildren(...body.units.slice(0, SHOWN).map((u) => el("tr", { "data-key": u.key },
+      columns.map((key) => key === "name"
+        ? el("td", {}, u.name || String(u.key), body.by === "grid" ? el("span", { class: "code" }, " " + u.key) : null)
+        : el("td", { class: "n" }, key === "coverage_rate" ? percent(u[key]) : number(u[key]))))));
+  }
+
   async function show() {
     const [by, level] = field("by").value.split(":");
     const range = new URLSearchParams({ from: field("from").value, to: field("to").value });
@@ -186,6 +216,7 @@
         get("/api/indicators/trend?" + trendQuery.toString()),
         chartsReady,
       ]);
+      patrols(range, by, level).catch((err) => { status.textContent = t("Refused: {detail}", { detail: err.message }); });
       tiles(units.total);
       unitsChartOf(units.units, units.count, field("by").selectedOptions[0].textContent);
       trendChartOf(trend.periods);
