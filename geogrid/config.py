@@ -89,6 +89,8 @@ class Settings:
                                                   ("extension_rate", 10))  # fmt: skip
     #: Units with fewer due cases than this are listed but not ranked.
     kpi_min_cases: int = 5
+    #: 补签: how many repaired patrols (pending or approved) a worker may ask for in a calendar month.
+    repair_limit: int = 3
     #: Layers with more features than this are served as vector tiles, not embedded.
     tile_threshold: int = 3000
     #: A page session ends this long after sign-in, whatever happens (hours) ...
@@ -146,6 +148,8 @@ class Settings:
         object.__setattr__(self, "kpi_weights", weights)
         if self.kpi_min_cases < 0:
             raise ConfigError("GEOGRID_KPI_MIN_CASES must be 0 or more")
+        if self.repair_limit < 0:
+            raise ConfigError("GEOGRID_REPAIR_LIMIT must be 0 or more")
         if self.code_scheme not in CODE_SCHEMES:
             raise ConfigError("GEOGRID_CODE_SCHEME must be plain, beijing or cjt213, not {scheme!r}",
                               scheme=self.code_scheme)  # fmt: skip
@@ -241,6 +245,7 @@ class Settings:
             ("login_failures", "GEOGRID_LOGIN_FAILURES"),
             ("login_address_failures", "GEOGRID_LOGIN_ADDRESS_FAILURES"),
             ("kpi_min_cases", "GEOGRID_KPI_MIN_CASES"),
+            ("repair_limit", "GEOGRID_REPAIR_LIMIT"),
         ]:
             if name in env:
                 values[key] = _int(name, env[name])

@@ -120,6 +120,16 @@ MATRIX = {
     ("GET", "/api/coverage/gaps", "/api/coverage/gaps", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
     ("GET", "/api/coverage/tracks", "/api/coverage/tracks", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
     ("GET", "/api/patrols/indicators", "/api/patrols/indicators", None): ADMIN_ONLY | {"admin": 200, "supervisor": 200},
+    ("GET", "/api/patrols/repairs", "/api/patrols/repairs", None): ADMIN_ONLY
+    | {"admin": 200, "supervisor": 200, "worker": 200},
+    ("POST", "/api/patrols/repairs", "/api/patrols/repairs", "{}"): ADMIN_ONLY
+    | {"admin": 422, "supervisor": 422, "worker": 422},
+    (
+        "POST",
+        "/api/patrols/repairs/<int:repair_id>/decision",
+        "/api/patrols/repairs/999999999/decision",
+        '{"approve": true}',
+    ): ADMIN_ONLY | {"admin": 404, "supervisor": 404},
     ("GET", "/", "/", None): {ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
     ("GET", "/map/grids", "/map/grids", None): {ANON: 302, REVOKED: 401, **{r: 200 for r in ROLES}},
     ("GET", "/map/incidents", "/map/incidents", None): READERS_OK | {ANON: 302},

@@ -241,16 +241,23 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
         .all()
     )
     roots = dict(conn.execute(sa.text(f"SELECT * FROM geogrid_root_codes(ARRAY(SELECT code FROM {cells}))")).all())
+    # 补签 approved for the day: counted for the rule of the cells they name (never as visits).
+    repaired = dict(((p, c), n) for p, c, n in conn.execute(sa.text(
+        f"SELECT person_id, grid_code, count(*) FROM patrol_repairs WHERE day = :day AND status = 'approved' "
+        f"AND {_PERSON_IN_SCOPE} GROUP BY person_id, grid_code"), {"day": day, "people": people}).all())  # fmt: skip
     out = []
     for r in rows:
         visit_list = [dict(v) for v in r["visits"]]
-        rule, reasons = apply_rule(visit_list, settings)
+        repairs = repaired.get((r["person_id"], r["code"]), 0) if r["assigned"] else 0
+        rule, reasons = apply_rule(visit_list, settings, repairs)
         out.append(_row(day, r["code"], r["person_id"], r["grid_id"], roots.get(r["code"]), r["area_m2"],
-                        r["covered_m2"], visit_list, rule, r["assigned"], reasons))  # fmt: skip
+                        r["covered_m2"], visit_list, rule, r["assigned"], reasons, repairs))  # fmt: skip
     for m in missed:
         if (m["person_id"], m["code"]) not in patrolled:
-            out.append(_row(day, m["code"], m["person_id"], m["id"], roots.get(m["code"]), m["area_m2"], 0.0, [], 0,
-                            True, ["not_patrolled"]))  # fmt: skip
+            repairs = repaired.get((m["person_id"], m["code"]), 0)
+            rule, reasons = apply_rule([], settings, repairs)
+            out.append(_row(day, m["code"], m["person_id"], m["id"], roots.get(m["code"]), m["area_m2"], 0.0, [],
+                            rule, True, reasons, repairs))  # fmt: skip
     # The cells whose uncovered part may change: all in scope, or those these people saw before or see now.
     touched = None
     if people is not None:
@@ -269,9 +276,9 @@ def _compute(conn: Connection, settings: Settings, day: dt.date, grid: str | Non
         conn.execute(
             sa.text(
                 "INSERT INTO coverage (day, grid_code, person_id, grid_id, area_code, cell_m2, covered_m2, fraction, "
-                "visit_count, rule_visits, visits, assigned, compliant, reasons) VALUES (:day, :grid_code, "
+                "visit_count, rule_visits, visits, assigned, compliant, reasons, repairs) VALUES (:day, :grid_code, "
                 ":person_id, :grid_id, :area_code, :cell_m2, :covered_m2, :fraction, :visit_count, :rule_visits, "
-                "CAST(:visits AS jsonb), :assigned, :compliant, :reasons)"
+                "CAST(:visits AS jsonb), :assigned, :compliant, :reasons, :repairs)"
             ),
             out,
         )
@@ -496,11 +503,12 @@ _PERSON_IN_SCOPE = "(CAST(:people AS bigint[]) IS NULL OR person_id = ANY(CAST(:
 _ALL_CORES = {"parallel_setup_cost": "0", "parallel_tuple_cost": "0", "min_parallel_table_scan_size": "0"}
 
 
-def apply_rule(visits: list[dict], settings: Settings) -> tuple[int, list[str]]:
+def apply_rule(visits: list[dict], settings: Settings, repairs: int = 0) -> tuple[int, list[str]]:
     """How many visits count for the rule, and why the cell falls short (empty when compliant).
 
     A visit counts when it covered at least ``rule_min_fraction`` of the cell and began
-    at least ``rule_hours_apart`` after the previous counted one.
+    at least ``rule_hours_apart`` after the previous counted one. Each approved 补签
+    (*repairs*) counts as one more: the supervisor judged that patrol done.
     """
     good = [v for v in visits if (v["fraction"] or 0) >= settings.rule_min_fraction]
     counted: list[dt.datetime] = []
@@ -509,16 +517,16 @@ def apply_rule(visits: list[dict], settings: Settings) -> tuple[int, list[str]]:
         if not counted or (entry - counted[-1]).total_seconds() >= settings.rule_hours_apart * 3600:
             counted.append(entry)
     reasons = []
-    if len(counted) < settings.rule_visits:
-        if not visits:
+    if len(counted) + repairs < settings.rule_visits:
+        if not visits and not repairs:
             reasons.append("not_patrolled")
         else:
-            reasons.append(f"visits_counted:{len(counted)}:{settings.rule_visits}")
+            reasons.append(f"visits_counted:{len(counted) + repairs}:{settings.rule_visits}")
             if len(good) < len(visits):
                 reasons.append(f"thin_visits:{len(visits) - len(good)}:{settings.rule_min_fraction * 100:g}")
             if len(good) > len(counted):
                 reasons.append(f"too_close:{settings.rule_hours_apart:g}")
-    return len(counted), reasons
+    return len(counted) + repairs, reasons
 
 
 #: What each reason code says (its fields after the colons fill {0}, {1}): the API keeps the
@@ -547,12 +555,13 @@ def _as_time(value) -> dt.datetime:
     return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
 
 
-def _row(day, code, person, grid_id, area_code, cell_m2, covered_m2, visits, rule, assigned, reasons) -> dict:
+def _row(day, code, person, grid_id, area_code, cell_m2, covered_m2, visits, rule, assigned, reasons,
+         repairs=0) -> dict:  # fmt: skip
     return {
         "day": day, "grid_code": code, "person_id": person, "grid_id": grid_id, "area_code": area_code,
         "cell_m2": cell_m2, "covered_m2": covered_m2, "fraction": min(1.0, covered_m2 / cell_m2) if cell_m2 else 0.0,
         "visit_count": len(visits), "rule_visits": rule, "visits": json.dumps(visits, default=str),
-        "assigned": assigned, "compliant": not reasons, "reasons": reasons,
+        "assigned": assigned, "compliant": not reasons, "reasons": reasons, "repairs": repairs,
     }  # fmt: skip
 
 
@@ -592,6 +601,8 @@ def _stale(conn: Connection, settings: Settings, day: dt.date) -> tuple[bool, li
                 SELECT person_id, recorded_at FROM assignments WHERE valid_from <= :e
                 UNION ALL
                 SELECT person_id, valid_to FROM assignments WHERE valid_to <= :e
+                UNION ALL
+                SELECT person_id, decided_at FROM patrol_repairs WHERE day = :day AND decided_at IS NOT NULL
             )
             SELECT coalesce(done.oldest <
                        (SELECT max(greatest(CASE WHEN valid_from <= :e THEN recorded_at END,

@@ -42,7 +42,8 @@ def coverage_report(conn: Connection, settings: Settings, day: dt.date, *, level
             sa.text(
                 f"""
             SELECT c.grid_code, c.person_id, p.name AS person, c.cell_m2, c.covered_m2, c.fraction,
-                   c.visit_count, c.rule_visits, c.visits, c.assigned, c.compliant, c.reasons, c.computed_at
+                   c.visit_count, c.rule_visits, c.visits, c.assigned, c.compliant, c.reasons, c.repairs,
+                   c.computed_at
               FROM coverage c JOIN people p ON p.id = c.person_id
              WHERE c.day = :day AND (CAST(:grid AS text) IS NULL OR c.grid_code IN ({_SUBTREE}))
              ORDER BY c.grid_code, p.name
@@ -129,7 +130,8 @@ def coverage_cells_geojson(conn: Connection, settings: Settings, day: dt.date, *
                    coalesce(bool_or(v.assigned), false) AS assigned,
                    coalesce(bool_or(v.compliant AND v.assigned), false) AS compliant,
                    coalesce(json_agg(json_build_object('person', p.name, 'fraction', round(v.fraction::numeric, 3),
-                                     'visits', v.visit_count, 'compliant', v.compliant, 'reasons', v.reasons)
+                                     'visits', v.visit_count, 'compliant', v.compliant, 'reasons', v.reasons,
+                                     'repairs', v.repairs)
                                      ORDER BY p.name) FILTER (WHERE v.person_id IS NOT NULL), '[]') AS people
               FROM cells c
               LEFT JOIN coverage v ON v.grid_code = c.code AND v.day = :day

@@ -308,12 +308,44 @@ class Coverage(Base):
     assigned: Mapped[bool] = mapped_column(sa.Boolean)
     compliant: Mapped[bool] = mapped_column(sa.Boolean)
     reasons: Mapped[list[str]] = mapped_column(ARRAY(sa.Text), server_default=sa.text("'{}'::text[]"))
+    #: Approved 补签 (repaired patrols) counted for the rule: never visits, never in the fraction.
+    repairs: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     computed_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
 
     __table_args__ = (
         sa.CheckConstraint("fraction >= 0 AND fraction <= 1.000001", name="fraction"),
         sa.CheckConstraint("visit_count >= 0 AND rule_visits >= 0", name="visits"),
         sa.Index("ix_coverage_person_id", "person_id", "day"),
+    )
+
+
+REPAIR_STATES = ("pending", "approved", "refused")
+
+
+class PatrolRepair(Base):
+    """补签: a worker's request that a patrol of one of their cells on one day be counted, with a reason and the
+    time they say they were there; their supervisor approves or refuses it with a note."""
+
+    __tablename__ = "patrol_repairs"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    person_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("people.id"))
+    grid_code: Mapped[str] = mapped_column(sa.Text)
+    day: Mapped[date] = mapped_column(sa.Date)
+    claimed_at: Mapped[datetime] = _tstz()
+    reason: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.Text, server_default="pending")
+    requested_by: Mapped[str] = mapped_column(sa.Text)
+    requested_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
+    decided_by: Mapped[str | None] = mapped_column(sa.Text)
+    decided_at: Mapped[datetime | None] = _tstz(nullable=True)
+    note: Mapped[str] = mapped_column(sa.Text, server_default="")
+
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", REPAIR_STATES), name="status_known"),
+        sa.CheckConstraint("length(trim(reason)) > 0", name="reason"),
+        sa.UniqueConstraint("person_id", "grid_code", "day"),
+        sa.Index("ix_patrol_repairs_day", "day"),
     )
 
 

@@ -1022,6 +1022,7 @@
         [t("covered"), Math.round(p.fraction * 100) + "%"], [t("visits"), p.visits],
         [t("rule"), p.assigned ? (p.compliant ? t("met") : t("not met")) : t("no patrol duty")],
         ...people.map((x) => [x.person, Math.round(x.fraction * 100) + "%, " + t("{n} visit(s)", { n: x.visits }) +
+          (x.repairs ? ", " + t("{n} repaired (补签)", { n: x.repairs }) : "") +
           (x.reasons && x.reasons.length ? ", " + x.reasons.map(reason).join("; ") : "")]),
       ]);
     }
@@ -1051,7 +1052,7 @@
             compliant: rows.some((r) => r.assigned && r.compliant),
           };
           cellDetails(p, rows.map((r) => ({ person: r.person, fraction: r.fraction, visits: r.visit_count,
-            reasons: r.reasons })));
+            reasons: r.reasons, repairs: r.repairs })));
         } catch (err) { notice(err.message, "error"); }
       });
     }
