@@ -251,14 +251,17 @@ def test_coverage_page_colours_cells_and_toggles_a_workers_tracks(page, site):
     (worker,) = config["workers"]
     on_map = f"window['{config['fraction']}']._map !== null && window['{worker['var']}']._map != null"
     assert page.evaluate(on_map)
+    page.click("[data-tab=workers]")
     page.uncheck(f"#workers input[data-person='{worker['person_id']}']")
     assert page.evaluate(f"window['{worker['var']}']._map") is None
     page.check("input[name=mode][value=rule]")
     assert page.evaluate(f"window['{config['rule']}']._map != null && window['{config['fraction']}']._map == null")
     # XWZ001002 was walked once: patrolled but short of the two-a-day rule, so it is listed as missed.
+    page.click("[data-tab=missed]")
     assert "XWZ001002" in page.text_content("#missed")
     assert "of 2 visits counted" in page.text_content("#missed")
     # Only this worker: their tracks shown, the map on them, and the address keeps it for sharing.
+    page.click("[data-tab=workers]")
     page.click(f"#workers [data-only='{worker['person_id']}']")
     page.wait_for_function(f"location.search.includes('person={worker['person_id']}')")
     assert page.evaluate(f"window['{worker['var']}']._map != null")
@@ -314,3 +317,40 @@ def test_tiled_layers_answer_clicks(browser, site, settings):
         assert "of 2 visits counted" in page.text_content("#details")  # the coverage API answered for the cell
         assert log.errors == [] and log.external == []
         context.close()
+
+
+def test_the_supervisor_sees_the_workers_day_and_decides_a_repair(page, site, settings):
+    from geogrid.patrols import repairs
+
+    with site["engine"].begin() as conn:
+        person = conn.execute(sa.text("SELECT id FROM people WHERE name LIKE '王五%'")).scalar_one()
+        asked = repairs.request_repair(conn, settings, person_id=person, grid_code="XWZ001002", day=DAY,
+                                       claimed_at=dt.datetime(2026, 11, 20, 7, 0, tzinfo=dt.UTC),
+                                       reason="下午补巡，终端没电", actor="王五")  # fmt: skip
+    try:
+        open_map(page, site["base"] + f"/map/coverage?date={DAY}")
+        # The workers' table: the day's figures per worker, from the patrol indicators.
+        page.click("[data-tab=workers]")
+        page.wait_for_selector(f"#worker-table tr[data-person='{person}']")
+        cells = page.eval_on_selector_all(f"#worker-table tr[data-person='{person}'] td",
+                                          "tds => tds.map(t => t.textContent)")  # fmt: skip
+        assert cells[0].startswith("王五") and cells[1:4] == ["1", "0", "0"]  # on duty, met, missed days
+        # The request waits in the repairs tab: approved with a note, it counts for the rule.
+        page.click("[data-tab=repairs]")
+        page.fill(f"#repairs li[data-id='{asked['id']}'] input", "已核实")
+        page.click(f"#repairs li[data-id='{asked['id']}'] [data-decide=approve]")
+        page.wait_for_selector(f"#repairs li.approved[data-id='{asked['id']}']")
+        with site["engine"].connect() as conn:
+            from geogrid.patrols.compute import ensure_coverage
+
+            ensure_coverage(conn, settings, DAY)
+            cell = conn.execute(sa.text("SELECT compliant, repairs, visit_count FROM coverage WHERE day = :d "
+                                        "AND person_id = :p AND grid_code = 'XWZ001002'"),
+                                {"d": DAY, "p": person}).one()  # fmt: skip
+            conn.rollback()
+        # The walk was too thin to count for the rule: the repair makes 1 of 2, still short; never a visit.
+        assert (cell.compliant, cell.repairs, cell.visit_count) == (False, 1, 1)
+        assert page.log.errors == []
+    finally:
+        with site["engine"].begin() as conn:
+            conn.execute(sa.text("DELETE FROM patrol_repairs WHERE id = :i"), {"i": asked["id"]})

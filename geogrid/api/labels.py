@@ -58,6 +58,8 @@ LABELS = {
         "to_visit": L_("queue", "return visit due"), "pending": L_("queue", "pending list"),
         "postponed": L_("queue", "postponed"), "approvals": L_("queue", "awaiting decision"),
     },
+    "repair": {"pending": L_("repair", "waiting"), "approved": L_("repair", "approved"),
+               "refused": L_("repair", "refused")},
     "step": {
         "delay_requested": L_("step", "more time asked for"), "delay_approved": L_("step", "more time approved"),
         "delay_refused": L_("step", "more time refused"), "supervised": L_("step", "supervision notice"),

@@ -5,6 +5,7 @@
   on duty met it, for a worker when they did.
 - 巡查里程 ``km``: the length of the worker's tracks, each cut at local midnight (a worker's only).
 - 在岗时长 ``hours``: from each track's first fix to its last, cut the same way (a worker's only).
+- 补签 ``repairs`` (a worker): approved repaired patrols counted in the period;
 - 漏巡 ``missed_days`` (a worker): days with at least one of their cells not patrolled at all;
   ``missed_cell_days`` (a grid): cell-days that none of the people on duty patrolled at all.
 
@@ -57,7 +58,8 @@ def _by_person(conn: Connection, settings: Settings, days: list[dt.date]) -> lis
                count(*) FILTER (WHERE c.assigned) AS cell_days,
                count(*) FILTER (WHERE c.assigned AND c.compliant) AS met,
                count(DISTINCT c.day) FILTER (WHERE c.assigned AND c.visit_count = 0) AS missed_days,
-               count(DISTINCT c.day) FILTER (WHERE c.visit_count > 0) AS patrol_days
+               count(DISTINCT c.day) FILTER (WHERE c.visit_count > 0) AS patrol_days,
+               coalesce(sum(c.repairs), 0) AS repairs
           FROM coverage c JOIN people p ON p.id = c.person_id
          WHERE c.day = ANY(:days)
          GROUP BY c.person_id, p.name
@@ -89,6 +91,7 @@ def _by_person(conn: Connection, settings: Settings, days: list[dt.date]) -> lis
             "by": "person", "key": person, "name": names[person], "days": len(days), "cell_days": cell_days,
             "met": met, "coverage_rate": round(met / cell_days, 4) if cell_days else None,
             "missed_days": c["missed_days"] if c else 0, "patrol_days": c["patrol_days"] if c else 0,
+            "repairs": int(c["repairs"]) if c else 0,
             "km": round(float(w["km"]), 2) if w else 0.0, "hours": round(float(w["hours"]), 2) if w else 0.0,
         })  # fmt: skip
     return out

@@ -135,6 +135,21 @@
     return data;
   }
 
+  // The panel's tabs (buttons role=tab data-tab=X and sections #tab-X): one shown at a time. Returns a function
+  // that shows a tab by name.
+  function panelTabs() {
+    const tabs = [...document.querySelectorAll("#panel [role=tab]")];
+    function showTab(name) {
+      for (const tab of tabs) {
+        const on = tab.dataset.tab === name;
+        tab.setAttribute("aria-selected", String(on));
+        document.getElementById("tab-" + tab.dataset.tab).hidden = !on;
+      }
+    }
+    for (const tab of tabs) tab.addEventListener("click", () => showTab(tab.dataset.tab));
+    return showTab;
+  }
+
   function ready() {
     document.body.dataset.ready = "1";
     document.body.dataset.readyAt = String(Math.round(performance.now()));  // for the benchmarks
@@ -540,15 +555,7 @@
     }
 
     // -- tabs: the board, registering a case, the map's own tools
-    const tabs = [...document.querySelectorAll("#panel [role=tab]")];
-    function showTab(name) {
-      for (const tab of tabs) {
-        const on = tab.dataset.tab === name;
-        tab.setAttribute("aria-selected", String(on));
-        document.getElementById("tab-" + tab.dataset.tab).hidden = !on;
-      }
-    }
-    for (const tab of tabs) tab.addEventListener("click", () => showTab(tab.dataset.tab));
+    panelTabs();
 
     // The two-level category picker: a major class, then (optionally) one of its categories.
     function picker(major, minor, optional) {
@@ -1184,6 +1191,65 @@
           map.fitBounds(L.geoJSON(cell).getBounds(), { maxZoom: 18 });
         } catch (err) { notice(err.message, "error"); }
       });
+    }
+    // -- the workers of the day: what each did, sortable and filtered by name; a click shows only theirs
+    panelTabs();
+    const workerTable = document.getElementById("worker-table");
+    const WORKER_COLUMNS = [["name", t("worker")], ["cell_days", t("cells on duty")], ["met", t("met the rule")],
+      ["missed_days", t("missed")], ["km", t("km")], ["hours", t("hours")], ["repairs", t("repairs")]];
+    let workerRows = [];
+    let workerSort = ["name", false];
+    function drawWorkers() {
+      const find = document.getElementById("worker-filter").value.trim();
+      const [key, down] = workerSort;
+      const rows = workerRows.filter((w) => !find || String(w.name).includes(find)).sort((a, b) =>
+        (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0) * (down ? -1 : 1));
+      workerTable.tBodies[0].replaceChildren(...rows.map((w) => el("tr", { "data-person": w.key,
+        onclick: () => { const worker = config.workers.find((x) => x.person_id === w.key); if (worker) only(worker); } },
+      WORKER_COLUMNS.map(([k]) => el("td", { class: k === "name" ? "" : "n" }, k === "km" || k === "hours" ? w[k].toFixed(1) : w[k])))));
+    }
+    workerTable.tHead.replaceChildren(el("tr", {}, WORKER_COLUMNS.map(([key, name]) => el("th", {
+      class: key === "name" ? "" : "n", title: t("sort"),
+      onclick: () => { workerSort = [key, workerSort[0] === key ? !workerSort[1] : key !== "name"]; drawWorkers(); },
+    }, name))));
+    document.getElementById("worker-filter").addEventListener("input", drawWorkers);
+    async function loadWorkers() {
+      try {
+        const body = await api("GET", "/api/patrols/indicators?by=person&from=" + config.day + "&to=" + config.day);
+        workerRows = body.units.filter((w) => w.cell_days || w.km);
+        drawWorkers();
+      } catch (err) { notice(err.message, "error"); }
+    }
+
+    // -- 补签 asked for: the supervisor approves or refuses each, with a note
+    const repairList = document.getElementById("repairs");
+    async function loadRepairs() {
+      let list;
+      try { list = await api("GET", "/api/patrols/repairs"); } catch (err) { notice(err.message, "error"); return; }
+      if (!list.length) { repairList.replaceChildren(el("li", { class: "hint" }, t("No repairs asked for."))); return; }
+      repairList.replaceChildren(...list.map((r) => {
+        const note = el("input", { type: "text", placeholder: t("Note"), "aria-label": t("Note") });
+        const decide = (approve) => async () => {
+          try {
+            await api("POST", "/api/patrols/repairs/" + r.id + "/decision", { approve, note: note.value });
+          } catch (err) { notice(err.message, "error"); return; }
+          notice(approve ? t("Approved: it counts for the rule of {code} on {day}.", { code: r.grid_code, day: r.day })
+            : t("Refused."));
+          loadRepairs();
+          loadWorkers();
+        };
+        return el("li", { class: "repair " + r.status, "data-id": r.id },
+          el("b", {}, r.person), " · " + r.grid_code + " · " + r.day + " " + when(r.claimed_at).slice(11) + " · ",
+          el("span", { class: "status" }, label("repair", r.status)), el("br"), r.reason,
+          r.note ? el("span", { class: "hint" }, " — " + r.note) : null,
+          r.status === "pending" ? el("div", { class: "row" }, note,
+            el("button", { type: "button", "data-decide": "approve", onclick: decide(true) }, t("Approve")),
+            el("button", { type: "button", "data-decide": "refuse", class: "warn", onclick: decide(false) }, t("Refuse"))) : null);
+      }));
+    }
+    if (config.day && document.getElementById("tab-workers")) {
+      loadWorkers();
+      loadRepairs();
     }
     drawLegend("fraction");
     ready();
