@@ -119,6 +119,7 @@ MATRIX = {
     ("GET", "/api/coverage", "/api/coverage", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
     ("GET", "/api/coverage/gaps", "/api/coverage/gaps", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
     ("GET", "/api/coverage/tracks", "/api/coverage/tracks", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
+    ("GET", "/api/coverage/fixes", "/api/coverage/fixes", None): ADMIN_ONLY | {"admin": 422, "supervisor": 422},
     ("GET", "/api/patrols/indicators", "/api/patrols/indicators", None): ADMIN_ONLY | {"admin": 200, "supervisor": 200},
     ("GET", "/api/patrols/repairs", "/api/patrols/repairs", None): ADMIN_ONLY
     | {"admin": 200, "supervisor": 200, "worker": 200},

@@ -335,6 +335,13 @@ def test_the_supervisor_sees_the_workers_day_and_decides_a_repair(page, site, se
         cells = page.eval_on_selector_all(f"#worker-table tr[data-person='{person}'] td",
                                           "tds => tds.map(t => t.textContent)")  # fmt: skip
         assert cells[0].startswith("王五") and cells[1:4] == ["1", "0", "0"]  # on duty, met, missed days
+        # Only this worker: their day replayed with a slider (the way up to the moment chosen).
+        page.click(f"#workers [data-only='{person}']")
+        page.wait_for_selector("#replay:not([hidden])")
+        last = page.text_content("#replay-time")
+        page.fill("#replay-slider", "0")
+        page.dispatch_event("#replay-slider", "input")
+        assert page.text_content("#replay-time") == "09:00" and last > "09:00"
         # The request waits in the repairs tab: approved with a note, it counts for the rule.
         page.click("[data-tab=repairs]")
         page.fill(f"#repairs li[data-id='{asked['id']}'] input", "已核实")

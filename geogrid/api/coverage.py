@@ -10,8 +10,8 @@ from geogrid.api.auth import access
 from geogrid.api.context import db, state
 from geogrid.errors import InvalidInput
 from geogrid.grids import hierarchy
-from geogrid.patrols.compute import day_moment, prepare_day
-from geogrid.patrols.queries import coverage_gaps, coverage_report, tracks_geojson
+from geogrid.patrols.compute import day_moment, day_window, prepare_day
+from geogrid.patrols.queries import coverage_gaps, coverage_report, replay_fixes, tracks_geojson
 
 bp = Blueprint("coverage", __name__, url_prefix="/api")
 READERS = ("admin", "supervisor")
@@ -80,3 +80,23 @@ def tracks():
             hierarchy.require(conn, grid, day_moment(settings, day))
         body = tracks_geojson(conn, settings, day, grid=grid, person=int(person) if person else None)
     return jsonify(body), 200, {"Content-Type": "application/geo+json"}
+
+
+@bp.get("/coverage/fixes")
+@access(*READERS)
+@openapi.doc(
+    query={"date": {"type": "string", "format": "date"}, "person": {"type": "integer"}},
+    response={"type": "object", "properties": {"fixes": {"type": "array"}}},
+)  # fmt: skip
+def fixes():
+    """One worker's kept fixes of a day in time order, ``[seconds since the day's start, lon, lat, track]`` each:
+    what the coverage page replays."""
+    settings = state().settings
+    day = inputs.day(request.args.get("date"))
+    person = request.args.get("person") or ""
+    if not person.isdigit():
+        raise InvalidInput("person must be a person's id, not {person!r}", person=person)
+    with db() as conn:
+        rows = replay_fixes(conn, settings, day, int(person))
+    start = day_window(settings, day)[0]
+    return jsonify({"date": day.isoformat(), "start": start.isoformat(), "person": int(person), "fixes": rows})

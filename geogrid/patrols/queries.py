@@ -213,6 +213,17 @@ def track_counts(conn: Connection, settings: Settings, day: dt.date, *, grid: st
     return [dict(r) for r in rows]
 
 
+def replay_fixes(conn: Connection, settings: Settings, day: dt.date, person: int) -> list[list]:
+    """A worker's kept fixes of *day* in time order: [seconds since the day's start, lon, lat, track id]."""
+    start, end = day_window(settings, day)
+    rows = conn.execute(sa.text("""
+        SELECT extract(epoch FROM fixed_at - :s)::int, round(ST_X(geom)::numeric, 6)::float8,
+               round(ST_Y(geom)::numeric, 6)::float8, track_id
+          FROM gps_fixes WHERE person_id = :p AND fixed_at >= :s AND fixed_at < :e ORDER BY fixed_at
+    """), {"p": person, "s": start, "e": end}).all()  # fmt: skip
+    return [list(r) for r in rows]
+
+
 def leaf_count(conn: Connection, *, grid: str | None = None, at: dt.datetime | None = None) -> int:
     """How many leaf cells lie under *grid* (or anywhere), current or as they were at *at*."""
     return conn.execute(

@@ -1126,6 +1126,51 @@
       if (person) here.set("person", String(person)); else here.delete("person");
       history.replaceState(null, "", location.pathname + "?" + here.toString());
     }
+    // Replaying one worker's day: a slider over the day's fixes draws the way up to that moment.
+    const replayBox = document.getElementById("replay");
+    const slider = document.getElementById("replay-slider");
+    const walked = L.polyline([], { color: "#000", weight: 4, opacity: 0.8 });
+    const walker = L.circleMarker([0, 0], { radius: 7, color: "#000", weight: 3, fillColor: "#ffde00", fillOpacity: 1 });
+    let replayFixes = [];
+    let replayStart = 0;
+    let playing = null;
+    function replayAt(n) {
+      const upto = replayFixes.slice(0, n + 1);
+      walked.setLatLngs(upto.map(([, lon, lat]) => [lat, lon]));
+      const here = upto[upto.length - 1];
+      if (!here) return;
+      walker.setLatLng([here[2], here[1]]);
+      document.getElementById("replay-time").textContent = when(new Date(replayStart + here[0] * 1000).toISOString()).slice(11);
+    }
+    async function replay(worker) {
+      if (!replayBox) return;
+      try {
+        const body = await api("GET", "/api/coverage/fixes?date=" + config.day + "&person=" + worker.person_id);
+        replayFixes = body.fixes;
+        replayStart = new Date(body.start).getTime();
+      } catch (err) { notice(err.message, "error"); return; }
+      replayBox.hidden = !replayFixes.length;
+      document.getElementById("replay-who").textContent = worker.person;
+      slider.max = String(Math.max(0, replayFixes.length - 1));
+      slider.value = slider.max;
+      walked.addTo(map);
+      walker.addTo(map);
+      replayAt(replayFixes.length - 1);
+    }
+    if (slider) {
+      slider.addEventListener("input", () => replayAt(Number(slider.value)));
+      document.getElementById("replay-play").addEventListener("click", () => {
+        if (playing) { clearInterval(playing); playing = null; return; }
+        if (Number(slider.value) >= Number(slider.max)) slider.value = "0";
+        const step = Math.max(1, Math.round(replayFixes.length / 200));
+        playing = setInterval(() => {
+          slider.value = String(Math.min(Number(slider.max), Number(slider.value) + step));
+          replayAt(Number(slider.value));
+          if (Number(slider.value) >= Number(slider.max)) { clearInterval(playing); playing = null; }
+        }, 50);
+      });
+    }
+
     // Only one worker's tracks: every other one hidden, the map on theirs.
     async function only(worker) {
       for (const input of box.querySelectorAll("input[type=checkbox]")) {
@@ -1133,6 +1178,7 @@
         if (input.checked !== mine) { input.checked = mine; input.dispatchEvent(new Event("change")); }
       }
       remember(worker.person_id);
+      replay(worker);
       try {
         const layer = await tracksOf(worker);
         if (layer.getLayers().length) map.fitBounds(layer.getBounds(), { maxZoom: 17 });
