@@ -151,6 +151,16 @@ def coverage_cells_geojson(conn: Connection, settings: Settings, day: dt.date, *
     return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
 
 
+#: The grid a request is about (:grid, as it was at :at), when it names one; a fix within :r metres of it is near.
+_GRID_SCOPE = f"""scope AS (
+                SELECT ST_Union(g.geom) AS geom FROM grids g
+                 WHERE CAST(:grid AS text) IS NOT NULL AND {hierarchy.valid_at("g")} AND g.code = :grid
+            )"""
+_NEAR_SCOPE = """(CAST(:grid AS text) IS NULL
+                    OR (f.geom && ST_Expand((SELECT geom FROM scope), 0.01)
+                        AND ST_DWithin(f.geom::geography, (SELECT geom FROM scope)::geography, :r)))"""
+
+
 def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: str | None = None,
                    person: int | None = None) -> dict:  # fmt: skip
     """The day's kept fixes as one line per track, with the worker's id and name (near *grid*; of *person*)."""
@@ -158,10 +168,7 @@ def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: 
     rows = conn.execute(
         sa.text(
             f"""
-            WITH scope AS (
-                SELECT ST_Union(g.geom) AS geom FROM grids g
-                 WHERE CAST(:grid AS text) IS NOT NULL AND {hierarchy.valid_at("g")} AND g.code = :grid
-            )
+            WITH {_GRID_SCOPE}
             SELECT f.track_id, f.person_id, p.name AS person, min(f.fixed_at) AS started, max(f.fixed_at) AS ended,
                    count(*) AS fixes,
                    ST_AsGeoJSON(ST_Simplify(CASE WHEN count(*) = 1 THEN (array_agg(f.geom))[1]
@@ -169,10 +176,7 @@ def tracks_geojson(conn: Connection, settings: Settings, day: dt.date, *, grid: 
                        AS geometry
               FROM gps_fixes f JOIN people p ON p.id = f.person_id
              WHERE f.fixed_at >= :s AND f.fixed_at < :e
-               AND (CAST(:person AS bigint) IS NULL OR f.person_id = :person)
-               AND (CAST(:grid AS text) IS NULL
-                    OR (f.geom && ST_Expand((SELECT geom FROM scope), 0.01)
-                        AND ST_DWithin(f.geom::geography, (SELECT geom FROM scope)::geography, :r)))
+               AND (CAST(:person AS bigint) IS NULL OR f.person_id = :person) AND {_NEAR_SCOPE}
              GROUP BY f.track_id, f.person_id, p.name
              ORDER BY p.name, min(f.fixed_at)
             """
@@ -194,17 +198,12 @@ def track_counts(conn: Connection, settings: Settings, day: dt.date, *, grid: st
     rows = conn.execute(
         sa.text(
             f"""
-            WITH scope AS (
-                SELECT ST_Union(g.geom) AS geom FROM grids g
-                 WHERE CAST(:grid AS text) IS NOT NULL AND {hierarchy.valid_at("g")} AND g.code = :grid
-            )
+            WITH {_GRID_SCOPE}
             SELECT t.person_id, p.name AS person, count(*) AS tracks
               FROM patrol_tracks t JOIN people p ON p.id = t.person_id
              WHERE t.ended_at >= :s AND t.started_at < :e
                AND EXISTS (SELECT 1 FROM gps_fixes f WHERE f.track_id = t.id AND f.fixed_at >= :s AND f.fixed_at < :e
-                           AND (CAST(:grid AS text) IS NULL
-                                OR (f.geom && ST_Expand((SELECT geom FROM scope), 0.01)
-                                    AND ST_DWithin(f.geom::geography, (SELECT geom FROM scope)::geography, :r))))
+                           AND {_NEAR_SCOPE})
              GROUP BY t.person_id, p.name ORDER BY p.name, t.person_id
             """
         ),
