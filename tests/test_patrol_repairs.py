@@ -115,6 +115,23 @@ def test_the_api_workers_ask_supervisors_decide(client, conn, settings, make_use
     report = client.get(f"/api/coverage?date={DAY}", headers=bearer(supervisor_token)).json
     (cell,) = [c for c in report["cells"] if c["person_id"] == once]
     assert (cell["compliant"], cell["repairs"], cell["visit_count"]) == (True, 1, 1)
+    # Wild values are refused, not a server error.
+    for bad in (
+        {"person_id": 10**30},
+        {"date": "9999-12-31", "at": "9999-12-31T10:00:00"},
+        {"date": "0001-01-01", "at": "0001-01-01T10:00:00"},
+        {"at": "yesterday"},
+    ):
+        body = {
+            "person_id": once,
+            "grid_code": "R",
+            "date": str(DAY),
+            "at": "2026-11-20T15:00:00+08:00",
+            "reason": "x",
+            **bad,
+        }
+        answer = client.post("/api/patrols/repairs", headers=bearer(supervisor_token), json=body)
+        assert answer.status_code in (404, 422), (bad, answer.status_code, answer.json)
     # Audited, every step.
     steps = conn.execute(sa.text("SELECT operation FROM audit_log WHERE table_name = 'patrol_repairs' ORDER BY id"))
     assert steps.scalars().all() == ["INSERT", "UPDATE"]

@@ -19,6 +19,8 @@ from geogrid.errors import Conflict, InvalidInput, NotFound
 from geogrid.grids import hierarchy
 from geogrid.patrols.compute import PATROL_DUTIES, day_moment, day_window
 
+#: The earliest day a repair may be asked for (before it, no patrol system ran).
+FIRST_DAY = dt.date(2000, 1, 1)
 _COLUMNS = ("id, person_id, grid_code, day, claimed_at, reason, status, requested_by, requested_at, decided_by, "
             "decided_at, note")  # fmt: skip
 
@@ -28,6 +30,11 @@ def request_repair(conn: Connection, settings: Settings, *, person_id: int, grid
     """Ask that *person_id*'s patrol of *grid_code* on *day* be counted; the new request (pending)."""
     if not reason.strip():
         raise InvalidInput("a repaired patrol (补签) needs a reason")
+    if not 0 < person_id < 2**63:
+        raise NotFound("no person {person_id}", person_id=person_id)
+    today = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    if not FIRST_DAY <= day <= today:
+        raise InvalidInput("a repaired patrol (补签) is for a day from {first} to today", first=FIRST_DAY.isoformat())
     start, end = day_window(settings, day)
     if not start <= claimed_at < end:
         raise InvalidInput("the time of the patrol must be on {day}", day=day.isoformat())
