@@ -266,7 +266,8 @@ def coverage_tile(conn: Connection, settings: Settings, day: dt.date, z: int, x:
                   grid: str | None = None, datum: str = "wgs84") -> bytes:  # fmt: skip
     """Mapbox vector tile of the leaf cells with *day*'s coverage (layer ``coverage``).
 
-    Properties: code, name, fraction (best of the people), visits, assigned, compliant.
+    Properties: code, fraction (best of the people), visits, assigned, compliant (a click asks the API for the
+    rest).
     Bring the day up to date first (:func:`geogrid.patrols.compute.ensure_coverage`).
     """
     tile = conn.execute(
@@ -278,16 +279,16 @@ def coverage_tile(conn: Connection, settings: Settings, day: dt.date, z: int, x:
                  WHERE g.geom && {gcj02.SEARCH_BOX.format(env="b.env")} AND {_LEAF_IN_SCOPE}
             ),
             features AS (
-                SELECT ST_AsMVTGeom(ST_Transform({gcj02.SHIFTED.format(geom="c.geom")}, 3857), b.env, 4096, 64,
-                                    true) AS geom, c.code, c.name,
+                SELECT ST_AsMVTGeom(ST_Transform({gcj02.SHIFTED.format(geom="c.geom")}, 3857), b.env, :extent, 64,
+                                    true) AS geom, c.code,
                        coalesce(max(v.fraction), 0)::float8 AS fraction, coalesce(max(v.visit_count), 0) AS visits,
                        coalesce(bool_or(v.assigned), false) AS assigned,
                        coalesce(bool_or(v.compliant AND v.assigned), false) AS compliant
                   FROM cells c CROSS JOIN bounds b
                   LEFT JOIN coverage v ON v.grid_code = c.code AND v.day = :day
-                 GROUP BY c.code, c.name, c.geom, b.env
+                 GROUP BY c.code, c.geom, b.env
             )
-            SELECT ST_AsMVT(features, 'coverage', 4096, 'geom') FROM features WHERE geom IS NOT NULL
+            SELECT ST_AsMVT(features, 'coverage', :extent, 'geom') FROM features WHERE geom IS NOT NULL
             """
         ),
         {
@@ -297,6 +298,8 @@ def coverage_tile(conn: Connection, settings: Settings, day: dt.date, z: int, x:
             "x": x,
             "y": y,
             "at": day_moment(settings, day),
+            # Below zoom 15 a cell is a few pixels: a coarser grid of 1,024 per tile is finer than the screen.
+            "extent": 4096 if z >= 15 else 1024,
             **gcj02.tile_params(datum, z, x, y),
         },
     ).scalar()
