@@ -46,15 +46,8 @@ def indicator_workbook(conn: Connection, settings: Settings, start: dt.datetime,
     ]
     for name, by, level in sheets:
         units = kpis.indicators(conn, start=start, end=end, by=by, level=level, levels=settings.levels)
-        ranked = kpis.ranking(units, weights, settings.kpi_min_cases)
-        sheet = book.create_sheet(name[:31])
-        sheet.append([f"{title}（{name}）"])
-        sheet["A1"].font = Font(bold=True, size=13)
-        sheet.append(list(HEADERS.values()))
-        for cell in sheet[2]:
-            cell.font = Font(bold=True)
-            cell.alignment = Alignment(horizontal="center", wrap_text=True)
-        for unit in ranked:
+        rows = []
+        for unit in kpis.ranking(units, weights, settings.kpi_min_cases):
             row = [unit.get(column) for column in HEADERS]
             if by == "department" and row[0] is None:
                 row[0] = row[1] = "（未派遣部门）"
@@ -62,15 +55,9 @@ def indicator_workbook(conn: Connection, settings: Settings, start: dt.datetime,
                 row[0] = row[1] = "（未派遣到人）"
             if unit["rank"] is None:
                 row[-1] = "不参与排名"
-            sheet.append(row)
-            for column, key in enumerate(HEADERS, start=1):
-                if key in kpis.RATES:
-                    sheet.cell(sheet.max_row, column).number_format = "0.0%"
-        sheet.freeze_panes = "C3"
-        for column, header in enumerate(HEADERS.values(), start=1):
-            sheet.column_dimensions[get_column_letter(column)].width = (
-                16 if column <= 2 else max(8, len(header) * 2 + 2)
-            )
+            rows.append(row)
+        widths = [16, 16, *(max(8, len(h) * 2 + 2) for h in list(HEADERS.values())[2:])]
+        _sheet(book, name, f"{title}（{name}）", HEADERS, rows, kpis.RATES, widths, "C3")
     _patrol_sheets(book, conn, settings, start.astimezone(zone).date(), last, title, level_name)
     out = io.BytesIO()
     book.save(out)
@@ -94,18 +81,30 @@ def _patrol_sheets(book: Workbook, conn: Connection, settings: Settings, first: 
 
     sheets = [("巡查（人员）", "person", None)] + [(f"巡查（{level_name(level)}）", "grid", level)
                                                  for level in settings.levels]  # fmt: skip
+    days = patrol.judged_days(conn, settings, first, last)  # brought up to date once for every sheet
     for name, by, level in sheets:
-        units = patrol.indicators(conn, settings, start=first, end=last, by=by, level=level)
+        units = patrol.indicators(conn, settings, start=first, end=last, by=by, level=level, days=days)
         headers = PATROL_HEADERS[by]
-        sheet = book.create_sheet(name[:31])
-        sheet.append([f"{title.replace('案件指标', '巡查指标')}（{name}）"])
-        sheet["A1"].font = Font(bold=True, size=13)
-        sheet.append(list(headers.values()))
-        for cell in sheet[2]:
-            cell.font = Font(bold=True)
-        for unit in units:
-            sheet.append([unit.get(column) for column in headers])
-            sheet.cell(sheet.max_row, list(headers).index("coverage_rate") + 1).number_format = "0.0%"
-        for column in range(1, len(headers) + 1):
-            sheet.column_dimensions[get_column_letter(column)].width = 14
-        sheet.freeze_panes = "B3"
+        _sheet(book, name, f"{title.replace('案件指标', '巡查指标')}（{name}）", headers,
+               [[unit.get(column) for column in headers] for unit in units], ("coverage_rate",),
+               [14] * len(headers), "B3")  # fmt: skip
+
+
+def _sheet(book: Workbook, name: str, title: str, headers: dict, rows: list[list], rates, widths: list[int],
+           freeze: str) -> None:  # fmt: skip
+    """A sheet: the title, the Chinese headers in bold, the rows (*rates* as percentages), column widths."""
+    sheet = book.create_sheet(name[:31])
+    sheet.append([title])
+    sheet["A1"].font = Font(bold=True, size=13)
+    sheet.append(list(headers.values()))
+    for cell in sheet[2]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(horizontal="center", wrap_text=True)
+    percent = [n for n, key in enumerate(headers, start=1) if key in rates]
+    for row in rows:
+        sheet.append(row)
+        for column in percent:
+            sheet.cell(sheet.max_row, column).number_format = "0.0%"
+    for column, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(column)].width = width
+    sheet.freeze_panes = freeze

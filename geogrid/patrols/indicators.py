@@ -30,12 +30,8 @@ MAX_DAYS = 93
 BY = ("person", "grid")
 
 
-def indicators(conn: Connection, settings: Settings, *, start: dt.date, end: dt.date, by: str = "person",
-               level: str | None = None) -> list[dict]:  # fmt: skip
-    """The patrol indicators per worker (*by* ``person``) or per grid of *level*, for the days *start* to *end*
-    (both included), in name or code order."""
-    if by not in BY:
-        raise InvalidInput("patrol indicators are by person or grid, not {by!r}", by=by)
+def judged_days(conn: Connection, settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]:
+    """The days *start* to *end* (both included, none to come) that have patrol data, each brought up to date."""
     if end < start:
         raise InvalidInput("the period must end after it starts")
     today = dt.datetime.now(dt.UTC).astimezone(_zone(settings)).date()
@@ -43,7 +39,17 @@ def indicators(conn: Connection, settings: Settings, *, start: dt.date, end: dt.
     days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
     if len(days) > MAX_DAYS:
         raise InvalidInput("at most {MAX_DAYS} days at once", MAX_DAYS=MAX_DAYS)
-    judged = [day for day in days if prepare_day(conn, settings, day) is None]
+    return [day for day in days if prepare_day(conn, settings, day) is None]
+
+
+def indicators(conn: Connection, settings: Settings, *, start: dt.date, end: dt.date, by: str = "person",
+               level: str | None = None, days: list[dt.date] | None = None) -> list[dict]:  # fmt: skip
+    """The patrol indicators per worker (*by* ``person``) or per grid of *level*, for the days *start* to *end*
+    (both included), in name or code order. *days*: those :func:`judged_days` gave already (several tables of
+    one period bring its days up to date once)."""
+    if by not in BY:
+        raise InvalidInput("patrol indicators are by person or grid, not {by!r}", by=by)
+    judged = days if days is not None else judged_days(conn, settings, start, end)
     if by == "person":
         return _by_person(conn, settings, judged)
     level = level or settings.levels[0]

@@ -4,11 +4,8 @@
   "use strict";
 
   const config = JSON.parse(document.getElementById("geogrid-config").textContent);
-  const words = config.messages || {};
-  function t(text, values) {
-    const said = words[text] || text;
-    return values ? said.replace(/\{(\w+)\}/g, (m, key) => (key in values ? String(values[key]) : m)) : said;
-  }
+  const el = window.geogrid.el;  // common.js
+  const t = window.geogrid.translator(config.messages);
   const form = document.getElementById("period");
   const field = (name) => form.elements[name];
 
@@ -22,17 +19,6 @@
   };
   const percent = (v) => (v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%");
   const number = (v) => (v === null || v === undefined ? "–" : Number(v).toLocaleString(config.language === "en" ? "en" : "zh-CN"));
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, String(value));
-    }
-    for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
-    return node;
-  }
 
   async function get(url) {
     const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });

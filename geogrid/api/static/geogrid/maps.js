@@ -33,28 +33,9 @@
 
   // -- small helpers ----------------------------------------------------------------
 
-  // el("dl", {class: "x"}, "text", otherNode): strings become text nodes.
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === undefined || child === null) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  // Words in the page's language, from the server's gettext catalogue (js.po; English
-  // keys): t("Split {code}", {code}) fills in named fields.
-  const words = config.messages || {};
-  function t(text, values) {
-    const said = words[text] || text;
-    return values ? said.replace(/\{(\w+)\}/g, (m, key) => (key in values ? String(values[key]) : m)) : said;
-  }
+  // Elements from text, and the page's words (common.js): t("Split {code}", {code}).
+  const el = window.geogrid.el;
+  const t = window.geogrid.translator(config.messages);
 
   // The page's name for a code (a status, duty, source, level, role, category...): codes stay in the API.
   function label(kind, code) {
