@@ -25,7 +25,7 @@ setup: venv postgis assets translations
 TRANSLATIONS := geogrid/translations
 KEYWORDS := -k _ -k _l -k N_ -k lazy_gettext -k pgettext:1c,2 -k lazy_pgettext:1c,2 -k L_:1c,2 -k ngettext:1,2 \
 	-k InvalidInput -k NotFound -k Conflict -k Forbidden -k Unauthorized -k GeogridError -k ConfigError \
-	-k DatabaseUnavailable -k translate_error
+	-k DatabaseUnavailable -k TooLarge -k translate_error
 translations: venv
 	$(BIN)/pybabel -q compile -d $(TRANSLATIONS) -D messages
 	$(BIN)/pybabel -q compile -d $(TRANSLATIONS) -D js

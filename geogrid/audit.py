@@ -11,7 +11,7 @@ from geogrid.errors import InvalidInput
 
 #: Tables whose changes the trail records (and the column naming each row).
 AUDITED_TABLES = ("grids", "people", "assignments", "users", "api_tokens", "incidents", "incident_events",
-                  "patrol_tracks", "gps_fixes", "sign_in_events", "patrol_repairs")  # fmt: skip
+                  "patrol_tracks", "gps_fixes", "sign_in_events", "patrol_repairs", "photos")  # fmt: skip
 
 
 def audit_entries(conn: Connection, *, since: dt.datetime | None = None, until: dt.datetime | None = None,

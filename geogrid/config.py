@@ -91,6 +91,9 @@ class Settings:
     kpi_min_cases: int = 5
     #: 补签: how many repaired patrols (pending or approved) a worker may ask for in a calendar month.
     repair_limit: int = 3
+    #: Photos (of a case or a 补签): the largest file accepted, and how many one case or request may carry.
+    photo_max_bytes: int = 10 * 1024 * 1024
+    photos_per_item: int = 9
     #: Layers with more features than this are served as vector tiles, not embedded.
     tile_threshold: int = 3000
     #: A page session ends this long after sign-in, whatever happens (hours) ...
@@ -150,6 +153,8 @@ class Settings:
             raise ConfigError("GEOGRID_KPI_MIN_CASES must be 0 or more")
         if self.repair_limit < 0:
             raise ConfigError("GEOGRID_REPAIR_LIMIT must be 0 or more")
+        if self.photo_max_bytes <= 0 or self.photos_per_item < 1:
+            raise ConfigError("GEOGRID_PHOTO_MAX_BYTES and GEOGRID_PHOTOS_PER_ITEM must be 1 or more")
         if self.code_scheme not in CODE_SCHEMES:
             raise ConfigError("GEOGRID_CODE_SCHEME must be plain, beijing or cjt213, not {scheme!r}",
                               scheme=self.code_scheme)  # fmt: skip
@@ -246,6 +251,8 @@ class Settings:
             ("login_address_failures", "GEOGRID_LOGIN_ADDRESS_FAILURES"),
             ("kpi_min_cases", "GEOGRID_KPI_MIN_CASES"),
             ("repair_limit", "GEOGRID_REPAIR_LIMIT"),
+            ("photo_max_bytes", "GEOGRID_PHOTO_MAX_BYTES"),
+            ("photos_per_item", "GEOGRID_PHOTOS_PER_ITEM"),
         ]:
             if name in env:
                 values[key] = _int(name, env[name])

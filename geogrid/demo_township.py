@@ -35,6 +35,9 @@ from geogrid.store.models import Grid, User
 
 ADMIN_NAME = "demo"
 ADMIN_PASSWORD = "geogrid-demo"
+#: A grid worker's account (the first village's first grid manager), to try the phone page with.
+WORKER_NAME = "demo-worker"
+WORKER_PASSWORD = "geogrid-demo"
 CODE = "XWZ"
 CENTRE = (115.25, 37.75)  # an invented place on the North China Plain
 VILLAGES = ["西王庄", "东王庄", "南王庄", "北王庄", "李家屯", "张家营", "刘家庄", "赵家洼", "陈家集", "杨柳村",
@@ -90,11 +93,27 @@ def load(conn: Connection, settings: Settings, *, seed: int = 20261120, days: in
         accounts.create_user(conn, ADMIN_NAME, "admin", password=ADMIN_PASSWORD)
     progress(f"incidents: a week of about 330, from {start.date()}")
     _incidents(conn, settings, rng, homes, start, days, np.random.default_rng(seed + 2))
+    _worker(conn, settings, grids[0][0])
     progress("patrols: two a day for every helper")
     _patrols(conn, settings, rng, helpers, start, days)
     for d in range(days):
         compute_coverage(conn, settings, (start + dt.timedelta(days=d)).date())
     return counts(conn)
+
+
+def _worker(conn: Connection, settings: Settings, grid: str) -> None:
+    """The demo worker's account (a manager of *grid*), with the grid's first two cases that wait for dispatch
+    dispatched to them."""
+    person = conn.execute(sa.text("SELECT id FROM people WHERE external_id = :s"), {"s": f"M-{grid}-1"}).scalar_one()
+    if conn.execute(sa.select(User.id).where(User.name == WORKER_NAME)).first() is None:
+        accounts.create_user(conn, WORKER_NAME, "worker", password=WORKER_PASSWORD, person_id=person)
+    waiting = conn.execute(sa.text("""
+        SELECT i.id FROM incidents i JOIN grids g ON g.id = i.grid_id
+         WHERE i.status IN ('reported', 'accepted') AND g.code IN (SELECT geogrid_subtree(ARRAY[CAST(:g AS text)]))
+         ORDER BY i.reported_at DESC LIMIT 2
+    """), {"g": grid}).scalars().all()  # fmt: skip
+    for incident in waiting:
+        transition(conn, settings, incident, "dispatched", actor=ADMIN_NAME, person_id=person, note="示范：派给网格员")
 
 
 def counts(conn: Connection) -> dict:

@@ -90,3 +90,10 @@ class Forbidden(GeogridError):
 
     http_status = 403
     title = N_("Forbidden")
+
+
+class TooLarge(GeogridError):
+    """The file is larger than its limit."""
+
+    http_status = 413
+    title = N_("Too large")

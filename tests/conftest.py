@@ -158,3 +158,29 @@ def zh_page(browser, base: str, log_base: str | None = None):
     log.watch(page, log_base or base)
     sign_in(page, base, demo.ADMIN_NAME, demo.ADMIN_PASSWORD)
     return context, page, log
+
+
+def jpeg(
+    lon: float | None = None,
+    lat: float | None = None,
+    taken: str | None = None,
+    pad: int = 0,
+    size: tuple[int, int] = (640, 480),
+) -> bytes:
+    """A JPEG as a phone writes one: EXIF GPS position (WGS84) and time when given; *pad* bytes after its end."""
+    import io
+
+    from PIL import Image
+
+    def dms(value: float) -> tuple[int, int, float]:
+        minutes = (value - int(value)) * 60
+        return int(value), int(minutes), round((minutes - int(minutes)) * 60, 4)
+
+    exif = Image.Exif()
+    if lon is not None and lat is not None:
+        exif[0x8825] = {1: "N" if lat >= 0 else "S", 2: dms(abs(lat)), 3: "E" if lon >= 0 else "W", 4: dms(abs(lon))}
+    if taken is not None:
+        exif[0x8769] = {36867: taken, 36881: "+08:00"}
+    out = io.BytesIO()
+    Image.new("RGB", size, (120, 160, 90)).save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue() + b"\0" * pad

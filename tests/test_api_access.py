@@ -72,7 +72,7 @@ MATRIX = {
         '{"lon": 115.26, "lat": 37.76, "category": "garbage", "source": "patrol"}',
     ): ADMIN_ONLY | {"admin": 201, "operator": 201, "worker": 201},
     ("GET", "/api/incidents/<int:incident_id>", "/api/incidents/999999999", None): ADMIN_ONLY
-    | {"admin": 404, "operator": 404, "supervisor": 404},
+    | {"admin": 404, "operator": 404, "supervisor": 404, "worker": 404},
     ("GET", "/api/incidents", "/api/incidents", None): READERS_OK,
     (
         "POST",
@@ -91,7 +91,21 @@ MATRIX = {
         "/api/incidents/<int:incident_id>/delay",
         "/api/incidents/999999999/delay",
         '{"kind": "extend", "hours": 5, "reason": "parts"}',
-    ): ADMIN_ONLY | {"admin": 404, "operator": 404},
+    ): ADMIN_ONLY | {"admin": 404, "operator": 404, "worker": 404},
+    # A grid worker's own day (their page, cells and cases) and the photos of cases and 补签 requests.
+    ("GET", "/worker", "/worker", None): ADMIN_ONLY | {ANON: 302, "worker": 200},
+    ("GET", "/api/me/day", "/api/me/day", None): ADMIN_ONLY | {"worker": 200},
+    ("GET", "/api/me/cases", "/api/me/cases", None): ADMIN_ONLY | {"worker": 200},
+    ("POST", "/api/incidents/<int:incident_id>/photos", "/api/incidents/999999999/photos", "photo"): ADMIN_ONLY
+    | {"admin": 404, "operator": 404, "worker": 404},
+    (
+        "POST",
+        "/api/patrols/repairs/<int:repair_id>/photos",
+        "/api/patrols/repairs/999999999/photos",
+        "photo",
+    ): ADMIN_ONLY | {"admin": 404, "supervisor": 404, "worker": 404},
+    ("GET", "/api/photos/<int:photo_id>", "/api/photos/999999999", None): ADMIN_ONLY
+    | {"admin": 404, "operator": 404, "supervisor": 404, "worker": 404},
     (
         "POST",
         "/api/incidents/<int:incident_id>/delay/decision",
@@ -233,15 +247,20 @@ def test_a_worker_guessing_ids_learns_nothing(client, conn, tokens, demo_grids):
     assert made["grid_code"].startswith("XWZ002")  # the other village
     worker = bearer(tokens["worker"])
     for method, path, body in [
-        ("GET", f"/api/incidents/{made['id']}", None),
         ("POST", f"/api/incidents/{made['id']}/transition", {"to": "dispatched"}),
         ("POST", f"/api/incidents/{made['id']}/visit", {"method": "phone", "satisfied": True}),
-        ("POST", f"/api/incidents/{made['id']}/delay", {"kind": "extend", "hours": 5, "reason": "x"}),
         ("POST", f"/api/incidents/{made['id']}/supervise", {}),
-        ("GET", f"/api/incidents/{made['id'] + 1}", None),
     ]:
         response = client.open(path, method=method, json=body, headers=worker)
         assert response.status_code == 403 and "role" in response.json["detail"], (path, response.json)
+    # A case that is not theirs answers as one that does not exist.
+    for method, tail, body in [("GET", "", None), ("POST", "/delay", {"kind": "extend", "hours": 5, "reason": "x"}),
+                               ("POST", "/transition", {"to": "in_progress"}), ("POST", "/photos", None)]:  # fmt: skip
+        answers = [client.open(f"/api/incidents/{n}{tail}", method=method, json=body, headers=worker)
+                   for n in (made["id"], made["id"] + 1)]  # fmt: skip
+        assert [a.status_code for a in answers] == [404, 404], tail
+        assert answers[0].json["detail"].replace(str(made["id"]), "N") == \
+            answers[1].json["detail"].replace(str(made["id"] + 1), "N")  # fmt: skip
     assert client.get("/api/grids/XWZ002001", headers=worker).status_code == 404
     assert client.get("/api/grids/NOSUCH01", headers=worker).status_code == 404  # same answer as a real code
     line = {"type": "LineString", "coordinates": [[115.275, 37.76], [115.2751, 37.79]]}

@@ -142,7 +142,7 @@ def test_gaps_are_stored_with_the_coverage_and_follow_a_new_track(conn, settings
     # Reading computes nothing: a new track shows only once the day is brought up to date.
     import_patrol(conn, settings, worker, "b.csv", walk_north(at(6)))
     # (One transaction has one now(): the new track is made to come in after the day was computed.)
-    conn.execute(sa.text("UPDATE patrol_tracks SET created_at = created_at + interval '1 second' "
+    conn.execute(sa.text("UPDATE patrol_tracks SET updated_at = updated_at + interval '1 second' "
                          "WHERE started_at >= :t"), {"t": at(6)})  # fmt: skip
     (before,) = coverage_gaps(conn, settings, DAY)["features"]
     assert before["properties"]["uncovered_m2"] == pytest.approx(80 * 300 - 4800, rel=0.01)
@@ -224,7 +224,7 @@ def test_a_new_track_recomputes_its_worker_only_and_matches_a_full_recomputation
     import_patrol(conn, settings, other, "b.csv", walk_east(at(2)))
     assert ensure_coverage(conn, settings, DAY) is None  # never computed: all of the day
     # One transaction here, so one now(): age what is there, as if computed a minute ago.
-    for table, column in (("patrol_tracks", "created_at"), ("grids", "recorded_at"), ("assignments", "recorded_at")):
+    for table, column in (("patrol_tracks", "updated_at"), ("grids", "recorded_at"), ("assignments", "recorded_at")):
         conn.execute(sa.text(f"UPDATE {table} SET {column} = {column} - interval '2 minutes'"))
     conn.execute(sa.text("UPDATE coverage SET computed_at = computed_at - interval '1 minute'"))
     assert ensure_coverage(conn, settings, DAY) == []
@@ -254,7 +254,7 @@ def test_a_duty_change_recomputes_that_person_only_and_only_days_it_was_in_effec
     other = on_duty(conn, "郑十", "grid_manager")
     import_patrol(conn, settings, worker, "am.csv", walk_north(at(1)))
     assert ensure_coverage(conn, settings, DAY) is None
-    for table, column in (("patrol_tracks", "created_at"), ("grids", "recorded_at"), ("assignments", "recorded_at")):
+    for table, column in (("patrol_tracks", "updated_at"), ("grids", "recorded_at"), ("assignments", "recorded_at")):
         conn.execute(sa.text(f"UPDATE {table} SET {column} = {column} - interval '2 minutes'"))
     conn.execute(sa.text("UPDATE coverage SET computed_at = computed_at - interval '1 minute'"))
     assert {r["person_id"]: r["reasons"] for r in rows(conn)}[other] == ["not_patrolled"]

@@ -44,7 +44,14 @@ def test_every_geometry_column_has_a_gist_index(conn):
         sa.text("SELECT f_table_name, f_geometry_column FROM geometry_columns "
                 "WHERE f_table_schema = 'public' AND f_table_name NOT LIKE 'gps_fixes_%'")
     ).all()  # fmt: skip
-    assert {t for t, _ in geometry_columns} == {"grids", "incidents", "patrol_tracks", "gps_fixes", "coverage_gaps"}
+    assert {t for t, _ in geometry_columns} == {
+        "grids",
+        "incidents",
+        "patrol_tracks",
+        "gps_fixes",
+        "coverage_gaps",
+        "photos",
+    }
     for table, column in geometry_columns:
         gist = conn.execute(
             sa.text(
@@ -75,6 +82,7 @@ def test_geometry_columns_are_typed_wgs84(conn):
         "patrol_tracks.geom": "MULTILINESTRING:4326",
         "gps_fixes.geom": "POINT:4326",
         "coverage_gaps.geom": "MULTIPOLYGON:4326",
+        "photos.geom": "POINT:4326",
     }
 
 

@@ -48,10 +48,11 @@ def create_app(settings: Settings | None = None, bind: Bind | None = None) -> Fl
         reports,
         security,
         users,
+        worker,
     )
 
     blueprints = (health.bp, users.bp, people.bp, grids.bp, incidents.bp, patrols.bp, coverage.bp, audit.bp,
-                  pages.bp, maps.bp, reports.bp)  # fmt: skip
+                  pages.bp, maps.bp, reports.bp, worker.bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     errors.install(app)

@@ -137,14 +137,19 @@ def list_filters(args) -> dict:
 
 
 @bp.get("/incidents/<int:incident_id>")
-@access(*READERS)
+@access(*READERS, "worker")
 @openapi.doc(response=_SUMMARY)
 def get(incident_id: int):
-    """One incident with its cell, parent chain, responsible people, deadline and history."""
+    """One incident with its cell, parent chain, responsible people, deadline, photos and history (workers: their
+    own cases, dispatched to them or registered by them)."""
+    from geogrid.api.worker import may_see_case
     from geogrid.incidents.queries import incident_detail
 
     with db() as conn:
+        standing = may_see_case(conn, incident_id)
         detail = incident_detail(conn, incident_id)
+        if principal().role == "worker":
+            detail["standing"] = sorted(standing)
     # How long the handler gets when it is dispatched now: its category's hours at its level.
     category = taxonomy.categories(state().settings.categories_file).get(detail["category"])
     detail["dispatch_hours"] = category.hours_at(detail.get("escalation_level")) if category else None
@@ -152,7 +157,7 @@ def get(incident_id: int):
 
 
 @bp.post("/incidents/<int:incident_id>/transition")
-@access(*HANDLERS)
+@access(*HANDLERS, "worker")
 @openapi.doc(
     body={
         "type": "object",
@@ -169,10 +174,12 @@ def get(incident_id: int):
 )
 def transition(incident_id: int):
     """Move a case on by the case flow (立案, 派遣, 处置, 反馈, 核查 -> 结案 or 返工, 上报, 挂账, 不予立案); 409 if not
-    allowed from its state."""
+    allowed from its state. Grid workers: 接单 (in_progress) and 处理反馈 (resolved) on cases dispatched to them,
+    一级处置 (handled_on_spot) on cases they registered."""
     body = json_body()
     zone = state().settings.timezone
     with db() as conn:
+        _worker_may(conn, incident_id, required(body, "to", str))
         event = workflow.transition(
             conn, state().settings, incident_id, required(body, "to", str), actor=principal().name,
             note=optional(body, "note", str) or "", department=optional(body, "department", str),
@@ -183,7 +190,7 @@ def transition(incident_id: int):
 
 
 @bp.post("/incidents/<int:incident_id>/delay")
-@access(*HANDLERS)
+@access(*HANDLERS, "worker")
 @openapi.doc(
     body={"type": "object", "required": ["kind", "reason"], "properties": {
         "kind": {"type": "string", "enum": list(workflow.DELAYS), "description": "extend (延期) or postpone (缓办)"},
@@ -192,18 +199,39 @@ def transition(incident_id: int):
     response={"type": "object"}, status=201,
 )  # fmt: skip
 def delay(incident_id: int):
-    """A handler asks for more time (延期 or 缓办) with a reason; the center decides."""
+    """A handler asks for more time (延期 or 缓办) with a reason; the center decides. Grid workers ask on cases
+    dispatched to them."""
     body = json_body()
     hours = body.get("hours")
     if hours is not None and (isinstance(hours, bool) or not isinstance(hours, int | float)):
         raise InvalidInput("field 'hours' must be a number")
     with db() as conn:
+        _worker_may(conn, incident_id, "delay")
         event = workflow.request_delay(
             conn, incident_id, actor=principal().name, kind=required(body, "kind", str),
             reason=required(body, "reason", str), hours=hours,
             until=inputs.at(optional(body, "until", str), state().settings.timezone, "until"),
         )  # fmt: skip
     return jsonify(event), 201
+
+
+def _worker_may(conn, incident_id: int, step: str) -> None:
+    """Refuse a grid worker a step that is not theirs to take on this case (other roles pass); a case that is
+    not theirs at all is not found, as one that does not exist."""
+    from geogrid.api.worker import may_see_case
+
+    who = principal()
+    if who.role != "worker":
+        return
+    needed = "handler" if step == "delay" else workflow.WORKER_STEPS.get(step)
+    if needed is None:
+        raise Forbidden("a grid worker's role may take up (in_progress), report back (resolved) or handle on the "
+                        "spot (handled_on_spot), not {step!r}", step=step)  # fmt: skip
+    standing = may_see_case(conn, incident_id)
+    if needed not in standing and needed == "handler":
+        raise Forbidden("only the worker it is dispatched to may do this")
+    if needed not in standing:
+        raise Forbidden("only the worker who registered the case may handle it on the spot")
 
 
 @bp.post("/incidents/<int:incident_id>/delay/decision")

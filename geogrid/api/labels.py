@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask_babel import lazy_pgettext as L_
 
 from geogrid.api.i18n import current
-from geogrid.incidents.taxonomy import categories
+from geogrid.incidents.taxonomy import categories, classes
 from geogrid.patrols.compute import REASONS
 
 LABELS = {
@@ -60,6 +60,8 @@ LABELS = {
     },
     "repair": {"pending": L_("repair", "waiting"), "approved": L_("repair", "approved"),
                "refused": L_("repair", "refused")},
+    "cell_state": {"todo": L_("cell_state", "to patrol"), "done": L_("cell_state", "done"),
+                   "repaired": L_("cell_state", "done by 补签")},
     "step": {
         "delay_requested": L_("step", "more time asked for"), "delay_approved": L_("step", "more time approved"),
         "delay_refused": L_("step", "more time refused"), "supervised": L_("step", "supervision notice"),
@@ -89,6 +91,15 @@ def label(kind: str, code: str | None) -> str:
         return category_name(found) if found else code
     name = LABELS.get(kind, {}).get(code)
     return str(name) if name is not None else code
+
+
+def category_picker() -> list[dict]:
+    """The two-level category picker of the pages that register cases: major classes, each with its categories."""
+    english = current() == "en"
+    return [{"code": k.code, "name": k.en if english else k.zh,
+             "categories": [{"code": c.code, "event_code": c.class_code, "name": category_name(c)}
+                            for c in k.categories]}
+            for k in classes(_categories_file())]  # fmt: skip
 
 
 def category_name(category) -> str:

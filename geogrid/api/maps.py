@@ -20,12 +20,12 @@ from geogrid.api import i18n
 from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_token
 from geogrid.api.context import db, principal, state
 from geogrid.api.incidents import HANDLERS, list_filters
-from geogrid.api.labels import category_name, label, labels
+from geogrid.api.labels import category_name, category_picker, label, labels
 from geogrid.errors import InvalidInput, NotFound
 from geogrid.grids import hierarchy
 from geogrid.grids.queries import check_tile, grid_tile, grids_geojson, level_summary
 from geogrid.incidents.queries import count_incidents, incident_tile
-from geogrid.incidents.taxonomy import categories, classes
+from geogrid.incidents.taxonomy import categories
 from geogrid.incidents.workflow import DEPARTMENTS, TRANSITIONS
 from geogrid.layers import base
 from geogrid.layers.coverage import EMBEDDED_WORKERS, coverage_map
@@ -82,7 +82,7 @@ def grids_page():
     can_edit = principal().role in EDITORS and at is None
     m, config = planner_map(settings, summary, features, at=at_text, can_edit=can_edit)
     config["tops"] = tops
-    return _page("map_grids.html", m, config, title=_("Planner map"), summary=summary, at=at_text, day_notice=notice)
+    return map_page("map_grids.html", m, config, title=_("Planner map"), summary=summary, at=at_text, day_notice=notice)
 
 
 @bp.get("/map/incidents")
@@ -98,10 +98,7 @@ def incidents_page():
             outline = grids_geojson(conn, level=top["level"], srid=settings.metric_srid)
         tiled = count_incidents(conn) > settings.tile_threshold
     cats = [{"code": c.code, "name": category_name(c)} for c in categories(settings.categories_file).values()]
-    picker = [{"code": k.code, "name": k.en if i18n.current() == "en" else k.zh,
-               "categories": [{"code": c.code, "event_code": c.class_code, "name": category_name(c)}
-                              for c in k.categories]}
-              for k in classes(settings.categories_file)]  # fmt: skip
+    picker = category_picker()
     statuses = [{"code": s, "name": label("status", s)} for s in TRANSITIONS]
     m, config = incidents_map(settings, base.extent(summary), categories=cats, statuses=statuses, grids_fc=outline,
                               tiled=tiled)  # fmt: skip
@@ -109,7 +106,7 @@ def incidents_page():
     can_handle = principal().role in HANDLERS
     config = {**config, "can_handle": can_handle, "can_supervise": principal().role in (*HANDLERS, "supervisor"),
               "departments": DEPARTMENTS}  # fmt: skip
-    return _page("map_incidents.html", m, config, title=_("Command center"), classes=picker, statuses=statuses,
+    return map_page("map_incidents.html", m, config, title=_("Command center"), classes=picker, statuses=statuses,
                  sources=sources, can_handle=can_handle)  # fmt: skip
 
 
@@ -151,7 +148,7 @@ def coverage_page():
     counts = {"cells": n_cells, "missed": n_missed, "tracks": sum(w["tracks"] for w in workers),
               "workers": len(config["workers"]),
               "gaps": len(gaps["features"]) if gaps is not None else None}  # fmt: skip
-    return _page("map_coverage.html", m, config, title=_("Patrol coverage"), day=day.isoformat(), grid=grid,
+    return map_page("map_coverage.html", m, config, title=_("Patrol coverage"), day=day.isoformat(), grid=grid,
                  missed=missed, counts=counts, day_notice=notice)  # fmt: skip
 
 
@@ -222,7 +219,9 @@ def basemap(name: str, z: int, x: int, y: int):
     return data, 200, {"Content-Type": mimetype, "Cache-Control": "private, max-age=86400"}
 
 
-def _page(template: str, m, config: dict, **context):
+def map_page(template: str, m, config: dict, **context):
+    """A map page: the Folium map *m* rendered into *template*, with the page script's *config* and what every
+    page script needs (CSRF token, role, words, labels, time zone, language, basemaps)."""
     config = {**config, "csrf": csrf_token(), "role": principal().role, "messages": i18n.js_messages(),
               "labels": labels(), "timezone": state().settings.timezone, "language": i18n.current(),
               "basemaps": basemaps.page_config(state().settings)}  # fmt: skip

@@ -53,7 +53,8 @@ def login_page():
                 error, status = _("Too many failed sign-ins: try again in %(minutes)s minute(s).", minutes=minutes), 429
                 headers["Retry-After"] = str(wait)
             elif who is not None:
-                return redirect(next_url)
+                # Grid workers start on their own day's page, not on the planner's map.
+                return redirect("/worker" if who.role == "worker" and next_url == "/" else next_url)
             else:
                 error, status = _("Wrong user name or password."), 401
     return render_template("login.html", error=error, next=next_url, csrf=csrf_token()), status, headers

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from geogrid import gcj02
 from geogrid.errors import InvalidInput, NotFound
 from geogrid.incidents.workflow import DONE, TRANSITIONS, ancestry, open_delay, responsible_people
+from geogrid.photos import photos_of
 
 MAX_LIMIT = 1000
 #: An incident is overdue when its deadline has passed and it is not done.
@@ -123,6 +124,42 @@ def list_incidents(
     }  # fmt: skip
 
 
+def worker_cases(conn: Connection, person_id: int, user: str, *, limit: int = 200) -> list[dict]:
+    """A grid worker's cases, for their phone: those dispatched to them and those they registered, while open
+    (closed and refused ones leave the list), overdue first, then by deadline, then newest.
+
+    ``standing`` says ``handler`` and/or ``reporter``; ``photos`` counts the case's photos.
+    """
+    rows = conn.execute(
+        sa.text(
+            f"""
+            WITH mine AS (
+                SELECT id FROM incidents WHERE handler_person_id = :person
+                UNION
+                SELECT incident_id FROM incident_events WHERE actor = :user AND from_status IS NULL
+            )
+            SELECT i.id, i.category, i.status, i.description, i.reported_at, i.deadline, {OVERDUE} AS overdue,
+                   ST_X(i.location) AS lon, ST_Y(i.location) AS lat, g.code AS grid_code, g.name AS grid_name,
+                   i.handler_person_id = :person AS handler,
+                   EXISTS (SELECT 1 FROM incident_events e WHERE e.incident_id = i.id AND e.from_status IS NULL
+                            AND e.actor = :user) AS reporter,
+                   (SELECT count(*) FROM photos p WHERE p.incident_id = i.id) AS photos
+              FROM mine m JOIN incidents i ON i.id = m.id LEFT JOIN grids g ON g.id = i.grid_id
+             WHERE i.status NOT IN ('closed', 'rejected')
+             ORDER BY {OVERDUE} DESC, i.deadline NULLS LAST, i.reported_at DESC, i.id DESC
+             LIMIT :limit
+            """
+        ),
+        {"person": person_id, "user": user, "limit": limit},
+    ).mappings()
+    out = []
+    for r in rows:
+        standing = [name for name in ("handler", "reporter") if r[name]]
+        out.append({**{k: _plain(v) for k, v in r.items() if k not in ("handler", "reporter")},
+                    "standing": standing, "open_delay": open_delay(conn, r["id"]) is not None})  # fmt: skip
+    return out
+
+
 def incident_detail(conn: Connection, incident_id: int) -> dict:
     """One incident with its cell, the cell's parent chain, responsible people, deadline and events."""
     row = (
@@ -152,6 +189,7 @@ def incident_detail(conn: Connection, incident_id: int) -> dict:
             "version": row["grid_version"], "geometry": json.loads(row["grid_geometry"]),
         }  # fmt: skip
     out["parents"] = ancestry(conn, row["grid_id"])[1:]
+    out["photos"] = photos_of(conn, incident_id=incident_id)
     out["responsible"] = responsible_people(conn, row["grid_id"])
     # What can happen next (the page offers these as buttons, by role).
     out["next"] = list(TRANSITIONS.get(row["status"], ()))

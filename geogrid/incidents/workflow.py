@@ -61,6 +61,30 @@ VISIT_METHODS = ("phone", "visit")
 DEPARTMENTS = ("城管", "住建", "交通", "水务", "环卫", "市场监管", "卫健", "应急管理", "公安", "供电", "燃气")
 
 
+#: The steps a grid worker takes on their own cases from their phone, and how the case must be theirs: 接单
+#: (``in_progress``) and 处理反馈 (``resolved``) as its handler, 一级处置 (``handled_on_spot``) on one they reported.
+WORKER_STEPS = {"in_progress": "handler", "resolved": "handler", "handled_on_spot": "reporter"}
+
+
+def worker_standing(conn: Connection, incident_id: int, person_id: int | None, user: str) -> set[str]:
+    """How a grid worker stands to a case: ``handler`` (dispatched to them), ``reporter`` (they registered it),
+    both, or neither; a case that does not exist is a 404."""
+    row = conn.execute(
+        sa.text(
+            """
+            SELECT i.handler_person_id IS NOT DISTINCT FROM CAST(:person AS bigint) AND :person IS NOT NULL,
+                   EXISTS (SELECT 1 FROM incident_events e
+                            WHERE e.incident_id = i.id AND e.from_status IS NULL AND e.actor = :user)
+              FROM incidents i WHERE i.id = :id
+            """
+        ),
+        {"id": incident_id, "person": person_id, "user": user},
+    ).first()
+    if row is None:
+        raise NotFound("no incident {incident_id}", incident_id=incident_id)
+    return {name for name, held in zip(("handler", "reporter"), row, strict=True) if held}
+
+
 def transition(
     conn: Connection,
     settings: Settings,

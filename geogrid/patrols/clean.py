@@ -63,6 +63,11 @@ def clean(fixes: list[Fix], settings: Settings) -> tuple[list[list[Fix]], Counte
     return tracks, dropped
 
 
+def plausible(a: Fix, b: Fix, settings: Settings) -> bool:
+    """Whether one could go from *a* to *b* (b later) at no more than the top speed."""
+    return _speed(a, b) <= settings.max_speed_mps
+
+
 def _speed(a: Fix, b: Fix) -> float:
     """Metres per second from *a* to *b* (geodesic)."""
     _, _, metres = _GEOD.inv(a.lon, a.lat, b.lon, b.lat)

@@ -596,7 +596,7 @@ def _stale(conn: Connection, settings: Settings, day: dt.date) -> tuple[bool, li
             """
             WITH done AS (SELECT min(computed_at) AS oldest, max(computed_at) AS newest FROM coverage WHERE day = :day),
             changes(person_id, at) AS (
-                SELECT person_id, created_at FROM patrol_tracks WHERE ended_at >= :s AND started_at < :e
+                SELECT person_id, updated_at FROM patrol_tracks WHERE ended_at >= :s AND started_at < :e
                 UNION ALL
                 SELECT person_id, recorded_at FROM assignments WHERE valid_from <= :e
                 UNION ALL

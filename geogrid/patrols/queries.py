@@ -151,6 +151,54 @@ def coverage_cells_geojson(conn: Connection, settings: Settings, day: dt.date, *
     return {"type": "FeatureCollection", "date": day.isoformat(), "features": features}
 
 
+def person_day(conn: Connection, settings: Settings, day: dt.date, person: int) -> dict:
+    """A worker's own cells on *day* (the leaf cells under their patrol duties that day) as GeoJSON, each with
+    ``state``: ``done`` (the rule is met by visits), ``repaired`` (met with an approved 补签) or ``todo``; and
+    the visits so far, the visits the rule counts, the fraction covered and, for one not done, why.
+    """
+    from geogrid.patrols.compute import PATROL_DUTIES
+
+    rows = conn.execute(
+        sa.text(
+            f"""
+            WITH held AS (
+                SELECT a.grid_code FROM assignments a
+                 WHERE a.person_id = :p AND {hierarchy.valid_at("a")} AND a.duty = ANY(CAST(:duties AS text[]))
+            ),
+            mine AS (SELECT DISTINCT code FROM geogrid_descendants(ARRAY(SELECT grid_code FROM held),
+                                                                  CAST(:at AS timestamptz)))
+            SELECT g.code, g.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(g.geom, {EDGE}), 7) AS geometry,
+                   coalesce(v.fraction, 0) AS fraction, coalesce(v.visit_count, 0) AS visits,
+                   coalesce(v.rule_visits, 0) AS rule_visits, coalesce(v.compliant, false) AS compliant,
+                   coalesce(v.repairs, 0) AS repairs, coalesce(v.reasons, ARRAY['not_patrolled']) AS reasons,
+                   v.visits AS times
+              FROM mine m
+              JOIN grids g ON g.code = m.code AND {hierarchy.valid_at("g")} AND {hierarchy.is_leaf("g", "at")}
+              LEFT JOIN coverage v ON v.day = :day AND v.person_id = :p AND v.grid_code = g.code
+             ORDER BY g.code
+            """
+        ),
+        {"p": person, "day": day, "at": day_moment(settings, day), "duties": list(PATROL_DUTIES)},
+    ).mappings()
+    features = []
+    for r in rows:
+        # rule_visits counts approved repairs too: met by visits alone, or only with the repairs.
+        walked = r["rule_visits"] - r["repairs"]
+        state = "todo" if not r["compliant"] else "done" if walked >= settings.rule_visits else "repaired"
+        times = [
+            {"entry": v.get("entry"), "exit": v.get("exit"), "fraction": v.get("fraction")} for v in (r["times"] or [])
+        ]
+        features.append({
+            "type": "Feature", "id": r["code"], "geometry": json.loads(r["geometry"]),
+            "properties": {"code": r["code"], "name": r["name"], "state": state, "visits": r["visits"],
+                           "rule_visits": r["rule_visits"], "needed": settings.rule_visits,
+                           "fraction": round(float(r["fraction"]), 4), "repairs": r["repairs"],
+                           "reasons": [] if r["compliant"] else list(r["reasons"]), "times": times},
+        })  # fmt: skip
+    counts = {s: sum(f["properties"]["state"] == s for f in features) for s in ("done", "repaired", "todo")}
+    return {"type": "FeatureCollection", "date": day.isoformat(), "counts": counts, "features": features}
+
+
 #: The grid a request is about (:grid, as it was at :at), when it names one; a fix within :r metres of it is near.
 _GRID_SCOPE = f"""scope AS (
                 SELECT ST_Union(g.geom) AS geom FROM grids g

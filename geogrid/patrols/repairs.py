@@ -90,11 +90,21 @@ def decide_repair(conn: Connection, repair_id: int, *, approve: bool, note: str,
     return _plain(row)
 
 
+def get_repair(conn: Connection, repair_id: int) -> dict:
+    """One request; a 404 when there is none."""
+    row = conn.execute(sa.text(f"SELECT {_COLUMNS} FROM patrol_repairs WHERE id = :id"),
+                       {"id": repair_id}).mappings().first()  # fmt: skip
+    if row is None:
+        raise NotFound("no repair request {id}", id=repair_id)
+    return _plain(row)
+
+
 def list_repairs(conn: Connection, *, person_id: int | None = None, status: str | None = None,
                  limit: int = 200) -> list[dict]:  # fmt: skip
-    """Requests, newest first (one worker's; in one state)."""
+    """Requests, newest first (one worker's; in one state), with their photos' ids (``/api/photos/<id>``)."""
     rows = conn.execute(sa.text(f"""
-        SELECT {", ".join("r." + c.strip() for c in _COLUMNS.split(","))}, p.name AS person
+        SELECT {", ".join("r." + c.strip() for c in _COLUMNS.split(","))}, p.name AS person,
+               ARRAY(SELECT f.id FROM photos f WHERE f.repair_id = r.id ORDER BY f.id) AS photos
           FROM patrol_repairs r JOIN people p ON p.id = r.person_id
          WHERE (CAST(:p AS bigint) IS NULL OR r.person_id = :p) AND (CAST(:s AS text) IS NULL OR r.status = :s)
          ORDER BY r.requested_at DESC, r.id DESC LIMIT :limit

@@ -232,6 +232,10 @@ class IncidentEvent(Base):
         sa.Index("ix_incident_events_incident_id", "incident_id", "at"),
         # Moves between cells are rare: the indicators look them up for every case of a period.
         sa.Index("ix_incident_events_moves", "incident_id", "at", postgresql_where=sa.text("details ? 'from_grid'")),
+        # Who registered a case (a grid worker's page lists what they reported).
+        sa.Index(
+            "ix_incident_events_registered_by", "actor", "incident_id", postgresql_where=sa.text("from_status IS NULL")
+        ),
     )
 
 
@@ -250,6 +254,8 @@ class PatrolTrack(Base):
     source: Mapped[str | None] = mapped_column(sa.Text)
     geom = mapped_column(Geometry("MULTILINESTRING", srid=SRID, spatial_index=True))
     created_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
+    #: When fixes were last added (an upload that extends the track): a day's coverage is stale after it.
+    updated_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
 
     __table_args__ = (
         sa.CheckConstraint("ended_at >= started_at", name="period"),
@@ -368,6 +374,43 @@ class CoverageGap(Base):
     computed_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
 
     __table_args__ = (sa.CheckConstraint("uncovered_m2 >= 0", name="uncovered"),)
+
+
+PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+class Photo(Base):
+    """A photo taken on site, attached to a case or to a 补签 request (one of the two), with what its EXIF says.
+
+    The file is kept as sent (``data``), with a small JPEG copy for lists (``thumb``); ``geom``
+    and ``taken_at`` come from its EXIF when it has them (geogrid.photos).
+    """
+
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(sa.BigInteger, sa.ForeignKey("incidents.id", ondelete="CASCADE"))
+    repair_id: Mapped[int | None] = mapped_column(sa.BigInteger,
+                                                  sa.ForeignKey("patrol_repairs.id", ondelete="CASCADE"))  # fmt: skip
+    content_type: Mapped[str] = mapped_column(sa.Text)
+    size: Mapped[int] = mapped_column(sa.Integer)
+    sha256: Mapped[str] = mapped_column(sa.Text)
+    width: Mapped[int] = mapped_column(sa.Integer)
+    height: Mapped[int] = mapped_column(sa.Integer)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    thumb: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    taken_at: Mapped[datetime | None] = _tstz(nullable=True)
+    geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=True)
+    note: Mapped[str] = mapped_column(sa.Text, server_default="")
+    uploaded_by: Mapped[str] = mapped_column(sa.Text)
+    uploaded_at: Mapped[datetime] = _tstz(server_default=sa.func.now())
+
+    __table_args__ = (
+        sa.CheckConstraint("(incident_id IS NULL) <> (repair_id IS NULL)", name="one_owner"),
+        sa.CheckConstraint(_in("content_type", PHOTO_TYPES), name="type_known"),
+        sa.Index("ix_photos_incident_id", "incident_id", postgresql_where=sa.text("incident_id IS NOT NULL")),
+        sa.Index("ix_photos_repair_id", "repair_id", postgresql_where=sa.text("repair_id IS NOT NULL")),
+    )
 
 
 class AuditLog(Base):

@@ -81,6 +81,21 @@
     panel.details.scrollIntoView({ block: "start" });  // the panel may be long: show what was asked for
   }
 
+  // A case's or request's photos as thumbnails that open the photo, each with when and where it was taken.
+  function photoStrip(photos) {
+    const box = el("div", { class: "photos" });
+    for (const p of photos || []) {
+      let where = t("no position in the photo");
+      if (p.distance_m !== null && p.distance_m !== undefined) where = t("taken {m} m from the case", { m: Math.round(p.distance_m) });
+      else if (p.lon !== null && p.lon !== undefined) where = t("taken at {lat}, {lon}", { lat: p.lat.toFixed(5), lon: p.lon.toFixed(5) });
+      box.append(el("figure", { class: "photo" },
+        el("a", { href: p.url, target: "_blank", rel: "noopener" },
+          el("img", { src: p.url + "?size=thumb", alt: t("Photo {id}", { id: p.id }), loading: "lazy" })),
+        el("figcaption", {}, (p.taken_at ? when(p.taken_at) + " · " : "") + where)));
+    }
+    return box;
+  }
+
   // Plain words for what the API refused.
   function explain(status, problem) {
     const detail = (problem && (problem.detail || problem.title)) || "";
@@ -96,15 +111,17 @@
     return t("Refused ({status}): {detail}", { status, detail });
   }
 
+  // A JSON body, or a file (a Blob: a photo, a track) sent as it is.
   async function api(method, url, body) {
     const headers = { Accept: "application/json, application/geo+json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const raw = body instanceof Blob;
+    if (body !== undefined) headers["Content-Type"] = raw ? (body.type || "application/octet-stream") : "application/json";
     if (method !== "GET") headers["X-CSRF-Token"] = config.csrf;
     let response;
     try {
       response = await fetch(url, {
         method, headers, credentials: "same-origin",
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
       });
     } catch (err) {
       throw new Error(t("The server could not be reached: {reason}", { reason: err.message }));
@@ -901,9 +918,16 @@
         el("p", { class: "state" + (inc.overdue ? " late" : "") }, el("span", { class: "badge", style: "background:" + (config.colours[inc.status] || "#333") }),
           label("status", inc.status) + (inc.overdue ? " · " + t("OVERDUE") : "") + (inc.awaiting_visit ? " · " + t("return visit due") : "")),
         ...(request ? [request] : []), actions(inc), dl,
+        ...((inc.photos || []).length ? [el("h3", {}, t("Photos ({n})", { n: inc.photos.length })), photoStrip(inc.photos)] : []),
         el("h3", {}, t("People")), people,
         el("h3", {}, t("History")), history(inc),
       );
+      for (const p of inc.photos || []) {
+        if (p.lon !== null && p.lon !== undefined) {
+          picked.addLayer(L.circleMarker([p.lat, p.lon], { radius: 5, color: "#1f4e79", weight: 2, fillColor: "#fff", fillOpacity: 1 })
+            .bindTooltip(t("Photo {id}", { id: p.id })));
+        }
+      }
       caseBox.dataset.id = String(inc.id);
       caseBox.dataset.cell = inc.cell ? inc.cell.code : "";
       caseBox.dataset.status = inc.status;
@@ -1269,6 +1293,7 @@
           el("b", {}, r.person), " · " + r.grid_code + " · " + r.day + " " + when(r.claimed_at).slice(11) + " · ",
           el("span", { class: "status" }, label("repair", r.status)), el("br"), r.reason,
           r.note ? el("span", { class: "hint" }, " — " + r.note) : null,
+          (r.photos || []).length ? photoStrip(r.photos.map((id) => ({ id, url: "/api/photos/" + id }))) : null,
           r.status === "pending" ? el("div", { class: "row" }, note,
             el("button", { type: "button", "data-decide": "approve", onclick: decide(true) }, t("Approve")),
             el("button", { type: "button", "data-decide": "refuse", class: "warn", onclick: decide(false) }, t("Refuse"))) : null);
@@ -1282,10 +1307,12 @@
     ready();
   }
 
-  const pages = { grids: gridsPage, incidents: incidentsPage, coverage: coveragePage };
+  // Pages with a script of their own (worker.js) register in window.geogrid.pages and get these helpers.
+  const kit = { config, map, el, t, label, reason, when, notice, showDetails, api, panelTabs, ready, dayField, photoStrip };
+  const pages = { grids: gridsPage, incidents: incidentsPage, coverage: coveragePage, ...(window.geogrid.pages || {}) };
   try {
     basemapSwitcher();
-    pages[config.page]();
+    pages[config.page](kit);
   } catch (err) {
     notice(t("The map page failed: {reason}", { reason: err.message }), "error");
     throw err;
