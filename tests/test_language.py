@@ -73,7 +73,7 @@ def test_api_messages_follow_the_users_choice_then_the_browser_then_the_default(
 
 #: Latin words a Chinese page may show: names of things (codes, formats, products), not UI words.
 ALLOWED = {"geogrid", "GeoJSON", "OpenAPI", "API", "Leaflet", "Shift", "GIS", "WKT", "XWZ", "English", "demo", "km",
-           "m²", "YYYY", "MM", "DD", "grids", "import", "Excel"}  # fmt: skip
+           "m²", "YYYY", "MM", "DD", "grids", "import", "Excel", "GPX", "CSV"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

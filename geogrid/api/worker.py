@@ -27,7 +27,7 @@ from geogrid.incidents.workflow import DELAYS, TRANSITIONS, WORKER_STEPS, worker
 from geogrid.layers.worker import worker_map
 from geogrid.patrols import repairs
 from geogrid.patrols.compute import prepare_day
-from geogrid.patrols.queries import person_day
+from geogrid.patrols.queries import person_day, tracks_geojson
 
 bp = Blueprint("worker", __name__)
 
@@ -47,6 +47,7 @@ def worker_page():
         day = inputs.optional_day(request.args.get("date")) or today()
         cells, notice = my_day(conn, day, who.person_id)
     m, config = worker_map(settings, _bounds(cells), cells=cells)
+    config["tracks"] = cells.pop("tracks")
     config = {**config, "day": day.isoformat(), "today": today().isoformat(), "counts": cells["counts"],
               "classes": category_picker(), "transitions": {k: list(v) for k, v in TRANSITIONS.items()},
               "worker_steps": WORKER_STEPS, "delays": list(DELAYS), "repair_limit": settings.repair_limit,
@@ -94,7 +95,10 @@ def my_day(conn, day: dt.date, person: int) -> tuple[dict, str | None]:
         prepare_day(conn, settings, day)  # no track yet today: nothing computed, every cell still to do
     except InvalidInput as err:  # a day to come
         notice = i18n.translate_error(err.template, err.extra)
-    return person_day(conn, settings, day, person), notice
+    cells = person_day(conn, settings, day, person)
+    # The worker's own tracks of the day, as the server has them (the page adds what it has not sent yet).
+    cells["tracks"] = tracks_geojson(conn, settings, day, person=person)
+    return cells, notice
 
 
 def _bounds(cells: dict) -> tuple[float, float, float, float] | None:

@@ -7,8 +7,16 @@
   window.geogrid.pages = Object.assign(window.geogrid.pages || {}, { worker: workerPage });
 
   function workerPage(kit) {
-    const { config, map, el, t, label, reason, when, notice, api, panelTabs, ready, dayField, photoStrip } = kit;
+    const { config, map, el, t, label, reason, when, notice: show, api, panelTabs, ready, dayField, photoStrip } = kit;
     const showTab = panelTabs();
+    // What happened, said where the thumb is (a phone shows it at the bottom of the screen): news goes away by
+    // itself after a few seconds, a refusal stays until it is tapped.
+    let fading = null;
+    function notice(text, kind) {
+      clearTimeout(fading);
+      show(text, kind);
+      if (text && kind !== "error") fading = setTimeout(() => show(""), 6000);
+    }
     const cellsLayer = window[config.cells];
     const style = (feature) => ({ color: "#333", weight: 2, fillOpacity: 0.35, fillColor: config.colours[feature.properties.state] });
     cellsLayer.options.style = style;  // the cells are redrawn from /api/me/day with the same colours
@@ -17,9 +25,10 @@
     let me = null;          // the latest position: {lat, lng, accuracy}
     let picked = null;      // a point tapped on the map for a report
     let picking = false;
-    const marks = L.layerGroup().addTo(map);      // the worker's position
     const caseMarks = L.layerGroup().addTo(map);  // their cases
-    const walked = L.polyline([], { color: "#1f4e79", weight: 4, opacity: 0.8 }).addTo(map);
+    const marks = L.layerGroup().addTo(map);      // the worker's position, drawn over them
+    const walked = L.polyline([], { color: "#1f4e79", weight: 4, opacity: 0.8, dashArray: "6 4" }).addTo(map);  // not sent yet
+    const sentTracks = L.geoJSON(config.tracks, { style: { color: "#1f4e79", weight: 4, opacity: 0.8 }, interactive: false }).addTo(map);
     const pickedMark = L.layerGroup().addTo(map);
 
     // -- cells ----------------------------------------------------------------------------
@@ -74,7 +83,7 @@
             p.visits ? el("span", { class: "hint" }, " · " + t("last {at}", { at: when(p.times[p.times.length - 1].exit).slice(11) })) : null,
             p.reasons.length && p.state === "todo" ? el("div", { class: "hint" }, p.reasons.map(reason).join("; ")) : null),
           el("button", { type: "button", class: "go", onclick: () => map.fitBounds(L.geoJSON(f).getBounds(), { maxZoom: 18 }) },
-            away !== null ? t("{m} m", { m: away }) : t("Show")));
+            away !== null && !(here && here.properties.code === p.code) ? t("{m} m", { m: away }) : t("Show")));
       }));
       const done = cells.filter((f) => f.properties.state !== "todo").length;
       $("today-counts").textContent = t("Done {done} of {all} cells", { done, all: cells.length });
@@ -85,6 +94,8 @@
       cells = fc.features;
       cellsLayer.clearLayers();
       cellsLayer.addData(fc);
+      sentTracks.clearLayers();
+      sentTracks.addData(fc.tracks);
       drawCells();
       fillRepairCells();
     }
@@ -170,8 +181,26 @@
     }
 
     function photoField(name) {
-      return [el("label", { for: name }, t("Photos")),
-        el("input", { id: name, name: "photos", type: "file", accept: "image/jpeg,image/png,image/webp", capture: "environment", multiple: true })];
+      const input = el("input", { id: name, name: "photos", type: "file", accept: "image/jpeg,image/png,image/webp", capture: "environment", multiple: true });
+      return [fileButton(input, t("Take or choose photos"))];
+    }
+
+    // A file field as a big button in the page's words (the browser's own says "Choose Files" in its language),
+    // with what was chosen under it.
+    function fileButton(input, text) {
+      const chosen = el("span", { class: "chosen" });
+      input.classList.add("hidden-file");
+      input.addEventListener("change", () => {
+        const n = input.files.length;
+        chosen.textContent = !n ? "" : n === 1 ? input.files[0].name : t("{n} files chosen", { n });
+      });
+      input.form?.addEventListener("reset", () => { chosen.textContent = ""; });
+      return el("label", { class: "file-button" }, el("span", { class: "button" }, text), input, chosen);
+    }
+    for (const input of document.querySelectorAll("#panel input[type=file][data-button]")) {
+      const holder = document.createElement("span");
+      input.replaceWith(holder);
+      holder.replaceWith(fileButton(input, input.dataset.button));
     }
 
     async function sendPhotos(url, input) {
@@ -187,7 +216,7 @@
     function caseItem(c) {
       const item = el("li", { class: "case" + (c.overdue ? " overdue" : ""), "data-id": c.id });
       const buttons = el("div", { class: "actions" });
-      const refresh = async (said) => { notice(said); await loadCases(); };
+      const refresh = async (said) => { await loadCases(); notice(said); };
       if (may(c, "in_progress")) {
         buttons.append(el("button", { type: "button", class: "primary", "data-step": "in_progress", onclick: async () => {
           try { await api("POST", "/api/incidents/" + c.id + "/transition", { to: "in_progress", note: "" }); } catch (err) { notice(err.message, "error"); return; }
@@ -234,7 +263,7 @@
       item.append(...[
         el("div", { class: "head" }, el("b", {}, label("category", c.category)), " #" + c.id,
           el("span", { class: "state" + (c.overdue ? " late" : "") }, " · " + label("status", c.status)),
-          c.deadline ? el("span", { class: "left" + (c.overdue ? " late" : "") }, " · " + timeLeft(c)) : null),
+          timeLeft(c) ? el("span", { class: "left" + (c.overdue ? " late" : "") }, " · " + timeLeft(c)) : null),
         el("div", { class: "hint" }, (c.grid_name || c.grid_code || t("no cell")) + " · " +
           (c.standing.includes("handler") ? t("dispatched to you") : t("reported by you")) + (c.open_delay ? " · " + t("more time asked for") : "") +
           (c.photos ? " · " + t("{n} photo(s)", { n: c.photos }) : "")),
@@ -481,6 +510,9 @@
     sayTrack();
 
     // -- start ----------------------------------------------------------------------------
+
+    // On a phone the notice floats at the bottom of the screen, where the thumb is; a tap puts it away.
+    document.getElementById("notice").addEventListener("click", () => notice(""));
 
     drawCells();
     fillRepairCells();
