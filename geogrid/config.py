@@ -94,6 +94,9 @@ class Settings:
     #: Photos (of a case or a 补签): the largest file accepted, and how many one case or request may carry.
     photo_max_bytes: int = 10 * 1024 * 1024
     photos_per_item: int = 9
+    #: Seconds after an upload of tracks before the days it touched are brought up to date in the background
+    #: (uploads in between are taken together); 0: only when a page asks.
+    refresh_s: float = 30.0
     #: Layers with more features than this are served as vector tiles, not embedded.
     tile_threshold: int = 3000
     #: A page session ends this long after sign-in, whatever happens (hours) ...
@@ -153,6 +156,8 @@ class Settings:
             raise ConfigError("GEOGRID_KPI_MIN_CASES must be 0 or more")
         if self.repair_limit < 0:
             raise ConfigError("GEOGRID_REPAIR_LIMIT must be 0 or more")
+        if self.refresh_s < 0:
+            raise ConfigError("GEOGRID_REFRESH_S must be 0 or more")
         if self.photo_max_bytes <= 0 or self.photos_per_item < 1:
             raise ConfigError("GEOGRID_PHOTO_MAX_BYTES and GEOGRID_PHOTOS_PER_ITEM must be 1 or more")
         if self.code_scheme not in CODE_SCHEMES:
@@ -266,7 +271,8 @@ class Settings:
                           ("rule_min_fraction", "GEOGRID_RULE_MIN_FRACTION"),
                           ("session_hours", "GEOGRID_SESSION_HOURS"),
                           ("session_idle_minutes", "GEOGRID_SESSION_IDLE_MINUTES"),
-                          ("login_window_s", "GEOGRID_LOGIN_WINDOW_S")]:  # fmt: skip
+                          ("login_window_s", "GEOGRID_LOGIN_WINDOW_S"),
+                          ("refresh_s", "GEOGRID_REFRESH_S")]:  # fmt: skip
             if name in env:
                 values[key] = _float(name, env[name])
         if "GEOGRID_TLS" in env:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    """Write docs/screenshots/{planner,command_center,dashboard,judgement,coverage}.png."""
+    """Write docs/screenshots/{planner,command_center,dashboard,judgement,coverage,worker}.png."""
     out = ROOT / "docs" / "screenshots"
     settings = Settings.from_env()
     home = Path(tempfile.mkdtemp(prefix="geogrid-screenshots-"))
@@ -34,6 +34,11 @@ def main() -> None:
             demo_township.load(conn, settings)
             demo_basemap.ensure(conn, shown, 20261120)
             day = conn.execute(sa.text("SELECT max(day) - 1 FROM coverage")).scalar_one()
+            spot = conn.execute(sa.text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(g.geom) AS p FROM grids g "
+                "JOIN assignments a ON a.grid_code = g.parent_code JOIN users u ON u.person_id = a.person_id "
+                "WHERE u.name = :n AND g.valid_to IS NULL ORDER BY g.code LIMIT 1) s"),
+                {"n": demo_township.WORKER_NAME}).one()  # fmt: skip
             busy = conn.execute(sa.text(
                 "SELECT i.id FROM incidents i JOIN incident_events e ON e.incident_id = i.id "
                 "WHERE e.to_status = 'escalated' ORDER BY i.id LIMIT 1")).scalar_one()  # fmt: skip
@@ -63,6 +68,20 @@ def main() -> None:
             open_map(page, base + f"/map/coverage?date={day}")
             page.wait_for_timeout(800)
             page.screenshot(path=str(out / "coverage.png"))
+            # The grid worker's page on a phone, standing in their first cell.
+            phone = browser.new_context(
+                viewport={"width": 400, "height": 800},
+                locale="zh-CN",
+                bypass_csp=True,
+                permissions=["geolocation"],
+                geolocation={"longitude": spot[0], "latitude": spot[1], "accuracy": 10},
+            )
+            page = phone.new_page()
+            sign_in(page, base, demo_township.WORKER_NAME, demo_township.WORKER_PASSWORD)
+            page.wait_for_selector("body[data-ready='1']")
+            page.wait_for_function("document.getElementById('position').textContent.includes('10')")
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(out / "worker.png"))
             browser.close()
     print(f"screenshots in {out}")
 

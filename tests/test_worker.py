@@ -308,3 +308,46 @@ def test_a_piece_that_extends_a_track_makes_the_day_stale_for_its_worker(conn, s
     import_patrol(conn, settings, walker, "b.csv", second)  # no new track: the first one grows
     assert conn.execute(sa.text("SELECT count(*) FROM patrol_tracks")).scalar() == 1
     assert ensure_coverage(conn, settings, DAY) == [walker]
+
+
+def test_an_upload_brings_its_day_up_to_date_in_the_background(databases, settings):
+    """No page asks: the day is computed shortly after the upload, and a page then finds nothing to do."""
+    import json
+    import time
+    import urllib.request
+    from zoneinfo import ZoneInfo
+
+    from geogrid import accounts
+    from geogrid.testing import live_server
+    from tests.conftest import demo_engine
+
+    engine = demo_engine(databases)
+    with engine.begin() as conn:
+        person, lon, lat = helper_on(conn, CELL)
+        _, token = accounts.create_user(conn, "wangwei", "worker", person_id=person)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    walk = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat + i * 0.0001]},
+         "properties": {"time": (now - dt.timedelta(seconds=60 - 10 * i)).isoformat(), "accuracy": 5}}
+        for i in range(6)]}  # fmt: skip
+    quick = dataclasses.replace(settings, refresh_s=0.2)
+    try:
+        with live_server(create_app(quick, bind=engine)) as base:
+            sent = urllib.request.Request(base + "/api/patrols?format=geojson", data=json.dumps(walk).encode(),
+                                          headers={"Authorization": f"Bearer {token}"}, method="POST")  # fmt: skip
+            with urllib.request.urlopen(sent) as answer:
+                assert json.load(answer)["days"] == [today.isoformat()]
+            rows = []
+            for _ in range(100):
+                with engine.connect() as conn:
+                    rows = conn.execute(sa.text("SELECT grid_code, visit_count FROM coverage WHERE day = :d "
+                                                "AND person_id = :p"), {"d": today, "p": person}).all()  # fmt: skip
+                if rows:
+                    break
+                time.sleep(0.1)
+            assert (CELL, 1) in [tuple(r) for r in rows]
+            with engine.begin() as conn:
+                assert ensure_coverage(conn, settings, today) == []  # a page finds the day up to date
+    finally:
+        engine.dispose()

@@ -99,7 +99,8 @@ def test_the_day_on_a_phone_cells_position_and_a_case_taken_up_and_reported_back
     form.locator("textarea").fill("已清运，现场已恢复")
     lon, lat = site["spot"]
     form.locator("input[type=file]").set_input_files(
-        files=[{"name": "done.jpg", "mimeType": "image/jpeg", "buffer": jpeg(lon + 0.0002, lat)}])
+        files=[{"name": "done.jpg", "mimeType": "image/jpeg", "buffer": jpeg(lon + 0.0002, lat)}]
+    )
     shot(page, settings, "phone_report_back")
     form.locator("button[type=submit]").click()
     page.wait_for_function("document.getElementById('notice').textContent.includes('已反馈')")

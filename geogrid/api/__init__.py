@@ -32,7 +32,9 @@ def create_app(settings: Settings | None = None, bind: Bind | None = None) -> Fl
     )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
-    app.extensions["geogrid"] = AppState(settings=settings, bind=bind)
+    from geogrid.api.refresh import refresher
+
+    app.extensions["geogrid"] = AppState(settings=settings, bind=bind, refresher=refresher(settings, bind))
 
     from geogrid.api import (
         audit,

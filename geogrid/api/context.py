@@ -20,6 +20,8 @@ class AppState:
 
     settings: Settings
     bind: Bind
+    #: Brings patrol days up to date in the background after uploads (None: pages do it when asked).
+    refresher: object | None = None
 
 
 def state() -> AppState:

@@ -35,7 +35,8 @@ _FORMATS = {"gpx": "track.gpx", "csv": "fixes.csv", "geojson": "track.geojson"}
     status=201,
 )
 def upload():
-    """Upload a GPX, CSV or GeoJSON track as the body (?format=gpx|csv|geojson)."""
+    """Upload a GPX, CSV or GeoJSON track as the body (?format=gpx|csv|geojson); the days it touched are brought
+    up to date in the background (``days``)."""
     fmt = request.args.get("format", "").lower()
     if fmt not in _FORMATS:
         raise InvalidInput("say the file's format: ?format=gpx, csv or geojson")
@@ -55,6 +56,8 @@ def upload():
                 raise InvalidInput("say whose track it is: ?person=<id, staff number or name>")
             person_id = find_person(conn, asked)
         report = import_patrol(conn, state().settings, person_id, _FORMATS[fmt], data)
+    if state().refresher is not None and report.days:  # committed: the days it touched, in the background
+        state().refresher.mark(dt.date.fromisoformat(d) for d in report.days)
     return jsonify(report.to_json()), 201
 
 

@@ -55,6 +55,8 @@ def _serve(settings: Settings, host: str | None, port: int | None, processes: in
     click.echo(f"  planner map:     http://{host}:{port}/map/grids")
     click.echo(f"  command center:  http://{host}:{port}/map/incidents")
     click.echo(f"  coverage map:    http://{host}:{port}/map/coverage")
+    click.echo(f"  dashboard:       http://{host}:{port}/dashboard")
+    click.echo(f"  grid worker:     http://{host}:{port}/worker (a phone)")
     click.echo(f"  API:             http://{host}:{port}/api/openapi.json")
     sys.stdout.flush()
     serve(settings, host, port, processes)

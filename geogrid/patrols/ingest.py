@@ -27,6 +27,8 @@ class PatrolImport:
     already_there: int
     tracks: list[int]
     dropped: dict[str, int]
+    #: The days (in the center's time zone) the stored tracks fall on: their coverage is stale now.
+    days: list[str] = dataclasses.field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the CLI."""
@@ -107,9 +109,16 @@ def import_patrol(
         )
     kept = sum(len(t) for t in tracks)
     track_ids = list(dict.fromkeys(track_ids))
+    days = conn.execute(
+        sa.text(
+            "SELECT DISTINCT d::date FROM patrol_tracks t, generate_series((t.started_at AT TIME ZONE :tz)::date, "
+            "(t.ended_at AT TIME ZONE :tz)::date, interval '1 day') AS d WHERE t.id = ANY(:ids) ORDER BY 1"
+        ),
+        {"ids": track_ids, "tz": settings.timezone},
+    ).scalars().all() if stored else []  # fmt: skip
     return PatrolImport(
         read=len(fixes), stored=stored, already_there=kept - stored, tracks=track_ids,
-        dropped={k: v for k, v in dropped.items() if k != "tracks"},
+        dropped={k: v for k, v in dropped.items() if k != "tracks"}, days=[d.isoformat() for d in days],
     )  # fmt: skip
 
 

@@ -65,6 +65,14 @@
       return label("cell_state", p.state) + " · " + t("patrols {n} of {needed}", { n: p.rule_visits, needed: p.needed });
     }
 
+    // Each cell named on the map by the last word of its name (单元1), as the list names it in full.
+    function labelCells() {
+      cellsLayer.eachLayer((layer) => {
+        const p = layer.feature.properties;
+        layer.bindTooltip(String(p.name || p.code).split(/\s+/).pop(), { permanent: true, direction: "center", className: "grid-label" });
+      });
+    }
+
     function drawCells() {
       const list = $("cells");
       const order = { todo: 0, repaired: 1, done: 2 };
@@ -94,6 +102,7 @@
       cells = fc.features;
       cellsLayer.clearLayers();
       cellsLayer.addData(fc);
+      labelCells();
       sentTracks.clearLayers();
       sentTracks.addData(fc.tracks);
       drawCells();
@@ -514,6 +523,7 @@
     // On a phone the notice floats at the bottom of the screen, where the thumb is; a tap puts it away.
     document.getElementById("notice").addEventListener("click", () => notice(""));
 
+    labelCells();
     drawCells();
     fillRepairCells();
     Promise.all([loadCases(), loadRepairs()]).finally(ready);
