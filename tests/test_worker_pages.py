@@ -146,7 +146,7 @@ def test_a_report_at_the_worker_s_position_with_a_photo_seen_by_the_command_cent
     assert (status, source) == ("handled_on_spot", "patrol")  # 一级处置, at the worker's position
     assert abs(x - lon) < 1e-6 and abs(y - lat) < 1e-6 and accuracy == 8
     assert query(site, "SELECT count(*) FROM photos WHERE incident_id = :i", i=case) == [(2,)]
-    assert f"#{case}" in page.text_content("#notice") and CELL in page.text_content("#notice")
+    assert f"#{case}" in page.text_content("#notice") and "第1村 网格2" in page.text_content("#notice")  # by name
     # It is the worker's own case now (registered by them), waiting for the center's check.
     page.click("[data-tab=cases]")
     assert page.locator(f"#my-cases li[data-id='{case}']").count() == 1
@@ -170,8 +170,10 @@ def test_a_report_at_the_worker_s_position_with_a_photo_seen_by_the_command_cent
 def test_a_repair_asked_for_with_a_photo(browser, site, settings):
     context, page, log = phone(browser, site)
     page.click("[data-tab=repairs]")
-    day = (dt.date.fromisoformat(page.input_value("#repair-day")) - dt.timedelta(days=1)).isoformat()  # yesterday
-    page.fill("#repair-day", day)
+    # The form starts on yesterday: a missed patrol is noticed the day after.
+    day = page.input_value("#repair-day")
+    today = page.evaluate("JSON.parse(document.getElementById('geogrid-config').textContent).day")
+    assert day == (dt.date.fromisoformat(today) - dt.timedelta(days=1)).isoformat()
     page.select_option("#repair-cell", CELL)
     page.fill("#repair-time", "09:30")
     page.fill("#repair-reason", "终端没电，已按时巡查")
@@ -183,7 +185,9 @@ def test_a_repair_asked_for_with_a_photo(browser, site, settings):
               "WHERE r.person_id = :p AND r.day = :d", p=site["person"], d=day)  # fmt: skip
     assert (status, photos) == ("pending", 1)
     listed = page.locator(f"#my-repairs li[data-id='{repair}']")
-    assert "待审批" in listed.text_content() and listed.locator("img").count() == 1
+    assert "待审批" in listed.text_content() and "第1村 网格2" in listed.text_content()  # the cell by its name
+    assert listed.locator("img").count() == 1
+    assert page.text_content("#repair-form .chosen") == ""  # the sent photo's name is gone with the form
     shot(page, settings, "phone_repair")
     # A second for the same cell and day is refused in words.
     page.select_option("#repair-cell", CELL)
@@ -201,6 +205,7 @@ def test_the_track_sent_as_the_worker_walks(browser, site, settings):
     context, page, log = phone(browser, site)
     page.click("[data-tab=track]")
     page.click("#track-start")
+    assert "recording" in page.get_attribute("[data-tab=track]", "class")
     lon, lat = site["spot"]
     for step in range(1, 7):  # 6 m a second, northwards
         page.wait_for_timeout(1100)

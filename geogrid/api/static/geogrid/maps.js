@@ -96,6 +96,25 @@
     return box;
   }
 
+  function hours(n) { return t("{n} h", { n }); }
+
+  // A case's events in words: the step, who, to whom, the note (system notes translated).
+  function history(inc) {
+    return el("ol", { class: "history" }, (inc.events || []).map((e) => {
+      const d = e.details || {};
+      let what = e.from_status === e.to_status ? "" : (e.from_status ? label("status", e.from_status) + " → " : "") + label("status", e.to_status);
+      if (d.step) what = label("step", d.step) + (d.step === "delay_requested" ? " (" + label("step", d.kind) +
+        (d.hours ? " " + hours(d.hours) : "") + (d.until ? " " + when(d.until).slice(0, 10) : "") + ")" : "") +
+        (d.deadline && d.step === "delay_approved" ? " → " + when(d.deadline) : "");
+      if (d.return_visit) what = t("return visit") + " (" + label("step", d.method) + "): " + (d.satisfied ? t("satisfied") : t("not satisfied")) +
+        (e.from_status !== e.to_status ? " → " + label("status", e.to_status) : "");
+      if (d.check) what += " · " + label("step", d.check);
+      const to = [d.department, d.person && d.person.name].filter(Boolean).join(" · ");
+      return el("li", {}, el("span", { class: "at" }, when(e.at)), " " + e.actor + ": " + what + (to ? " (" + to + ")" : "") +
+        (e.note ? " — " + label("note", e.note) : ""));
+    }));
+  }
+
   // Plain words for what the API refused.
   function explain(status, problem) {
     const detail = (problem && (problem.detail || problem.title)) || "";
@@ -661,7 +680,6 @@
     let queue = null;
 
     // "48 h" in the page's language.
-    function hours(n) { return t("{n} h", { n }); }
 
     // "2 d 3 h", "5 h 10 min" or "40 min" in the page's language.
     function span(seconds) {
@@ -858,22 +876,6 @@
     function person(p, extra) {
       return el("li", {}, p.name + (extra ? " · " + extra : "") + " ",
         p.phone ? el("a", { href: "tel:" + p.phone, class: "phone" }, p.phone) : el("span", { class: "hint" }, t("no phone")));
-    }
-
-    function history(inc) {
-      return el("ol", { class: "history" }, (inc.events || []).map((e) => {
-        const d = e.details || {};
-        let what = e.from_status === e.to_status ? "" : (e.from_status ? label("status", e.from_status) + " → " : "") + label("status", e.to_status);
-        if (d.step) what = label("step", d.step) + (d.step === "delay_requested" ? " (" + label("step", d.kind) +
-          (d.hours ? " " + hours(d.hours) : "") + (d.until ? " " + when(d.until).slice(0, 10) : "") + ")" : "") +
-          (d.deadline && d.step === "delay_approved" ? " → " + when(d.deadline) : "");
-        if (d.return_visit) what = t("return visit") + " (" + label("step", d.method) + "): " + (d.satisfied ? t("satisfied") : t("not satisfied")) +
-          (e.from_status !== e.to_status ? " → " + label("status", e.to_status) : "");
-        if (d.check) what += " · " + label("step", d.check);
-        const to = [d.department, d.person && d.person.name].filter(Boolean).join(" · ");
-        return el("li", {}, el("span", { class: "at" }, when(e.at)), " " + e.actor + ": " + what + (to ? " (" + to + ")" : "") +
-          (e.note ? " — " + label("note", e.note) : ""));
-      }));
     }
 
     async function openCase(id, move = true) {
@@ -1308,7 +1310,8 @@
   }
 
   // Pages with a script of their own (worker.js) register in window.geogrid.pages and get these helpers.
-  const kit = { config, map, el, t, label, reason, when, notice, showDetails, api, panelTabs, ready, dayField, photoStrip };
+  const kit = { config, map, el, t, label, reason, when, notice, showDetails, api, panelTabs, ready, dayField, photoStrip,
+    history };
   const pages = { grids: gridsPage, incidents: incidentsPage, coverage: coveragePage, ...(window.geogrid.pages || {}) };
   try {
     basemapSwitcher();

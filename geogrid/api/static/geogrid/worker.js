@@ -7,7 +7,7 @@
   window.geogrid.pages = Object.assign(window.geogrid.pages || {}, { worker: workerPage });
 
   function workerPage(kit) {
-    const { config, map, el, t, label, reason, when, notice: show, api, panelTabs, ready, dayField, photoStrip } = kit;
+    const { config, map, el, t, label, reason, when, notice: show, api, panelTabs, ready, dayField, photoStrip, history } = kit;
     const showTab = panelTabs();
     // What happened, said where the thumb is (a phone shows it at the bottom of the screen): news goes away by
     // itself after a few seconds, a refusal stays until it is tapped.
@@ -15,7 +15,7 @@
     function notice(text, kind) {
       clearTimeout(fading);
       show(text, kind);
-      if (text && kind !== "error") fading = setTimeout(() => show(""), 6000);
+      if (text && kind !== "error") fading = setTimeout(() => show(""), 4000);
     }
     const cellsLayer = window[config.cells];
     const style = (feature) => ({ color: "#333", weight: 2, fillOpacity: 0.35, fillColor: config.colours[feature.properties.state] });
@@ -26,7 +26,11 @@
     let picked = null;      // a point tapped on the map for a report
     let picking = false;
     const caseMarks = L.layerGroup().addTo(map);  // their cases
-    const marks = L.layerGroup().addTo(map);      // the worker's position, drawn over them
+    // The worker's position in a pane of its own, over the cases and the cells' names.
+    map.createPane("geogrid-me").style.zIndex = 700;
+    const meRenderer = L.svg({ pane: "geogrid-me" });
+    const marks = L.layerGroup().addTo(map);
+    const CASE = { open: "#6a3d9a", late: "#d62728" };
     const walked = L.polyline([], { color: "#1f4e79", weight: 4, opacity: 0.8, dashArray: "6 4" }).addTo(map);  // not sent yet
     const sentTracks = L.geoJSON(config.tracks, { style: { color: "#1f4e79", weight: 4, opacity: 0.8 }, interactive: false }).addTo(map);
     const pickedMark = L.layerGroup().addTo(map);
@@ -36,6 +40,15 @@
     const legend = $("legend");
     for (const state of ["todo", "done", "repaired"]) {
       legend.append(el("li", {}, el("span", { class: "swatch", style: "background:" + config.colours[state] }), label("cell_state", state)));
+    }
+    legend.append(
+      el("li", {}, el("span", { class: "swatch round", style: "background:#1f77b4" }), t("You (the ring: how sure the phone is)")),
+      el("li", {}, el("span", { class: "swatch round", style: "background:" + CASE.open }), t("Your cases (red: overdue)")));
+
+    // A cell's name (its code when it has none): workers know their cells by name.
+    function cellName(code) {
+      const found = cells.find((f) => f.properties.code === code);
+      return found ? found.properties.name || code : code;
     }
 
     function inside(point, geometry) {
@@ -89,9 +102,9 @@
             el("b", {}, p.name || p.code), here && here.properties.code === p.code ? el("span", { class: "here" }, t("you are here")) : null,
             el("br"), el("span", { class: "state" }, stateText(p)),
             p.visits ? el("span", { class: "hint" }, " · " + t("last {at}", { at: when(p.times[p.times.length - 1].exit).slice(11) })) : null,
-            p.reasons.length && p.state === "todo" ? el("div", { class: "hint" }, p.reasons.map(reason).join("; ")) : null),
+            p.reasons.length && p.state === "todo" ? el("div", { class: "hint" }, p.reasons.map(reason).join(t("; "))) : null),
           el("button", { type: "button", class: "go", onclick: () => map.fitBounds(L.geoJSON(f).getBounds(), { maxZoom: 18 }) },
-            away !== null && !(here && here.properties.code === p.code) ? t("{m} m", { m: away }) : t("Show")));
+            away !== null && !(here && here.properties.code === p.code) ? t("Show ({m} m)", { m: away }) : t("Show")));
       }));
       const done = cells.filter((f) => f.properties.state !== "todo").length;
       $("today-counts").textContent = t("Done {done} of {all} cells", { done, all: cells.length });
@@ -134,8 +147,10 @@
       const first = me === null;
       me = { lat: p.coords.latitude, lng: p.coords.longitude, accuracy: p.coords.accuracy };
       marks.clearLayers();
-      marks.addLayer(L.circle(me, { radius: me.accuracy, color: "#1f77b4", weight: 1, fillOpacity: 0.1, interactive: false }));
-      marks.addLayer(L.circleMarker(me, { radius: 7, color: "#fff", weight: 2, fillColor: "#1f77b4", fillOpacity: 1 }));
+      marks.addLayer(L.circle(me, { radius: me.accuracy, color: "#1f77b4", weight: 1, fillColor: "#1f77b4", fillOpacity: 0.12,
+        interactive: false, pane: "geogrid-me", renderer: meRenderer }));
+      marks.addLayer(L.circleMarker(me, { radius: 7, color: "#fff", weight: 2, fillColor: "#1f77b4", fillOpacity: 1,
+        interactive: false, pane: "geogrid-me", renderer: meRenderer }));
       sayPosition();
       if (first) drawCells();
       if (recording) record(p);
@@ -203,9 +218,10 @@
         const n = input.files.length;
         chosen.textContent = !n ? "" : n === 1 ? input.files[0].name : t("{n} files chosen", { n });
       });
-      input.form?.addEventListener("reset", () => { chosen.textContent = ""; });
       return el("label", { class: "file-button" }, el("span", { class: "button" }, text), input, chosen);
     }
+    // A form put back to empty forgets the files' names too.
+    document.addEventListener("reset", (e) => { for (const c of e.target.querySelectorAll(".file-button .chosen")) c.textContent = ""; }, true);
     for (const input of document.querySelectorAll("#panel input[type=file][data-button]")) {
       const holder = document.createElement("span");
       input.replaceWith(holder);
@@ -286,9 +302,10 @@
       let detail;
       try { detail = await api("GET", "/api/incidents/" + c.id); } catch (err) { notice(err.message, "error"); return; }
       item.querySelector(".case-detail")?.remove();
-      const steps = el("ol", { class: "history" }, ...detail.events.map((e) =>
-        el("li", {}, el("span", { class: "at" }, when(e.at)), " " + label("status", e.to_status) + (e.note ? " — " + e.note : ""))));
-      item.append(el("div", { class: "case-detail" }, detail.photos.length ? photoStrip(detail.photos) : el("p", { class: "hint" }, t("No photos yet.")), steps));
+      const shown = el("div", { class: "case-detail" },
+        detail.photos.length ? photoStrip(detail.photos) : el("p", { class: "hint" }, t("No photos yet.")), history(detail));
+      item.append(shown);
+      shown.scrollIntoView({ block: "nearest", behavior: "smooth" });
     }
 
     async function loadCases() {
@@ -298,8 +315,8 @@
       $("my-cases").replaceChildren(...(list.length ? list.map(caseItem) : [el("li", { class: "hint" }, t("No open cases."))]));
       caseMarks.clearLayers();
       for (const c of list) {
-        caseMarks.addLayer(L.circleMarker([c.lat, c.lon], { radius: 7, color: c.overdue ? "#7a0000" : "#a04c00", weight: 2,
-          fillColor: c.overdue ? "#d62728" : "#ff7f0e", fillOpacity: 0.9 }).bindTooltip(label("category", c.category) + " #" + c.id)
+        caseMarks.addLayer(L.circleMarker([c.lat, c.lon], { radius: 7, color: "#fff", weight: 2,
+          fillColor: c.overdue ? CASE.late : CASE.open, fillOpacity: 0.95 }).bindTooltip(label("category", c.category) + " #" + c.id)
           .on("click", () => { showTab("cases"); document.querySelector('#my-cases li[data-id="' + c.id + '"]')?.scrollIntoView({ block: "nearest" }); }));
       }
     }
@@ -375,7 +392,7 @@
         pickedMark.clearLayers();
         picking = false;
         map.getContainer().classList.remove("picking");
-        notice(t("Reported: case #{id} in {cell}, with {n} photo(s).", { id: made.id, cell: made.grid_code || t("no cell"), n }));
+        notice(t("Reported: case #{id} in {cell}, with {n} photo(s).", { id: made.id, cell: made.grid_code ? cellName(made.grid_code) : t("no cell"), n }));
         await loadCases();
       } catch (err) {
         notice(err.message, "error");
@@ -390,16 +407,23 @@
     function fillRepairCells() {
       const select = $("repair-cell"), kept = select.value;
       select.replaceChildren(el("option", { value: "" }, t("Choose a cell")),
-        ...cells.map((f) => el("option", { value: f.properties.code }, (f.properties.name || f.properties.code) + " · " + label("cell_state", f.properties.state))));
+        ...cells.map((f) => el("option", { value: f.properties.code }, f.properties.name || f.properties.code)));
       select.value = kept;
     }
     dayField($("repair-day"));
+    // A missed patrol is noticed the day after: the form starts on yesterday.
+    function yesterday() {
+      const d = new Date(config.day + "T12:00:00Z");
+      d.setUTCDate(d.getUTCDate() - 1);
+      return d.toISOString().slice(0, 10);
+    }
+    $("repair-day").value = yesterday();
 
     async function loadRepairs() {
       let list;
       try { list = await api("GET", "/api/patrols/repairs"); } catch (err) { notice(err.message, "error"); return; }
       $("my-repairs").replaceChildren(...(list.length ? list.map((r) => el("li", { class: "repair " + r.status, "data-id": r.id },
-        el("b", {}, r.day), " · " + r.grid_code + " · " + when(r.claimed_at).slice(11) + " · ",
+        el("b", {}, r.day), " · " + cellName(r.grid_code) + " · " + when(r.claimed_at).slice(11) + " · ",
         el("span", { class: "status" }, label("repair", r.status)), el("br"), r.reason,
         r.note ? el("span", { class: "hint" }, " — " + r.note) : null,
         r.photos.length ? photoStrip(r.photos.map((id) => ({ id, url: "/api/photos/" + id }))) : null))
@@ -422,8 +446,8 @@
           at: day + "T" + m[1].padStart(2, "0") + ":" + m[2], reason: reasonText });
         const n = await sendPhotos("/api/patrols/repairs/" + made.id + "/photos", $("repair-photo"));
         form.reset();
-        $("repair-day").value = config.day;
-        notice(t("Asked: 补签 of {code} on {day}, with {n} photo(s); your supervisor decides.", { code, day, n }));
+        $("repair-day").value = yesterday();
+        notice(t("Asked: 补签 of {code} on {day}, with {n} photo(s); your supervisor decides.", { code: cellName(code), day, n }));
         await loadRepairs();
       } catch (err) {
         notice(err.message, "error");
@@ -482,6 +506,9 @@
       try { localStorage.setItem(ON, "1"); } catch (err) { /* private mode */ }
       $("track-start").hidden = true;
       $("track-stop").hidden = false;
+      document.querySelector("[data-tab=track]").classList.add("recording");
+      // Where the walk starts: the position the phone gave last, now.
+      if (me) record({ timestamp: Date.now(), coords: { latitude: me.lat, longitude: me.lng, accuracy: me.accuracy } });
       timer = setInterval(flush, 60000);
       try { lock = navigator.wakeLock ? await navigator.wakeLock.request("screen") : null; } catch (err) { lock = null; }
       sayTrack();
@@ -494,6 +521,7 @@
       if (lock) { lock.release().catch(() => {}); lock = null; }
       $("track-start").hidden = false;
       $("track-stop").hidden = true;
+      document.querySelector("[data-tab=track]").classList.remove("recording");
       await flush();
     }
 
