@@ -289,6 +289,7 @@ def supervisor(browser, args, workloads: list[str]) -> None:
     from coverage_bench import DAY, load_day
 
     from geogrid import demo_township
+    from geogrid.api.maps import COVERAGE_TILES
     from geogrid.patrols.queries import latest_patrol_day
 
     for workload in workloads:
@@ -317,24 +318,27 @@ def supervisor(browser, args, workloads: list[str]) -> None:
             print(f"{label}: {cells:,} cells, {workers} workers loaded in {time.perf_counter() - t:.1f} s")
             app = create_app(settings, bind=engine)
             with live_server(app) as base:
-                times, scripted = [], []
-                for _ in range(args.runs + 1):
+                times, scripted, cold = [], [], []
+                for run in range(2 * args.runs + 1):
+                    if run > args.runs:  # the second series: every tile made again (geogrid.api.tilecache)
+                        COVERAGE_TILES.clear()
                     context = browser.new_context(viewport={"width": 1366, "height": 768}, bypass_csp=True)
                     page = context.new_page()
                     sign_in(page, base, name, password)
                     started = time.perf_counter()
                     page.goto(base + f"/map/coverage?date={day.isoformat()}", timeout=600_000)
                     page.wait_for_function("document.body.dataset.ready === '1'", timeout=300_000)
-                    times.append((time.perf_counter() - started) * 1000)
+                    (cold if run > args.runs else times).append((time.perf_counter() - started) * 1000)
                     # The page's own clock: when its script had the map and panel ready (before the
                     # browser has drawn the cells' tiles, which the time above includes).
                     scripted.append(int(page.evaluate("document.body.dataset.readyAt")))
                     context.close()
-            opened = statistics.median(times[1:])
+            opened, fresh = statistics.median(times[1:]), statistics.median(cold)
             print(f"/map/coverage, {label} ({cells:,} cells): first open (brings the day up to date) "
-                  f"{times[0]:.0f} ms, then {opened:.0f} ms until ready and drawn, the page's script ready at "
+                  f"{times[0]:.0f} ms, then {opened:.0f} ms until ready and drawn with its tiles kept, "
+                  f"{fresh:.0f} ms with every tile made again; the page's script ready at "
                   f"{statistics.median(scripted[1:]):.0f} ms (medians of {args.runs}); target under 1 s: "
-                  f"{'met' if opened < 1000 else 'NOT met'}")  # fmt: skip
+                  f"{'met' if max(opened, fresh) < 1000 else 'NOT met'}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import math
 import re
@@ -161,7 +162,26 @@ def test_many_cells_make_the_coverage_map_use_tiles(conn, settings, demo_grids, 
     assert "pick a grid code to see their uncovered parts" in html
     x, y = tile_of(115.26, 37.76, 14)
     tile = client.get(f"/tiles/coverage/14/{x}/{y}.pbf?date=2026-11-20", headers=token)
-    assert tile.status_code == 200 and b"coverage" in tile.data and b"XWZ001001" in tile.data
+    # The cells that look alike come as one feature (fill and outline alike; the tiles take no clicks).
+    assert tile.status_code == 200 and b"coverage" in tile.data and b"cells" in tile.data
+    assert b"XWZ001001" not in tile.data
+    # A 512-pixel tile of a map at zoom 15 is the tile of zoom 14.
+    big = client.get(f"/tiles/coverage/15/{x}/{y}.pbf?date=2026-11-20&size=512", headers=token)
+    assert big.data == tile.data
+    assert client.get(f"/tiles/coverage/15/{x}/{y}.pbf?date=2026-11-20&size=300", headers=token).status_code == 422
+    # Kept once made, until the day is computed again: then the new coverage shows.
+    from geogrid.api.maps import COVERAGE_TILES
+    from geogrid.patrols.compute import compute_coverage
+
+    hits = COVERAGE_TILES.hits
+    assert client.get(f"/tiles/coverage/14/{x}/{y}.pbf?date=2026-11-20", headers=token).data == tile.data
+    assert COVERAGE_TILES.hits == hits + 1
+    conn.execute(sa.text("DELETE FROM gps_fixes WHERE person_id = :p"), {"p": person})
+    conn.execute(sa.text("DELETE FROM patrol_tracks WHERE person_id = :p"), {"p": person})
+    conn.execute(sa.text("UPDATE coverage SET computed_at = computed_at - interval '1 minute'"))
+    compute_coverage(conn, settings, dt.date(2026, 11, 20))
+    again = client.get(f"/tiles/coverage/14/{x}/{y}.pbf?date=2026-11-20", headers=token)
+    assert COVERAGE_TILES.hits == hits + 1 and again.data != tile.data
     # With a grid picked, the few cells under it are embedded again, gaps and all.
     html = client.get("/map/coverage?date=2026-11-20&grid=XWZ001001", headers=token).get_data(as_text=True)
     assert config_of(html)["kind"] == "geojson" and config_of(html)["gaps"] is not None

@@ -21,6 +21,7 @@ from geogrid.api.auth import ANY_ROLE, PUBLIC, access, csrf_token
 from geogrid.api.context import db, principal, state
 from geogrid.api.incidents import HANDLERS, list_filters
 from geogrid.api.labels import category_name, category_picker, label, labels
+from geogrid.api.tilecache import TileCache
 from geogrid.errors import InvalidInput, NotFound
 from geogrid.grids import hierarchy
 from geogrid.grids.queries import check_tile, grid_tile, grids_geojson, level_summary
@@ -28,13 +29,14 @@ from geogrid.incidents.queries import count_incidents, incident_tile
 from geogrid.incidents.taxonomy import categories
 from geogrid.incidents.workflow import DEPARTMENTS, TRANSITIONS
 from geogrid.layers import base
-from geogrid.layers.coverage import EMBEDDED_WORKERS, coverage_map
+from geogrid.layers.coverage import EMBEDDED_WORKERS, FRACTION_BINS, coverage_map
 from geogrid.layers.grids import min_zoom, planner_map
 from geogrid.layers.incidents import incidents_map
 from geogrid.patrols.compute import day_moment, prepare_day
 from geogrid.patrols.queries import (
     coverage_cells_geojson,
     coverage_gaps,
+    coverage_stamp,
     coverage_tile,
     latest_patrol_day,
     leaf_count,
@@ -46,7 +48,11 @@ from geogrid.store.models import SOURCES
 
 bp = Blueprint("maps", __name__)
 
+#: Coverage tiles already made, per serving process (geogrid.api.tilecache).
+COVERAGE_TILES = TileCache()
 EDITORS = ("admin", "planner")
+#: Missed cells listed on the coverage page (worst first; the count says how many there are in all).
+MISSED_LISTED = 200
 INCIDENT_READERS = ("admin", "operator", "supervisor")
 COVERAGE_READERS = ("admin", "supervisor")
 _TILE_TYPE = "application/vnd.mapbox-vector-tile"
@@ -134,7 +140,8 @@ def coverage_page():
             workers = track_counts(conn, settings, day, grid=grid)
             # Many workers: the page lists them and fetches a worker's tracks when they are shown.
             tracks = tracks_geojson(conn, settings, day, grid=grid) if len(workers) <= EMBEDDED_WORKERS else None
-            missed, n_missed = missed_cells(conn, settings, day, grid=grid)
+            # The worst 200 on the page (a grid narrows them down): enough to act on, light to open.
+            missed, n_missed = missed_cells(conn, settings, day, grid=grid, limit=MISSED_LISTED)
         else:
             small, cells, gaps, tracks, workers, missed, n_missed = True, empty, empty, empty, [], [], 0
         summary = level_summary(conn)
@@ -155,12 +162,17 @@ def coverage_page():
 @bp.get("/tiles/coverage/<int:z>/<int:x>/<int:y>.pbf")
 @access(*COVERAGE_READERS)
 def coverage_tiles(z: int, x: int, y: int):
-    """Leaf cells with a day's coverage as a Mapbox vector tile (layer ``coverage``)."""
+    """Leaf cells with a day's coverage as a Mapbox vector tile (layer ``coverage``); ``size=512``: the tile
+    of a map at zoom *z* drawn with 512-pixel tiles."""
+    z = tile_zoom(z)
     check_tile(z, x, y)
     day = inputs.day(request.args.get("date"))
+    grid, datum = request.args.get("grid") or None, _datum()
     with db() as conn:
-        tile = coverage_tile(conn, state().settings, day, z, x, y, grid=request.args.get("grid") or None,
-                             datum=_datum())  # fmt: skip
+        key = (day, z, x, y, grid, datum, coverage_stamp(conn, day))
+        bins = [bound for bound, _ in FRACTION_BINS]
+        tile = COVERAGE_TILES.get(key, lambda: coverage_tile(conn, state().settings, day, z, x, y, grid=grid,
+                                                             bins=bins, datum=datum))  # fmt: skip
     return tile, 200, {"Content-Type": _TILE_TYPE, "Cache-Control": "private, max-age=60"}
 
 
@@ -184,6 +196,15 @@ def incident_tiles(z: int, x: int, y: int):
     with db() as conn:
         tile = incident_tile(conn, z, x, y, datum=_datum(), **list_filters(request.args))
     return tile, 200, {"Content-Type": _TILE_TYPE, "Cache-Control": "private, max-age=30"}
+
+
+def tile_zoom(z: int) -> int:
+    """The zoom of the standard (256-pixel) tile a request is for: a 512-pixel tile of a map at zoom *z* is the
+    tile of zoom *z* - 1 (``?size=512``)."""
+    size = request.args.get("size") or "256"
+    if size not in ("256", "512"):
+        raise InvalidInput("size is 256 or 512, not {size!r}", size=size)
+    return z - 1 if size == "512" and z > 0 else z
 
 
 def _datum() -> str:

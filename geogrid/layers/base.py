@@ -68,16 +68,21 @@ def tiles_pane(m: folium.Map) -> str:
     return TILES_PANE
 
 
-def vector_grid(m: folium.Map, url: str, name: str, layer: str, style_js: str, *, show: bool = True):
+def vector_grid(m: folium.Map, url: str, name: str, layer: str, style_js: str, *, show: bool = True,
+                big_tiles: bool = False):  # fmt: skip
     """A Leaflet.VectorGrid layer of *url* tiles, drawn on canvas in the tiles pane.
 
     *style_js* styles the tiles' *layer*: a JS object literal, or a function of a
-    feature's properties. Not interactive: see :data:`TILES_PANE`.
+    feature's properties. Not interactive: see :data:`TILES_PANE`. *big_tiles*: 512-pixel
+    tiles, a quarter as many requests for the same ground (VectorGrid puts the map's zoom in
+    the URL whatever the tile size: ``size=512`` tells the server the tile is the one of the
+    zoom before, see :func:`geogrid.api.maps.tile_zoom`).
     """
     # ``datum`` is the page's basemap datum: tiles for a GCJ-02 basemap are cut shifted (maps.js switches it).
-    url += ("&" if "?" in url else "?") + "datum={datum}"
+    url += ("&" if "?" in url else "?") + ("size=512&" if big_tiles else "") + "datum={datum}"
+    size = ', "tileSize": 512, "maxNativeZoom": 18' if big_tiles else ', "maxNativeZoom": 18'
     options = (
-        '{"interactive": false, "pane": "' + tiles_pane(m) + '", "maxNativeZoom": 18, "maxZoom": 22, "datum": "wgs84",'
+        '{"interactive": false, "pane": "' + tiles_pane(m) + '"' + size + ', "maxZoom": 22, "datum": "wgs84",'
         ' "rendererFactory": L.canvas.tile, "vectorTileLayerStyles": {"' + layer + '": ' + style_js + "}}"
     )
     return VectorGridProtobuf(url, name=name, options=options, show=show).add_to(m)

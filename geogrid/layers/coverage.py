@@ -55,8 +55,10 @@ def coverage_map(settings, extent, *, cells: dict | None, tracks: dict | None, w
     else:
         url = "/tiles/coverage/{z}/{x}/{y}.pbf?" + tiles_query
         # Added by the page script from `min_zoom` on (see geogrid.layers.grids).
-        by_fraction = vector_grid(m, url, "coverage fraction", "coverage", _tile_style(_FRACTION_JS, base), show=False)
-        by_rule = vector_grid(m, url, "patrol rule", "coverage", _tile_style(_RULE_JS, base), show=False)
+        by_fraction = vector_grid(m, url, "coverage fraction", "coverage", _tile_style(_FRACTION_JS, base), show=False,
+                                  big_tiles=True)  # fmt: skip
+        by_rule = vector_grid(m, url, "patrol rule", "coverage", _tile_style(_RULE_JS, base), show=False,
+                              big_tiles=True)  # fmt: skip
     by_fraction.add_to(m)
     by_rule.add_to(m)
     gap_var = None

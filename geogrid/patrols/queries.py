@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from geogrid import gcj02
 from geogrid.config import Settings
 from geogrid.grids import hierarchy
 from geogrid.patrols.compute import _LEAF_IN_SCOPE, _SUBTREE, day_moment, day_notice, day_window
+from geogrid.store.db import transaction_settings
 
 #: What the maps leave out of a shape, in degrees: the points along a cell's edges that only densify it
 #: (about 1 cm off the edge), and for tracks and uncovered parts what is under half a metre (6 decimals: 0.1 m).
@@ -311,47 +313,77 @@ def missed_cells(conn: Connection, settings: Settings, day: dt.date, *, grid: st
 
 
 def coverage_tile(conn: Connection, settings: Settings, day: dt.date, z: int, x: int, y: int, *,
-                  grid: str | None = None, datum: str = "wgs84") -> bytes:  # fmt: skip
+                  bins: Sequence[float], grid: str | None = None, datum: str = "wgs84") -> bytes:  # fmt: skip
     """Mapbox vector tile of the leaf cells with *day*'s coverage (layer ``coverage``).
 
-    Properties: code, fraction (best of the people), visits, assigned, compliant (a click asks the API for the
-    rest).
+    The cells are drawn grouped: one feature for all the cells of the tile in the same *bins* of the covered
+    fraction (upper bounds, ascending: the map's colours) with the same ``assigned`` and ``compliant``; its
+    ``fraction`` is the lowest of them (same colour) and ``cells`` their number. A click asks the API.
     Bring the day up to date first (:func:`geogrid.patrols.compute.ensure_coverage`).
     """
+    # A plan for each tile's own box: a generic plan of this statement (psycopg prepares it after 5 runs on a
+    # connection) joins every cell in the area to the day's coverage, 50x slower (bench/map_bench.py --coverage).
+    with transaction_settings(conn, plan_cache_mode="force_custom_plan"):
+        return _coverage_tile(conn, settings, day, z, x, y, bins=bins, grid=grid, datum=datum)
+
+
+def _coverage_tile(conn: Connection, settings: Settings, day: dt.date, z: int, x: int, y: int, *,
+                   bins: Sequence[float], grid: str | None, datum: str) -> bytes:  # fmt: skip
     tile = conn.execute(
         sa.text(
             f"""
             WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env),
-            cells AS (
-                SELECT g.code, g.name, g.geom FROM grids g, bounds b
+            -- Each cell's shape in the tile, made once (not again to filter), then its day: grouping the
+            -- coverage by cell alone, never by shape.
+            shaped AS MATERIALIZED (
+                SELECT g.code, ST_AsMVTGeom(ST_Transform({gcj02.SHIFTED.format(geom="g.geom")}, 3857), b.env,
+                                            :extent, 64, true) AS geom
+                  FROM grids g, bounds b
                  WHERE g.geom && {gcj02.SEARCH_BOX.format(env="b.env")} AND {_LEAF_IN_SCOPE}
             ),
             features AS (
-                SELECT ST_AsMVTGeom(ST_Transform({gcj02.SHIFTED.format(geom="c.geom")}, 3857), b.env, :extent, 64,
-                                    true) AS geom, c.code,
-                       coalesce(max(v.fraction), 0)::float8 AS fraction, coalesce(max(v.visit_count), 0) AS visits,
-                       coalesce(bool_or(v.assigned), false) AS assigned,
-                       coalesce(bool_or(v.compliant AND v.assigned), false) AS compliant
-                  FROM cells c CROSS JOIN bounds b
-                  LEFT JOIN coverage v ON v.grid_code = c.code AND v.day = :day
-                 GROUP BY c.code, c.geom, b.env
+                SELECT s.geom, s.code, coalesce(v.fraction, 0)::float8 AS fraction, coalesce(v.visits, 0) AS visits,
+                       coalesce(v.assigned, false) AS assigned, coalesce(v.compliant, false) AS compliant
+                  FROM shaped s
+                  LEFT JOIN LATERAL (
+                      SELECT max(c.fraction) AS fraction, max(c.visit_count) AS visits, bool_or(c.assigned) AS assigned,
+                             bool_or(c.compliant AND c.assigned) AS compliant
+                        FROM coverage c WHERE c.day = :day AND c.grid_code = s.code
+                  ) v ON true
+                 WHERE s.geom IS NOT NULL
+            ),
+            -- The cells that look the same drawn as one feature: a browser draws a tile of 1,500 cells as a
+            -- dozen features, not 1,500 (same fill, same outline; the tiles take no clicks).
+            drawn AS (
+                SELECT ST_Collect(geom) AS geom, min(fraction) AS fraction, assigned, compliant, count(*) AS cells
+                  FROM features
+                 GROUP BY width_bucket(fraction, CAST(:bins AS float8[])), assigned, compliant
             )
-            SELECT ST_AsMVT(features, 'coverage', :extent, 'geom') FROM features WHERE geom IS NOT NULL
+            SELECT ST_AsMVT(drawn, 'coverage', :extent, 'geom') FROM drawn
             """
         ),
         {
             "day": day,
             "grid": grid,
+            "bins": list(bins),
             "z": z,
             "x": x,
             "y": y,
             "at": day_moment(settings, day),
-            # Below zoom 15 a cell is a few pixels: a coarser grid of 1,024 per tile is finer than the screen.
-            "extent": 4096 if z >= 15 else 1024,
+            # The map asks for 512-pixel tiles one zoom out (geogrid.layers.base.vector_grid): below zoom 15 a
+            # cell is a few pixels, and a grid of 2,048 per tile (4 per pixel) is finer than the screen.
+            "extent": 4096 if z >= 14 else 2048,
             **gcj02.tile_params(datum, z, x, y),
         },
     ).scalar()
     return bytes(tile or b"")
+
+
+def coverage_stamp(conn: Connection, day: dt.date) -> tuple:
+    """What changes whenever *day*'s coverage is computed again: when it last was, and how many rows it has (a
+    tile of the day made before is out of date once this changes)."""
+    return tuple(conn.execute(sa.text("SELECT max(computed_at), count(*) FROM coverage WHERE day = :d"),
+                              {"d": day}).one())  # fmt: skip
 
 
 def latest_patrol_day(conn: Connection, settings: Settings) -> dt.date:

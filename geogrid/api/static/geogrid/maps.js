@@ -99,7 +99,7 @@
   function hours(n) { return t("{n} h", { n }); }
 
   // A case's events in words: the step, who, to whom, the note (system notes translated).
-  function history(inc) {
+  function caseHistory(inc) {
     return el("ol", { class: "history" }, (inc.events || []).map((e) => {
       const d = e.details || {};
       let what = e.from_status === e.to_status ? "" : (e.from_status ? label("status", e.from_status) + " → " : "") + label("status", e.to_status);
@@ -922,7 +922,7 @@
         ...(request ? [request] : []), actions(inc), dl,
         ...((inc.photos || []).length ? [el("h3", {}, t("Photos ({n})", { n: inc.photos.length })), photoStrip(inc.photos)] : []),
         el("h3", {}, t("People")), people,
-        el("h3", {}, t("History")), history(inc),
+        el("h3", {}, t("History")), caseHistory(inc),
       );
       for (const p of inc.photos || []) {
         if (p.lon !== null && p.lon !== undefined) {
@@ -1302,7 +1302,13 @@
       }));
     }
     if (config.day && document.getElementById("tab-workers")) {
-      loadWorkers();
+      // The workers' table is a tab away: it is asked for when that tab opens, or a moment after the map is
+      // drawn, so that its query (a few hundred workers' day) does not hold up the map's tiles.
+      let asked = false;
+      const askWorkers = () => { if (!asked) { asked = true; loadWorkers(); } };
+      const tab = document.querySelector("#panel [data-tab=workers]");
+      tab.addEventListener("click", askWorkers);
+      if (tab.getAttribute("aria-selected") === "true") askWorkers(); else setTimeout(askWorkers, 1500);
       loadRepairs();
     }
     drawLegend("fraction");
@@ -1311,7 +1317,7 @@
 
   // Pages with a script of their own (worker.js) register in window.geogrid.pages and get these helpers.
   const kit = { config, map, el, t, label, reason, when, notice, showDetails, api, panelTabs, ready, dayField, photoStrip,
-    history };
+    caseHistory };
   const pages = { grids: gridsPage, incidents: incidentsPage, coverage: coveragePage, ...(window.geogrid.pages || {}) };
   try {
     basemapSwitcher();

@@ -7,7 +7,7 @@
   window.geogrid.pages = Object.assign(window.geogrid.pages || {}, { worker: workerPage });
 
   function workerPage(kit) {
-    const { config, map, el, t, label, reason, when, notice: show, api, panelTabs, ready, dayField, photoStrip, history } = kit;
+    const { config, map, el, t, label, reason, when, notice: show, api, panelTabs, ready, dayField, photoStrip, caseHistory } = kit;
     const showTab = panelTabs();
     // What happened, said where the thumb is (a phone shows it at the bottom of the screen): news goes away by
     // itself after a few seconds, a refusal stays until it is tapped.
@@ -303,7 +303,7 @@
       try { detail = await api("GET", "/api/incidents/" + c.id); } catch (err) { notice(err.message, "error"); return; }
       item.querySelector(".case-detail")?.remove();
       const shown = el("div", { class: "case-detail" },
-        detail.photos.length ? photoStrip(detail.photos) : el("p", { class: "hint" }, t("No photos yet.")), history(detail));
+        detail.photos.length ? photoStrip(detail.photos) : el("p", { class: "hint" }, t("No photos yet.")), caseHistory(detail));
       item.append(shown);
       shown.scrollIntoView({ block: "nearest", behavior: "smooth" });
     }
