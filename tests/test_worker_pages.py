@@ -11,6 +11,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from geogrid import demo
 from geogrid.api import create_app
 from geogrid.incidents import workflow
 from geogrid.testing import PageLog, live_server, open_map, sign_in
@@ -199,6 +200,21 @@ def test_a_repair_asked_for_with_a_photo(browser, site, settings):
     assert "已" in page.text_content("#notice")
     assert all("409" in e for e in log.errors)  # the refused request, and nothing else
     context.close()
+
+    # The supervisor sees the request with its photo in the coverage page's 补签 tab, and on a phone too.
+    for size in ({"width": 1366, "height": 768}, PHONE):
+        context = browser.new_context(locale="zh-CN", viewport=size, bypass_csp=True)
+        page = context.new_page()
+        sign_in(page, site["base"], demo.ADMIN_NAME, demo.ADMIN_PASSWORD)
+        open_map(page, site["base"] + f"/map/coverage?day={day}")  # ?day= as ?date=
+        assert page.input_value("#date") == day
+        page.click("[data-tab=repairs]")
+        asked = page.locator(f"#repairs-list li[data-id='{repair}'], li.repair[data-id='{repair}']").first
+        asked.wait_for()
+        assert "终端没电" in asked.text_content() and asked.locator(".photos img").count() == 1
+        assert page.locator(".folium-map").bounding_box()["width"] >= size["width"] * (0.95 if size is PHONE else 0.6)
+        shot(page, settings, f"supervisor_repair_{size['width']}")
+        context.close()
 
 
 def test_the_track_sent_as_the_worker_walks(browser, site, settings):

@@ -124,7 +124,9 @@ def coverage_page():
     grid = request.args.get("grid") or None
     empty = {"type": "FeatureCollection", "features": []}
     with db() as conn:
-        day = inputs.optional_day(request.args.get("date")) or latest_patrol_day(conn, settings)
+        # ``day=`` is read as ``date=`` (an address written by hand, or by another system).
+        asked = request.args.get("date") or request.args.get("day")
+        day = inputs.optional_day(asked, "date") or latest_patrol_day(conn, settings)
         if grid:
             hierarchy.require(conn, grid, day_moment(settings, day))
         try:  # the one place this request brings the day up to date
