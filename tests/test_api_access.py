@@ -53,6 +53,8 @@ MATRIX = {
         '{"line": "LINESTRING(115.257 37.76, 115.258 37.79)"}',
     ): EDIT_OK,
     ("POST", "/api/grids/merge", "/api/grids/merge", '{"codes": ["XWZ001001", "XWZ001002"]}'): EDIT_OK,
+    ("POST", "/api/grids/<code>/rename", "/api/grids/XWZ001001/rename", '{"name": "x", "version": 99}'): ADMIN_ONLY
+    | {"admin": 409, "planner": 409},
     (
         "PUT",
         "/api/grids/<code>",

@@ -235,6 +235,20 @@ def _reshape(code: str, body: dict) -> edit.Reshape:
     )
 
 
+@bp.post("/grids/<code>/rename")
+@access(*EDITORS)
+@openapi.doc(body={"type": "object", "required": ["name", "version"],
+                   "properties": {"name": {"type": "string"}, "version": {"type": "integer"}}},
+             response={"type": "object",
+                       "properties": {"code": {"type": "string"}, "version": {"type": "integer"}}})  # fmt: skip
+def rename(code: str):
+    """A new name for a grid (a new version with the same ground); 409 if the version read is not the current one."""
+    body = json_body()
+    with db() as conn:
+        made = edit.rename_grid(conn, code, required(body, "name", str), version=required(body, "version", int))
+    return jsonify({"code": code, "version": made})
+
+
 @bp.post("/grids/<code>/generate")
 @access(*EDITORS)
 @openapi.doc(

@@ -68,7 +68,7 @@ def grids_page():
     at_text = at.date().isoformat() if at else None  # normalised: it goes into tile URLs
     with db() as conn:
         scope = accounts.visible_grid_codes(conn, principal())
-        summary = level_summary(conn, at=at, codes=scope)
+        summary = _top_down(level_summary(conn, at=at, codes=scope), settings.levels)  # township first
         features = {
             row["level"]: grids_geojson(conn, level=row["level"], at=at, codes=scope, srid=settings.metric_srid)
             for row in summary

@@ -347,6 +347,19 @@ def reshape_grids(conn: Connection, settings: Settings, edits: list[Reshape], *,
     return made, result.incidents_moved
 
 
+def rename_grid(conn: Connection, code: str, name: str, *, version: int) -> int:
+    """Give grid *code* a new name from the version read (same ground, same parent, a new version); the new
+    version number. 409 when someone changed it since; 422 for an empty or overlong name."""
+    name = " ".join(name.split())
+    if not name or len(name) > 100:
+        raise InvalidInput("a grid's name is 1 to 100 characters")
+    grid = lock_current(conn, code)
+    if grid.version != version:
+        raise Conflict("grid {code} was changed by someone else: you edited version {version}, the current one is "
+                       "{current}; reload and try again", code=code, version=version, current=grid.version)  # fmt: skip
+    return versions.rename(conn, code, name)
+
+
 def _problems(conn, settings, scopes) -> list[TopologyProblem]:
     return [p for code in sorted(scopes) for p in check_topology(conn, settings, code, deep=False)]
 

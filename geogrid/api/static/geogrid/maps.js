@@ -276,15 +276,58 @@
     }
 
     function bindGeoJson(info) {
-      const deepest = info === layers[layers.length - 1];
       info.layer.eachLayer((layer) => {
         const props = layer.feature.properties;
-        layer.bindTooltip(el("span", {}, describeGrid(props)), {
-          permanent: deepest && info.count <= 40, direction: "center", className: "grid-label",
-        });
         layer.on("click", (e) => { if (!tiledShown()) pick(props.code, layer.feature, e.originalEvent.shiftKey); });
       });
     }
+
+    // Labels (name, and the code under it) where they fit: the deepest level first (the grids a planner works on
+    // at that zoom), then the levels above where there is room; a grid's label only when the grid is wide enough
+    // on screen and the label would not cover one already placed. Redone as the map moves.
+    const labelsLayer = L.layerGroup().addTo(map);
+    function placeLabels() {
+      labelsLayer.clearLayers();
+      const placed = [];
+      const view = map.getBounds().pad(0.1);
+      const overlaps = (a) => placed.some((b) => a.x1 > b.x0 && a.x0 < b.x1 && a.y1 > b.y0 && a.y0 < b.y1);
+      let shown = 0;
+      for (const [depth, info] of [...layers.entries()].reverse()) {
+        if (info.kind !== "geojson" || !map.hasLayer(info.layer)) continue;
+        info.layer.eachLayer((layer) => {
+          const bounds = layer.getBounds();
+          if (!view.intersects(bounds)) return;
+          const p = layer.feature.properties;
+          const nw = map.latLngToContainerPoint(bounds.getNorthWest());
+          const se = map.latLngToContainerPoint(bounds.getSouthEast());
+          const name = p.name || p.code;
+          const width = Math.max(name.length * 13, p.code.length * 7) + 8;  // CJK ~13 px, code ~7 px a character
+          if (se.x - nw.x < width || se.y - nw.y < 34) return;
+          // At the grid's centre, or, when that is off the screen, at the middle of the part of it on the screen.
+          let centre = layer.getCenter();
+          const screen = map.getBounds();
+          if (!screen.contains(centre)) {
+            const south = Math.max(bounds.getSouth(), screen.getSouth()), north = Math.min(bounds.getNorth(), screen.getNorth());
+            const west = Math.max(bounds.getWest(), screen.getWest()), east = Math.min(bounds.getEast(), screen.getEast());
+            centre = L.latLng((south + north) / 2, (west + east) / 2);
+          }
+          const at = map.latLngToContainerPoint(centre);
+          const box = { x0: at.x - width / 2, x1: at.x + width / 2, y0: at.y - 17, y1: at.y + 17 };
+          if (overlaps(box)) return;
+          placed.push(box);
+          shown += 1;
+          labelsLayer.addLayer(L.marker(centre, { interactive: false, keyboard: false, icon: L.divIcon({
+            className: "grid-name level-" + Math.min(depth, 3), iconSize: null,
+            html: "",
+          }) }).on("add", (e) => {
+            const node = e.target.getElement();
+            node.replaceChildren(el("span", { class: "inner" }, el("b", {}, name), el("br"), el("span", { class: "code" }, p.code)));
+          }));
+        });
+      }
+      document.body.dataset.labels = String(shown);
+    }
+    map.on("moveend zoomend", placeLabels);
 
     // The deepest tiled level on the map now, if any: clicks are for its grids.
     function tiledShown() {
@@ -316,20 +359,44 @@
         [t("people"), (p.people || []).map((x) => x.name + " (" + label("duty", x.duty) +
           (x.phone ? ", " + x.phone : "") + ")").join(", ")],
         [t("selected"), Array.from(selected.keys()).join(", ")],
-      ]);
+      ], config.can_edit && selected.size === 1 ? [renameForm(p)] : []);
+    }
+
+    // Rename the selected grid (a new version with the same ground).
+    function renameForm(p) {
+      const input = el("input", { type: "text", id: "rename-name", value: p.name || "", maxlength: 100, "aria-label": t("New name") });
+      const form = el("form", { class: "rename", id: "rename" }, el("label", { for: "rename-name" }, t("New name")), input,
+        el("button", { type: "submit" }, t("Rename")));
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        const name = input.value.trim();
+        if (!name) { notice(t("Type the new name."), "error"); return; }
+        try {
+          await api("POST", "/api/grids/" + encodeURIComponent(p.code) + "/rename", { name, version: p.version });
+          done(t("Renamed {code} to {name}.", { code: p.code, name }));
+        } catch (err) { notice(err.message, "error"); }
+      });
+      return form;
     }
 
     // Level switch: show one level, or all. Tiled levels show from their min_zoom on.
     for (const info of layers) info.wanted = true;
     document.getElementById("level").addEventListener("change", (e) => {
+      // Put back in the hierarchy's order, top level first: the deeper a level, the higher it lies, so a click
+      // selects a grid of the deepest level shown (the chosen one), never its parent.
       for (const info of layers) {
         info.wanted = !e.target.value || e.target.value === info.level;
-        if (info.kind === "tiles") continue;
-        if (info.wanted && !map.hasLayer(info.layer)) map.addLayer(info.layer);
-        if (!info.wanted && map.hasLayer(info.layer)) map.removeLayer(info.layer);
+        if (info.kind === "geojson" && map.hasLayer(info.layer)) map.removeLayer(info.layer);
       }
+      for (const info of layers) if (info.kind === "geojson" && info.wanted) map.addLayer(info.layer);
       syncTiles();
+      placeLabels();
     });
+
+    // The legend: each level's line, top down.
+    document.getElementById("level-legend").replaceChildren(...layers.map((info) => el("li", {},
+      el("span", { class: "line", style: "border-top: " + info.style.weight + "px solid " + info.style.color }),
+      label("level", info.level))));
 
     function syncTiles() {
       for (const info of layers) {
@@ -513,12 +580,22 @@
       }
     }
 
+    // After an edit the page loads again where it was (centre and zoom), saying what the edit did.
     function done(message) {
       sessionStorage.setItem("geogrid-notice", message);
+      const c = map.getCenter();
+      sessionStorage.setItem("geogrid-view", JSON.stringify([c.lat, c.lng, map.getZoom()]));
       window.location.reload();
     }
     const carried = sessionStorage.getItem("geogrid-notice");
     if (carried) { notice(carried); sessionStorage.removeItem("geogrid-notice"); }
+    const view = sessionStorage.getItem("geogrid-view");
+    if (view) {
+      sessionStorage.removeItem("geogrid-view");
+      const [lat, lng, zoom] = JSON.parse(view);
+      map.setView([lat, lng], zoom, { animate: false });
+    }
+    placeLabels();
 
     // Ready (first render) once the visible vector-tile layers have drawn; the tiling
     // check goes on in the background and says when it is done (data-topology).

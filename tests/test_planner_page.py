@@ -1,0 +1,121 @@
+"""The planner's map read as a planner reads it (issue 18, part 2), in Chromium, in Chinese, at 1366 x 768: names
+and codes where they fit without covering each other, levels top down with a legend, a click that selects a grid
+of the level shown, renaming a grid from the page, and the view kept after an edit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import sqlalchemy as sa
+
+from geogrid.api import create_app
+from geogrid.testing import live_server, open_map, screen_point
+from tests.conftest import bearer, demo_engine, zh_page
+
+
+@pytest.fixture(scope="module")
+def site(databases, settings):
+    engine = demo_engine(databases)
+    chinese = dataclasses.replace(settings, language="zh_CN")
+    with live_server(create_app(chinese, bind=engine)) as base:
+        yield {"base": base, "engine": engine}
+    engine.dispose()
+
+
+def label_boxes(page) -> list[dict]:
+    """The labels on the screen (inside the map), with their boxes."""
+    return page.evaluate("""() => {
+        const m = document.querySelector('.folium-map').getBoundingClientRect();
+        return [...document.querySelectorAll('.grid-name .inner')].map((n) => {
+            const r = n.getBoundingClientRect();
+            return {text: n.textContent, x0: r.left, x1: r.right, y0: r.top, y1: r.bottom};
+        }).filter((b) => b.x0 >= m.left && b.x1 <= m.right && b.y0 >= m.top && b.y1 <= m.bottom);
+    }""")
+
+
+def test_names_and_codes_show_where_they_fit_without_covering_each_other(browser, site, settings):
+    context, page, log = zh_page(browser, site["base"])
+    open_map(page, site["base"] + "/map/grids")
+    opening = label_boxes(page)
+    assert opening, "labels at the opening zoom"
+    texts = " ".join(b["text"] for b in opening)
+    assert "第1村" in texts and "XWZ001" in texts  # names with their codes
+    for n, a in enumerate(opening):
+        for b in opening[n + 1 :]:
+            assert not (a["x0"] < b["x1"] and b["x0"] < a["x1"] and a["y0"] < b["y1"] and b["y0"] < a["y1"]), (a, b)
+    # Closer in, the grids of the deeper levels have room for theirs.
+    page.evaluate("(() => { const m = window[document.querySelector('.folium-map').id]; m.setZoom(m.getZoom() + 2, "
+                  "{animate: false}); })()")  # fmt: skip
+    page.wait_for_timeout(300)
+    closer = " ".join(b["text"] for b in label_boxes(page))
+    assert sum(code in closer for code in ("XWZ001001", "XWZ001002", "XWZ002001", "XWZ002002")) >= 2
+    # Levels top down, each with its line in the legend, each line thinner than the one above.
+    assert page.eval_on_selector_all("#level option", "os => os.map(o => o.value)") == ["", "township", "village",
+                                                                                        "grid"]  # fmt: skip
+    legend = page.eval_on_selector_all("#level-legend li", "ls => ls.map(l => [l.textContent.trim(), "
+                                       "parseFloat(l.querySelector('.line').style.borderTopWidth)])")  # fmt: skip
+    assert len(legend) == 3 and all(name for name, _ in legend)
+    widths = [w for _, w in legend]
+    assert widths == sorted(widths, reverse=True) and len(set(widths)) == 3
+    page.screenshot(path=str(settings.home / "screenshots" / "planner_labels.png"))
+    assert log.errors == []
+    context.close()
+
+
+def test_a_click_selects_a_grid_of_the_level_shown_after_switching_levels(browser, site):
+    context, page, log = zh_page(browser, site["base"])
+    open_map(page, site["base"] + "/map/grids")
+    with site["engine"].connect() as conn:
+        lon, lat = conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
+                                        "WHERE code = 'XWZ001002' AND valid_to IS NULL) s")).one()  # fmt: skip
+    for level in ("grid", "", "village", ""):  # one level, all of them, another, all again
+        page.select_option("#level", level)
+        page.evaluate("document.getElementById('details').replaceChildren()")  # what the click brings, not the last
+        page.mouse.click(*screen_point(page, lon, lat))
+        expected = {"grid": "XWZ001002", "village": "XWZ001", "": "XWZ001002"}[level]  # all: the deepest level
+        title = "document.querySelector('#details h3')"
+        page.wait_for_function(f"{title} && {title}.textContent.startsWith('{expected} ')")
+    assert log.errors == []
+    context.close()
+
+
+def test_a_grid_renamed_from_the_page_and_the_view_kept(browser, site):
+    context, page, log = zh_page(browser, site["base"])
+    open_map(page, site["base"] + "/map/grids")
+    with site["engine"].connect() as conn:
+        lon, lat = conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
+                                        "WHERE code = 'XWZ002001' AND valid_to IS NULL) s")).one()  # fmt: skip
+    page.evaluate(f"window[document.querySelector('.folium-map').id].setView([{lat}, {lon}], 16, {{animate: false}})")
+    page.select_option("#level", "grid")
+    page.mouse.click(*screen_point(page, lon, lat))
+    page.wait_for_selector("#rename-name")
+    page.fill("#rename-name", "第2村 东片网格")
+    page.click("#rename button[type=submit]")
+    page.wait_for_function("document.getElementById('notice').textContent.includes('重命名')")
+    page.wait_for_selector("body[data-ready='1']")
+    view = page.evaluate("(() => { const m = window[document.querySelector('.folium-map').id]; const c = m.getCenter();"
+                         " return [c.lat, c.lng, m.getZoom()]; })()")  # fmt: skip
+    assert view[2] == 16 and abs(view[0] - lat) < 1e-4 and abs(view[1] - lon) < 1e-4  # where the planner was
+    with site["engine"].connect() as conn:
+        rows = conn.execute(sa.text("SELECT name, version, valid_to IS NULL FROM grids WHERE code = 'XWZ002001' "
+                                    "ORDER BY version")).all()  # fmt: skip
+    assert [tuple(r) for r in rows][-1] == ("第2村 东片网格", rows[-2][1] + 1, True) and rows[-2][2] is False
+    assert "第2村 东片网格" in " ".join(b["text"] for b in label_boxes(page))
+    assert log.errors == []
+    context.close()
+
+
+def test_rename_refuses_a_stale_version_and_an_empty_name(client, make_user, demo_grids):
+    token = bearer(make_user("planner")[1])
+    current = client.get("/api/grids/XWZ001001", headers=token).json["properties"]["version"]
+    assert client.post("/api/grids/XWZ001001/rename", json={"name": " ", "version": current},
+                       headers=token).status_code == 422  # fmt: skip
+    assert client.post("/api/grids/XWZ001001/rename", json={"name": "新名", "version": current + 5},
+                       headers=token).status_code == 409  # fmt: skip
+    done = client.post("/api/grids/XWZ001001/rename", json={"name": "新名", "version": current}, headers=token)
+    assert done.status_code == 200 and done.json["version"] == current + 1
+    assert client.get("/api/grids/XWZ001001", headers=token).json["properties"]["name"] == "新名"
+    worker = bearer(make_user("supervisor")[1])
+    assert client.post("/api/grids/XWZ001001/rename", json={"name": "x", "version": current + 1},
+                       headers=worker).status_code == 403  # fmt: skip
