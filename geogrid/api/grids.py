@@ -13,7 +13,7 @@ from geogrid.api.auth import ANY_ROLE, access
 from geogrid.api.context import db, principal, state
 from geogrid.api.params import json_body, optional, required
 from geogrid.errors import InvalidInput, NotFound
-from geogrid.grids import edit
+from geogrid.grids import edit, vertices
 from geogrid.grids.generate import generate_cells
 from geogrid.grids.queries import grid_detail, grids_at_point, grids_geojson
 from geogrid.grids.topology import check_topology
@@ -233,6 +233,59 @@ def _reshape(code: str, body: dict) -> edit.Reshape:
         version=required(body, "version", int),
         geometry=edit.parse_geometry(required(body, "geometry", dict), max_vertices=state().settings.max_vertices),
     )
+
+
+_POINT = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2, "description": "[lon, lat]"}
+_EDITED = {"type": "object", "properties": {
+    "versions": {"type": "object", "description": "code -> the new version"},
+    "before": {"type": "object", "description": "code -> the version replaced (send `versions` to /restore to undo)"},
+    "incidents_moved": {"type": "integer"}}}  # fmt: skip
+
+
+@bp.get("/grids/<code>/corners")
+@access(*EDITORS)
+@openapi.doc(response={"type": "object", "properties": {"corners": {"type": "array", "items": _POINT}}})
+def grid_corners(code: str):
+    """The corners of a grid's boundary (where it or a grid meeting it turns), the handles of the planner's map."""
+    with db() as conn:
+        return jsonify({"code": code, "corners": [list(p) for p in vertices.corners(conn, code)]})
+
+
+@bp.post("/grids/corner")
+@access(*EDITORS)
+@openapi.doc(body={"type": "object", "required": ["from", "to"], "properties": {"from": _POINT, "to": _POINT}},
+             response=_EDITED)  # fmt: skip
+def move_corner():
+    """Move a corner in every grid whose boundary passes through it (neighbours, parents), with the edges that end
+    at it: one versioned change; 422 naming what would break when the tiling would."""
+    body = json_body()
+    source, target = _point(body, "from"), _point(body, "to")
+    with db() as conn:
+        return jsonify(vertices.move_corner(conn, state().settings, source, target, actor=principal().name))
+
+
+@bp.post("/grids/restore")
+@access(*EDITORS)
+@openapi.doc(body={"type": "object", "required": ["versions"], "properties": {"versions": {"type": "object"}}},
+             response=_EDITED)  # fmt: skip
+def restore():
+    """Undo an edit: the grids of ``versions`` (code -> the version the edit made) go back to the shapes before,
+    as new versions; 409 when one was changed since."""
+    asked = required(json_body(), "versions", dict)
+    if not all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in asked.items()):
+        raise InvalidInput("versions maps grid codes to version numbers")
+    with db() as conn:
+        return jsonify(vertices.restore(conn, state().settings, asked, actor=principal().name))
+
+
+def _point(body: dict, name: str) -> tuple[float, float]:
+    value = required(body, name, list)
+    if len(value) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        raise InvalidInput("field {name!r} must be [lon, lat]", name=name)
+    lon, lat = float(value[0]), float(value[1])
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InvalidInput("field {name!r} is out of range: [lon, lat] in degrees", name=name)
+    return lon, lat
 
 
 @bp.post("/grids/<code>/rename")
