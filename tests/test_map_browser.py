@@ -153,12 +153,18 @@ def test_a_refused_edit_is_explained_in_plain_words(page, site):
     page.wait_for_function("document.getElementById('details').textContent.includes('XWZ002001')")
     page.click("#merge")  # one cell selected: the page says what to do instead of posting
     assert "two or more" in page.text_content("#notice")
-    with site["engine"].begin() as conn:  # someone else edits the cell meanwhile
-        conn.execute(sa.text("UPDATE grids SET version = version + 1 WHERE code = 'XWZ002001' AND valid_to IS NULL"))
+    # A corner dragged across the other village: the boundaries would cross themselves; refused, nothing moved.
     page.click("#reshape")
-    page.click("#reshape-save")
+    page.wait_for_selector(".corner-handle")
+    handle = page.locator(".corner-handle").first.bounding_box()
+    far = site["cells"]["XWZ001002"].representative_point()
+    page.mouse.move(handle["x"] + 7, handle["y"] + 7)
+    page.mouse.down()
+    page.mouse.move(*screen_point(page, far.x, far.y), steps=8)
+    page.mouse.up()
     page.wait_for_function("document.getElementById('notice').className === 'error'")
-    assert "Someone changed this grid after you opened the map" in page.text_content("#notice")
+    assert "cross itself" in page.text_content("#notice") or "break the tiling" in page.text_content("#notice")
+    assert page.locator(".corner-handle").first.bounding_box() == handle  # back where it was
 
 
 def test_clicking_an_incident_shows_its_cell_people_and_history(page, site, shots):

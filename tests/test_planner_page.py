@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import shapely
 import sqlalchemy as sa
 
 from geogrid.api import create_app
@@ -119,3 +120,52 @@ def test_rename_refuses_a_stale_version_and_an_empty_name(client, make_user, dem
     worker = bearer(make_user("supervisor")[1])
     assert client.post("/api/grids/XWZ001001/rename", json={"name": "x", "version": current + 1},
                        headers=worker).status_code == 403  # fmt: skip
+
+
+def test_a_shared_corner_dragged_moves_every_grid_through_it_and_is_undone(browser, site, settings):
+    from geogrid.grids.topology import check_topology
+    from tests.test_corners import current, shared_corner
+
+    with site["engine"].connect() as conn:
+        corner = shared_corner(conn)
+        through = {code: current(conn, code)
+                   for code in ("XWZ", "XWZ001", "XWZ002", "XWZ001001", "XWZ001002", "XWZ002001", "XWZ002002")
+                   if current(conn, code)[1].boundary.distance(shapely.Point(corner)) < 1e-9}  # fmt: skip
+    assert {"XWZ001", "XWZ001001", "XWZ001002"} <= set(through)  # two cells and their village's edge
+    context, page, log = zh_page(browser, site["base"])
+    open_map(page, site["base"] + "/map/grids")
+    page.evaluate(f"window[document.querySelector('.folium-map').id].setView([{corner[1]}, {corner[0]}], 17, "
+                  "{animate: false})")  # fmt: skip
+    page.select_option("#level", "grid")
+    _, cell = through["XWZ001001"]
+    inside = cell.intersection(shapely.Point(corner).buffer(0.0003)).representative_point()  # near the corner
+    page.mouse.click(*screen_point(page, inside.x, inside.y))
+    page.wait_for_function("(document.querySelector('#details h3') || {}).textContent?.startsWith('XWZ001001')")
+    page.click("#reshape")
+    page.wait_for_selector(".corner-handle")
+    handles = int(page.evaluate("document.body.dataset.corners"))
+    assert 3 <= handles <= 12  # corners only, not the points that densify the edges
+    x, y = screen_point(page, *corner)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 30, y + 12, steps=6)
+    page.mouse.up()
+    page.wait_for_function("document.getElementById('notice').textContent.includes('已移动')")
+    page.wait_for_selector("body[data-ready='1']")
+    with site["engine"].connect() as conn:
+        after = {code: current(conn, code) for code in through}
+        assert all(after[code][0] == through[code][0] + 1 for code in through)  # every one, one version more
+        assert check_topology(conn, settings, "XWZ") == []
+    assert page.evaluate("window[document.querySelector('.folium-map').id].getZoom()") == 17  # the view kept
+    assert page.input_value("#level") == "grid"  # and the level shown
+    page.screenshot(path=str(settings.home / "screenshots" / "planner_corner_moved.png"))
+    page.click("#undo")
+    page.wait_for_function("document.getElementById('notice').textContent.includes('已撤销')")
+    with site["engine"].connect() as conn:
+        for code, (version, shape) in through.items():
+            now_version, now_shape = current(conn, code)
+            assert now_version == version + 2 and now_shape.equals_exact(shape, 1e-12)
+        assert check_topology(conn, settings, "XWZ") == []
+    assert page.is_hidden("#undo")
+    assert log.errors == []
+    context.close()

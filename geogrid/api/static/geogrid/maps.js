@@ -545,38 +545,77 @@
           try { await apply(plan); } catch (err) { applyButton.disabled = false; notice(err.message, "error"); }
         });
       }
-      const save = document.getElementById("reshape-save");
+      // Editing a boundary by its corners: a handle on each corner of the selected grid (not on the points that
+      // only densify its edges). Dragging one moves that corner in every grid whose boundary passes through it
+      // (neighbours, the parent and its neighbours) with the edges ending there, as one change; it snaps to the
+      // corners of the grids around. The last edit can be undone.
       const cancel = document.getElementById("reshape-cancel");
-      document.getElementById("reshape").addEventListener("click", () => {
+      const handles = L.layerGroup().addTo(map);
+      document.getElementById("reshape").addEventListener("click", async () => {
         if (selected.size !== 1) { notice(t("Click one cell to edit its boundary."), "error"); return; }
         const feature = Array.from(selected.values())[0];
-        const g = feature.geometry;
-        const rings = g.type === "Polygon" ? g.coordinates : g.coordinates.length === 1 ? g.coordinates[0] : null;
-        if (!rings) { notice(t("This grid has several parts; edit it with a GIS and `geogrid grids import`."), "error"); return; }
-        // Leaflet.draw edits one polygon (with holes), not a multipolygon.
-        const shape = L.polygon(L.GeoJSON.coordsToLatLngs(rings, 1), { color: "#ff7f0e", weight: 3 });
-        shape.addTo(map);
-        shape.editing.enable();
-        editing = { shape, feature };
+        const code = feature.properties.code;
+        let found;
+        try { found = await api("GET", "/api/grids/" + encodeURIComponent(code) + "/corners"); } catch (err) { notice(err.message, "error"); return; }
+        handles.clearLayers();
+        editing = { code };
+        const others = [];  // corners of the grids shown, to snap to
+        for (const info of layers) {
+          if (info.kind !== "geojson" || !map.hasLayer(info.layer)) continue;
+          info.layer.eachLayer((layer) => { for (const p of layer.getLatLngs().flat(3)) others.push(p); });
+        }
+        for (const [lon, lat] of found.corners) {
+          const handle = L.marker([lat, lon], { draggable: true, keyboard: false, title: t("Drag to move this corner"),
+            icon: L.divIcon({ className: "corner-handle", iconSize: [14, 14] }) });
+          handle.on("drag", (e) => {
+            const here = map.latLngToContainerPoint(e.latlng);
+            let best = null, bestPx = 9;
+            for (const p of others) {
+              if (Math.abs(p.lat - lat) < 1e-9 && Math.abs(p.lng - lon) < 1e-9) continue;
+              const px = here.distanceTo(map.latLngToContainerPoint(p));
+              if (px < bestPx) { best = p; bestPx = px; }
+            }
+            if (best) handle.setLatLng(best);
+          });
+          handle.on("dragend", async () => {
+            const to = handle.getLatLng();
+            notice(t("Moving the corner in every grid that has it…"));
+            try {
+              const result = await api("POST", "/api/grids/corner", { from: [lon, lat], to: [Number(to.lng.toFixed(8)), Number(to.lat.toFixed(8))] });
+              sessionStorage.setItem("geogrid-undo", JSON.stringify(result.versions));
+              done(t("Moved the corner of {codes}; {moved} open incident(s) moved to another cell.",
+                { codes: Object.keys(result.versions).join(", "), moved: result.incidents_moved }));
+            } catch (err) {
+              handle.setLatLng([lat, lon]);
+              notice(err.message, "error");
+            }
+          });
+          handles.addLayer(handle);
+        }
         highlight.clearLayers();
-        save.hidden = cancel.hidden = false;
-        notice(t("Drag the vertices, then save. Neighbours must still tile the parent."));
+        cancel.hidden = false;
+        document.body.dataset.corners = String(found.corners.length);
+        notice(t("Drag a corner: the grids that share it, the parent's too, move with it. {n} corners.", { n: found.corners.length }));
       });
       cancel.addEventListener("click", stopEditing);
-      save.addEventListener("click", async () => {
-        const { shape, feature } = editing;
-        try {
-          const result = await api("PUT", "/api/grids/" + encodeURIComponent(feature.properties.code),
-            { geometry: shape.toGeoJSON().geometry, version: feature.properties.version });
-          stopEditing();
-          done(t("Saved the new boundary of {code}; {moved} open incident(s) moved to another cell.",
-            { code: feature.properties.code, moved: result.incidents_moved }));
-        } catch (err) { notice(err.message, "error"); }
-      });
       function stopEditing() {
-        if (editing) { editing.shape.editing.disable(); map.removeLayer(editing.shape); }
+        handles.clearLayers();
         editing = null;
-        save.hidden = cancel.hidden = true;
+        cancel.hidden = true;
+        notice("");
+      }
+      // Undo the last edit made on this page (new versions with the shapes before).
+      const undo = document.getElementById("undo");
+      const last = sessionStorage.getItem("geogrid-undo");
+      if (last) {
+        undo.hidden = false;
+        undo.addEventListener("click", async () => {
+          try {
+            const result = await api("POST", "/api/grids/restore", { versions: JSON.parse(last) });
+            sessionStorage.removeItem("geogrid-undo");
+            done(t("Undone: {codes} have their boundaries from before.", { codes: Object.keys(result.versions).join(", ") }));
+          } catch (err) { notice(err.message, "error"); }
+        });
       }
     }
 
@@ -584,7 +623,7 @@
     function done(message) {
       sessionStorage.setItem("geogrid-notice", message);
       const c = map.getCenter();
-      sessionStorage.setItem("geogrid-view", JSON.stringify([c.lat, c.lng, map.getZoom()]));
+      sessionStorage.setItem("geogrid-view", JSON.stringify([c.lat, c.lng, map.getZoom(), document.getElementById("level").value]));
       window.location.reload();
     }
     const carried = sessionStorage.getItem("geogrid-notice");
@@ -592,8 +631,13 @@
     const view = sessionStorage.getItem("geogrid-view");
     if (view) {
       sessionStorage.removeItem("geogrid-view");
-      const [lat, lng, zoom] = JSON.parse(view);
+      const [lat, lng, zoom, level] = JSON.parse(view);
       map.setView([lat, lng], zoom, { animate: false });
+      const chooser = document.getElementById("level");
+      if (level && [...chooser.options].some((o) => o.value === level)) {
+        chooser.value = level;
+        chooser.dispatchEvent(new Event("change"));
+      }
     }
     placeLabels();
 
