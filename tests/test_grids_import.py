@@ -279,3 +279,37 @@ def test_long_straight_edges_of_a_projected_file_keep_their_course(gk_run, tmp_p
     _load_gk(gk_run, tmp_path, _gk_hierarchy(6000, 6000), False)
     exact = gk_run("grids", "validate", "--tolerance", "0.005")
     assert exact.exit_code == 0, exact.output
+
+
+def test_a_dry_run_says_what_an_import_would_do_and_writes_nothing(conn, settings, demo_grids, tmp_path):
+    """New, changed (with the ground moved), unchanged, and the tiling check of the result; nothing kept."""
+    cells = gpd.GeoDataFrame.from_postgis(
+        "SELECT code, name, geom FROM grids WHERE parent_code = 'XWZ001' AND valid_to IS NULL ORDER BY code",
+        conn, geom_col="geom", crs="EPSG:4326")  # fmt: skip
+    cells.loc[0, "geom"] = cells.loc[0, "geom"].buffer(-0.0002)  # about 20 m in from every edge: a gap
+    path = tmp_path / "cells.geojson"
+    cells.rename_geometry("geometry").to_file(path, driver="GeoJSON")
+    before = count(conn, "SELECT count(*) FROM grids")
+    report = import_grids(conn, read(path), level="grid", settings=settings, code_field="code", name_field="name",
+                          dry_run=True)  # fmt: skip
+    assert report.dry_run and report.changed == ["XWZ001001"] and report.unchanged == ["XWZ001002"]
+    assert report.moved_m2["XWZ001001"] > 10_000  # a 20 m strip round a cell of about a square kilometre
+    assert any("gap in XWZ001" in line for line in report.problems)
+    assert [f["properties"]["status"] for f in report.preview["features"]] == ["changed"]
+    assert count(conn, "SELECT count(*) FROM grids") == before  # nothing written
+    assert "dry run, nothing written" in report.summary() and "problem" in report.summary()
+    # The same import for real: the new version, and the same problems said.
+    done = import_grids(conn, read(path), level="grid", settings=settings, code_field="code", name_field="name")
+    assert not done.dry_run and done.changed == ["XWZ001001"] and done.problems == report.problems
+    assert count(conn, "SELECT count(*) FROM grids") == before + 1
+
+
+def test_the_cli_dry_run(scratch_url):
+    towns = cli(scratch_url, "grids", "import", str(TOWNS), "--level", "township", "--code-field", "TOWNCODE",
+                "--name-field", "TOWNNAME", "--dry-run")  # fmt: skip
+    assert towns.exit_code == 0, towns.output
+    assert "dry run, nothing written: would have 12 created" in towns.output and "  new      " in towns.output
+    engine = sa.create_engine(scratch_url)
+    with engine.connect() as conn:
+        assert count(conn, "SELECT count(*) FROM grids") == 0
+    engine.dispose()

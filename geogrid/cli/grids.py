@@ -28,9 +28,11 @@ def grids() -> None:
 @click.option("--make-valid", is_flag=True, help="Repair invalid geometries (and say how).")
 @click.option("--snap-to-parent", is_flag=True, help="Move vertices within GEOGRID_TOLERANCE_M of the parent's "
               "boundary onto it, so the children's edges lie exactly on their parent's.")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Say what the import would do (new, changed with the ground moved, "
+              "unchanged, the tiling check of the result); write nothing.")  # fmt: skip
 @click.pass_context
 def grids_import(ctx, file, level, code_field, name_field, parent_field, parent_code, crs, layer, make_valid,
-                 snap_to_parent):  # fmt: skip
+                 snap_to_parent, dry_run):  # fmt: skip
     """Import boundaries from GeoJSON, Shapefile (.shp/.zip) or GeoPackage, in one transaction."""
     from geogrid.grids.importer import import_grids
     from geogrid.grids.io import read_boundaries
@@ -43,10 +45,17 @@ def grids_import(ctx, file, level, code_field, name_field, parent_field, parent_
         report = import_grids(
             conn, frame, level=level, settings=settings, code_field=code_field,
             name_field=name_field, parent_field=parent_field, parent_code=parent_code,
-            make_valid=make_valid, snap_to_parent=snap_to_parent, actor=ACTOR,
+            make_valid=make_valid, snap_to_parent=snap_to_parent, actor=ACTOR, dry_run=dry_run,
         )  # fmt: skip
     for line in report.repaired + report.warnings:
         click.echo(f"  {line}")
+    if dry_run:
+        for code in report.created:
+            click.echo(f"  new      {code}")
+        for code in report.changed:
+            click.echo(f"  changed  {code}: {report.moved_m2.get(code, 0):,.0f} m² of ground moved")
+    for line in report.problems:
+        click.echo(f"  tiling: {line}")
     click.echo(report.summary())
 
 

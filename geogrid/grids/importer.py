@@ -41,14 +41,25 @@ class ImportReport:
     snapped: int = 0
     #: Open incidents now in another cell.
     incidents_moved: int = 0
+    #: Changed grids: how much ground changed hands (m², the old and new shapes' symmetric difference).
+    moved_m2: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: The tiling check of the result under the parents of what was imported (one readable line each), and as
+    #: GeoJSON.
+    problems: list[str] = dataclasses.field(default_factory=list)
+    problem_features: list[dict] = dataclasses.field(default_factory=list)
+    #: A dry run: nothing was written; ``preview`` holds the new and changed grids' shapes (GeoJSON).
+    dry_run: bool = False
+    preview: dict | None = None
 
     def summary(self) -> str:
         """One line for the CLI."""
         snapped = f", {self.snapped} snapped to their parent's edge" if self.snapped else ""
+        tiling = f"; the tiling check finds {len(self.problems)} problem(s)" if self.problems else "; still tiles"
         return (
+            f"{'dry run, nothing written: would have ' if self.dry_run else ''}"
             f"{len(self.created)} created, {len(self.changed)} changed (new version), "
             f"{len(self.unchanged)} unchanged, {len(self.repaired)} repaired{snapped}; "
-            f"{self.incidents_moved} open incident(s) moved to another cell"
+            f"{self.incidents_moved} open incident(s) moved to another cell{tiling}"
         )
 
     def to_json(self) -> dict:
@@ -69,6 +80,7 @@ def import_grids(
     make_valid: bool = False,
     snap_to_parent: bool = False,
     actor: str = "system",
+    dry_run: bool = False,
 ) -> ImportReport:
     """Import the (EPSG:4326) boundaries in *frame* as grids of *level*.
 
@@ -81,6 +93,9 @@ def import_grids(
     lies exactly on its parent's and a point on it has one answer. Open incidents of
     changed grids, and of grids that gained children, are assigned again.
     Runs inside the caller's transaction; raises before writing anything on bad input.
+    The report says the ground each changed grid moved and what the tiling check finds
+    under the grids' parents afterwards. A *dry_run* does all of it and writes nothing
+    (MapIt's importers work the same way), with the new and changed shapes for a preview.
     """
     if level not in settings.levels:
         raise InvalidInput(
@@ -99,19 +114,64 @@ def import_grids(
     if above is None and (parent_field or parent_code):
         raise InvalidInput("{level!r} is the top level: its grids have no parent", level=level)
 
-    report = ImportReport()
-    stage = _stage(conn, frame, code_field, name_field, parent_field, parent_code)
-    try:
-        _check_validity(conn, stage, make_valid, report)
-        _resolve_parents(conn, stage, above, settings, report, by_containment=not (parent_field or parent_code))
-        if snap_to_parent and above is not None:
-            _snap_to_parents(conn, stage, settings.tolerance_m, report)
-        _check_scheme(conn, stage, level, settings)
-        _assign_missing_codes(conn, stage, level, settings)
-        _write(conn, stage, level, report, settings, actor)
-    finally:
-        conn.execute(sa.text(f"DROP TABLE IF EXISTS {stage}"))
+    report = ImportReport(dry_run=dry_run)
+    with conn.begin_nested() as savepoint:
+        stage = _stage(conn, frame, code_field, name_field, parent_field, parent_code)
+        try:
+            _check_validity(conn, stage, make_valid, report)
+            _resolve_parents(conn, stage, above, settings, report, by_containment=not (parent_field or parent_code))
+            if snap_to_parent and above is not None:
+                _snap_to_parents(conn, stage, settings.tolerance_m, report)
+            _check_scheme(conn, stage, level, settings)
+            _assign_missing_codes(conn, stage, level, settings)
+            _write(conn, stage, level, report, settings, actor)
+            _look_at_result(conn, stage, report, settings)
+        finally:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {stage}"))
+        if dry_run:
+            savepoint.rollback()
     return report
+
+
+def _look_at_result(conn, stage: str, report: ImportReport, settings: Settings) -> None:
+    """The ground each changed grid moved, the tiling check under the imported grids' parents, and (dry run) the
+    new and changed shapes."""
+    from geogrid.grids.topology import check_topology
+
+    touched = report.created + report.changed
+    if report.changed:
+        rows = conn.execute(
+            sa.text(
+                """
+                SELECT n.code, geogrid_area_m2(ST_SymDifference(o.geom, n.geom),
+                                               coalesce(CAST(:srid AS integer), geogrid_utm_srid(n.geom))) AS moved
+                  FROM grids n
+                  JOIN LATERAL (SELECT geom FROM grids o WHERE o.code = n.code AND o.valid_to IS NOT NULL
+                                 ORDER BY o.version DESC LIMIT 1) o ON true
+                 WHERE n.valid_to IS NULL AND n.code = ANY(:codes)
+                """
+            ),
+            {"codes": report.changed, "srid": settings.metric_srid},
+        ).all()
+        report.moved_m2 = {code: round(float(moved or 0), 1) for code, moved in rows}
+    parents = conn.execute(
+        sa.text("SELECT DISTINCT coalesce(parent_code, code) FROM grids WHERE valid_to IS NULL AND code = ANY(:c)"),
+        {"c": touched},
+    ).scalars().all()  # fmt: skip
+    found = [p for parent in sorted(parents) for p in check_topology(conn, settings, parent, deep=False)]
+    report.problems = [p.describe() for p in found]
+    report.problem_features = [p.to_json() for p in found]
+    if report.dry_run:
+        rows = conn.execute(
+            sa.text("SELECT code, name, ST_AsGeoJSON(geom, 7) FROM grids WHERE valid_to IS NULL AND code = ANY(:c) "
+                    "ORDER BY code"),
+            {"c": touched},
+        ).all()  # fmt: skip
+        report.preview = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": json.loads(geometry),
+             "properties": {"code": code, "name": name, "status": "new" if code in report.created else "changed",
+                            "moved_m2": report.moved_m2.get(code)}}
+            for code, name, geometry in rows]}  # fmt: skip
 
 
 def _stage(conn, frame, code_field, name_field, parent_field, parent_code) -> str:
