@@ -169,3 +169,52 @@ def test_a_shared_corner_dragged_moves_every_grid_through_it_and_is_undone(brows
     assert page.is_hidden("#undo")
     assert log.errors == []
     context.close()
+
+
+def test_a_boundary_file_previewed_then_applied_or_cancelled(browser, site, settings, tmp_path):
+    import geopandas as gpd
+
+    with site["engine"].connect() as conn:
+        cells = gpd.GeoDataFrame.from_postgis(
+            "SELECT code, name, geom FROM grids WHERE parent_code = 'XWZ002' AND valid_to IS NULL ORDER BY code",
+            conn, geom_col="geom", crs="EPSG:4326").rename_geometry("geometry")  # fmt: skip
+        versions = dict(conn.execute(sa.text("SELECT code, version FROM grids WHERE parent_code = 'XWZ002' "
+                                             "AND valid_to IS NULL")).all())  # fmt: skip
+    shrunk = cells.copy()
+    shrunk.loc[0, "geometry"] = shrunk.loc[0, "geometry"].buffer(-0.0002)  # leaves a gap in the village
+    shrunk.to_file(tmp_path / "缩小.geojson", driver="GeoJSON")
+    renamed = cells.copy()
+    renamed.loc[1, "name"] = "第2村 北片"
+    renamed.to_file(tmp_path / "改名.geojson", driver="GeoJSON")
+    context, page, log = zh_page(browser, site["base"])
+    open_map(page, site["base"] + "/map/grids")
+
+    def preview(path):
+        if not page.is_visible("#import-file"):
+            page.click("#import-box summary")
+        page.set_input_files("#import-file", str(path))
+        page.select_option("#import-level", "grid")
+        page.fill("#import-code-field", "code")
+        page.fill("#import-name-field", "name")
+        page.click("#import-preview")
+        page.wait_for_selector("#preview-apply")
+
+    preview(tmp_path / "缩小.geojson")
+    text = page.text_content("#edit-preview")
+    assert "变更 1 个" in text and "不变 1 个" in text and "变动面积" in text
+    assert "拼接检查发现" in text and "XWZ002" in text  # the gap it would leave, said before anything is written
+    page.screenshot(path=str(settings.home / "screenshots" / "planner_import_preview.png"))
+    page.click("#preview-cancel")
+    with site["engine"].connect() as conn:
+        assert dict(conn.execute(sa.text("SELECT code, version FROM grids WHERE parent_code = 'XWZ002' "
+                                         "AND valid_to IS NULL")).all()) == versions  # fmt: skip
+    preview(tmp_path / "改名.geojson")
+    assert "仍完整拼接" in page.text_content("#edit-preview")
+    page.click("#preview-apply")
+    page.wait_for_function("document.getElementById('notice').textContent.includes('已导入')")
+    with site["engine"].connect() as conn:
+        name, version = conn.execute(sa.text("SELECT name, version FROM grids WHERE code = :c AND valid_to IS NULL"),
+                                     {"c": renamed.loc[1, "code"]}).one()  # fmt: skip
+    assert name == "第2村 北片" and version == versions[renamed.loc[1, "code"]] + 1
+    assert log.errors == []
+    context.close()

@@ -288,6 +288,64 @@ def _point(body: dict, name: str) -> tuple[float, float]:
     return lon, lat
 
 
+_FILE_TYPES = {"geojson": ".geojson", "json": ".geojson", "zip": ".zip", "shp": ".zip", "gpkg": ".gpkg"}
+
+
+@bp.post("/grids/import")
+@access(*EDITORS)
+@openapi.doc(
+    query={
+        "level": {"type": "string"}, "format": {"type": "string", "enum": sorted(_FILE_TYPES)},
+        "code_field": {"type": "string"}, "name_field": {"type": "string"}, "parent_field": {"type": "string"},
+        "parent": {"type": "string"}, "crs": {"type": "string"}, "layer": {"type": "string"},
+        "make_valid": {"type": "boolean"}, "snap_to_parent": {"type": "boolean"},
+        "dry_run": {"type": "boolean", "description": "say what it would do; write nothing"},
+    },
+    response={"type": "object"},
+)  # fmt: skip
+def import_file():
+    """Import a boundary file sent as the body (GeoJSON, a zipped Shapefile, a GeoPackage), or with ``dry_run``
+    only say what it would do: new, changed (with the ground moved), unchanged, and the tiling check after."""
+    import tempfile
+    from pathlib import Path
+
+    from geogrid.grids.importer import import_grids
+    from geogrid.grids.io import read_boundaries
+
+    args = request.args
+    fmt = (args.get("format") or "").lower()
+    if fmt not in _FILE_TYPES:
+        raise InvalidInput("say the file's format: ?format=geojson, zip (a Shapefile) or gpkg")
+    level = args.get("level") or ""
+    settings = state().settings
+    if level not in settings.levels:
+        raise InvalidInput("unknown level {level!r}; levels are {levels}", level=level,
+                           levels=", ".join(settings.levels))  # fmt: skip
+    data = request.get_data(cache=False)
+    if not data:
+        raise InvalidInput("the request body is empty; send the file as the body")
+    flags = {name: _flag(args, name) for name in ("make_valid", "snap_to_parent", "dry_run")}
+    with tempfile.TemporaryDirectory(prefix="geogrid-import-") as folder:
+        path = Path(folder) / ("upload" + _FILE_TYPES[fmt])
+        path.write_bytes(data)
+        frame = read_boundaries(path, crs=args.get("crs") or None, layer=args.get("layer") or None,
+                                max_vertices=settings.max_vertices)  # fmt: skip
+        with db() as conn:
+            report = import_grids(
+                conn, frame, level=level, settings=settings, code_field=args.get("code_field") or None,
+                name_field=args.get("name_field") or None, parent_field=args.get("parent_field") or None,
+                parent_code=args.get("parent") or None, actor=principal().name, **flags,
+            )  # fmt: skip
+    return jsonify({"features": len(frame), **report.to_json()})
+
+
+def _flag(args, name: str) -> bool:
+    value = (args.get(name) or "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise InvalidInput("{name} must be true or false", name=name)
+    return value in ("true", "1")
+
+
 @bp.post("/grids/<code>/rename")
 @access(*EDITORS)
 @openapi.doc(body={"type": "object", "required": ["name", "version"],

@@ -88,7 +88,8 @@ def grids_page():
     can_edit = principal().role in EDITORS and at is None
     m, config = planner_map(settings, summary, features, at=at_text, can_edit=can_edit)
     config["tops"] = tops
-    return map_page("map_grids.html", m, config, title=_("Planner map"), summary=summary, at=at_text, day_notice=notice)
+    return map_page("map_grids.html", m, config, title=_("Planner map"), summary=summary, at=at_text, day_notice=notice,
+                    all_levels=settings.levels)  # fmt: skip
 
 
 @bp.get("/map/incidents")

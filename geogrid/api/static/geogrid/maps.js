@@ -604,6 +604,71 @@
         cancel.hidden = true;
         notice("");
       }
+      // A boundary file, previewed before anything is written: new and changed grids on the map, the ground each
+      // changed one moves, the tiling check of the result; then apply or cancel.
+      document.getElementById("import-preview").addEventListener("click", async () => {
+        const file = document.getElementById("import-file").files[0];
+        if (!file) { notice(t("Choose the file first."), "error"); return; }
+        const ext = (file.name.split(".").pop() || "").toLowerCase();
+        const format = { geojson: "geojson", json: "geojson", zip: "zip", gpkg: "gpkg" }[ext];
+        if (!format) { notice(t("A boundary file is GeoJSON, a zipped Shapefile or a GeoPackage."), "error"); return; }
+        const query = new URLSearchParams({ format, level: document.getElementById("import-level").value });
+        for (const [name, id] of [["code_field", "import-code-field"], ["name_field", "import-name-field"]]) {
+          const value = document.getElementById(id).value.trim();
+          if (value) query.set(name, value);
+        }
+        if (document.getElementById("import-make-valid").checked) query.set("make_valid", "true");
+        if (document.getElementById("import-snap").checked) query.set("snap_to_parent", "true");
+        notice(t("Reading {name}…", { name: file.name }));
+        let preview;
+        try { preview = await api("POST", "/api/grids/import?" + query + "&dry_run=true", file); } catch (err) { notice(err.message, "error"); return; }
+        showImport(file, query, preview);
+      });
+
+      function showImport(file, query, preview) {
+        const box = document.getElementById("edit-preview");
+        previewLayer.clearLayers();
+        const colours = { new: "#2ca02c", changed: "#ff7f0e" };
+        for (const f of preview.preview.features) {
+          const shape = L.geoJSON(f, { style: { color: colours[f.properties.status], weight: 3, fillOpacity: 0.25 } });
+          shape.bindTooltip(el("span", {}, f.properties.code + " " + (f.properties.name || "")), { direction: "center" });
+          previewLayer.addLayer(shape);
+        }
+        const problems = L.geoJSON({ type: "FeatureCollection", features: preview.problem_features },
+          { style: { color: "#d00000", weight: 2, fillColor: "#ff4d4d", fillOpacity: 0.55 } });
+        previewLayer.addLayer(problems);
+        const applyButton = el("button", { type: "button", id: "preview-apply" }, t("Apply"));
+        const cancelButton = el("button", { type: "button", id: "preview-cancel" }, t("Cancel"));
+        box.replaceChildren(
+          el("h3", {}, t("{name}: preview", { name: file.name })),
+          el("p", {}, t("{features} features: {new} new, {changed} changed, {same} unchanged; {moved} open incident(s) would move.",
+            { features: preview.features, new: preview.created.length, changed: preview.changed.length,
+              same: preview.unchanged.length, moved: preview.incidents_moved })),
+          el("ul", { class: "import-list" },
+            ...preview.created.map((code) => el("li", { class: "new" }, t("new: {code}", { code }))),
+            ...preview.changed.map((code) => el("li", { class: "changed" }, t("changed: {code}, {area} of ground moved",
+              { code, area: m2(preview.moved_m2[code] || 0) })))),
+          ...preview.repaired.map((line) => el("p", { class: "hint" }, line)),
+          preview.problems.length
+            ? el("div", { class: "problems" }, el("p", { class: "error" }, t("After it the tiling check finds {n} problem(s):", { n: preview.problems.length })),
+              el("ul", {}, ...preview.problems.map((line) => el("li", {}, line))))
+            : el("p", {}, t("After it, the grids still tile their parents.")),
+          applyButton, cancelButton);
+        box.hidden = false;
+        box.scrollIntoView({ block: "start" });
+        if (previewLayer.getLayers().length) map.fitBounds(previewLayer.getBounds(), { padding: [40, 40] });
+        notice(t("Nothing is written yet: look at the preview, then apply."));
+        cancelButton.addEventListener("click", () => { previewLayer.clearLayers(); box.hidden = true; notice(""); });
+        applyButton.addEventListener("click", async () => {
+          applyButton.disabled = true;
+          try {
+            const result = await api("POST", "/api/grids/import?" + query, file);
+            done(t("Imported {name}: {new} new, {changed} changed, {same} unchanged.", { name: file.name,
+              new: result.created.length, changed: result.changed.length, same: result.unchanged.length }));
+          } catch (err) { applyButton.disabled = false; notice(err.message, "error"); }
+        });
+      }
+
       // Undo the last edit made on this page (new versions with the shapes before).
       const undo = document.getElementById("undo");
       const last = sessionStorage.getItem("geogrid-undo");
