@@ -218,3 +218,47 @@ def test_a_boundary_file_previewed_then_applied_or_cancelled(browser, site, sett
     assert name == "第2村 北片" and version == versions[renamed.loc[1, "code"]] + 1
     assert log.errors == []
     context.close()
+
+
+@pytest.mark.parametrize("shape", ["square", "voronoi"])
+def test_cells_generated_from_the_page_previewed_then_applied(browser, site, settings, shape):
+    from geogrid.grids.topology import check_topology
+    from tests.test_corners import current
+
+    grid = {"square": "XWZ002002", "voronoi": "XWZ001002"}[shape]
+    _, ground = current_of(site, grid)
+    context, page, log = zh_page(browser, site["base"])
+    open_map(page, site["base"] + "/map/grids")
+    page.select_option("#level", "grid")
+    inside = ground.representative_point()
+    page.mouse.click(*screen_point(page, inside.x, inside.y))
+    page.wait_for_function(f"(document.querySelector('#details h3') || {{}}).textContent?.startsWith('{grid}')")
+    page.click("#generate-box summary")
+    page.select_option("#generate-shape", shape)
+    if shape == "square":
+        page.fill("#generate-area", "200000")
+    else:
+        page.fill("#generate-count", "3")
+    page.click("#generate-preview")
+    page.wait_for_selector("#preview-apply")
+    shown = page.locator("#edit-preview li").count()
+    assert shown >= 2 and (shape == "square" or shown == 3)
+    with site["engine"].connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM grids WHERE parent_code = :g"), {"g": grid}).scalar() == 0
+    page.screenshot(path=str(settings.home / "screenshots" / f"planner_generate_{shape}.png"))
+    page.click("#preview-apply")
+    page.wait_for_function("document.getElementById('notice').textContent.includes('个单元')")
+    with site["engine"].connect() as conn:
+        made = conn.execute(sa.text("SELECT count(*) FROM grids WHERE parent_code = :g AND valid_to IS NULL"),
+                            {"g": grid}).scalar()  # fmt: skip
+        assert made == shown and check_topology(conn, settings, grid) == []
+        assert current(conn, grid)[1].equals(ground)  # the grid itself unchanged
+    assert log.errors == []
+    context.close()
+
+
+def current_of(site, code: str):
+    from tests.test_corners import current
+
+    with site["engine"].connect() as conn:
+        return current(conn, code)

@@ -371,12 +371,14 @@ def rename(code: str):
             "balanced": {"type": "integer", "minimum": 1},
             "weights": {"description": "GeoJSON FeatureCollection of points"},
             "weight_field": {"type": "string"},
+            "dry_run": {"type": "boolean", "description": "say which cells (with their shapes); write nothing"},
         },
     },
     response=_EDIT_RESULT,
 )
 def generate(code: str):
-    """Generate the cells of a grid: squares or hexagons of an area, or K balanced cells."""
+    """Generate the cells of a grid: squares or hexagons of an area, or K balanced cells (Voronoi regions round
+    the settlements with ``shape`` voronoi); ``dry_run`` previews them."""
     body = json_body()
     balanced = optional(body, "balanced", int)
     weights = None
@@ -390,8 +392,9 @@ def generate(code: str):
             conn, state().settings, code,
             shape=optional(body, "shape", str) or "square", area_m2_target=area,
             balanced=balanced, weights=weights, actor=principal().name,
+            dry_run=optional(body, "dry_run", bool) or False,
         )  # fmt: skip
-    return jsonify(result.to_json()), 201
+    return jsonify(result.to_json()), 200 if result.dry_run else 201
 
 
 def points_from_geojson(collection, weight_field: str | None) -> list[tuple[float, float, float]]:

@@ -178,8 +178,9 @@ def grids_merge(ctx, codes, name, keep, dry_run):
 @click.option("--balanced", type=int, help="Make K cells around the weight (--shape voronoi: Voronoi regions).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Point file whose points weigh the cells.")
 @click.option("--weight-field", help="Field of --weights holding each point's weight (default 1 each).")
+@click.option("--dry-run", is_flag=True, help="Say which cells it would make; write nothing.")
 @click.pass_context
-def grids_generate(ctx, code, shape, area, balanced, weights, weight_field):
+def grids_generate(ctx, code, shape, area, balanced, weights, weight_field, dry_run):
     """Generate the unit cells of a grid, tiling it exactly."""
     from geogrid.grids.generate import generate_cells
     from geogrid.store.db import unit_of_work
@@ -187,7 +188,7 @@ def grids_generate(ctx, code, shape, area, balanced, weights, weight_field):
     points = _read_weights(weights, weight_field) if weights else None
     with unit_of_work(engine_of(ctx)) as conn:
         result = generate_cells(conn, settings_of(ctx), code, shape=shape, area_m2_target=area,
-                                balanced=balanced, weights=points, actor=ACTOR)  # fmt: skip
+                                balanced=balanced, weights=points, actor=ACTOR, dry_run=dry_run)  # fmt: skip
     _print_edit(result)
 
 

@@ -65,7 +65,7 @@ class EditResult:
         }  # fmt: skip
 
 
-def _dry_run(conn: Connection, dry_run: bool, work: Callable[[], EditResult]) -> EditResult:
+def run_or_preview(conn: Connection, dry_run: bool, work: Callable[[], EditResult]) -> EditResult:
     """Run *work*; in a dry run inside a savepoint rolled back afterwards, with the new grids' shapes."""
     if not dry_run:
         return work()
@@ -133,7 +133,7 @@ def split_grid(
         _split(conn, settings, grid, line, cascade, lambda piece: grid.parent_code, result, actor, duties)
         return result
 
-    return _dry_run(conn, dry_run, work)
+    return run_or_preview(conn, dry_run, work)
 
 
 def _split(conn, settings, grid: GridRow, line, cascade: bool, parent_of: Callable, result, actor: str,
@@ -276,7 +276,7 @@ def merge_grids(conn: Connection, settings: Settings, codes: list[str], *, name:
                 reason=f"merge of {', '.join(codes)}", actor=actor, plan=plan)  # fmt: skip
         return result
 
-    return _dry_run(conn, dry_run, work)
+    return run_or_preview(conn, dry_run, work)
 
 
 # -- reshape -------------------------------------------------------------------------

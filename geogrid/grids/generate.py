@@ -27,7 +27,7 @@ from geogrid.config import Settings
 from geogrid.errors import InvalidInput
 from geogrid.grids import versions
 from geogrid.grids.codes import next_codes, reading_order
-from geogrid.grids.edit import EditResult, follow_change
+from geogrid.grids.edit import EditResult, follow_change, run_or_preview
 from geogrid.grids.metric import area_m2, from_metric, metric_srid, to_metric
 
 #: Generating more cells than this in one go is refused (a typo in --area, not a plan).
@@ -49,8 +49,9 @@ def generate_cells(
     names: Callable[[int], str] | None = None,
     at: dt.datetime | None = None,
     actor: str = "system",
+    dry_run: bool = False,
 ) -> EditResult:
-    """Create the children of grid *code* on the level below it.
+    """Create the children of grid *code* on the level below it (*dry_run*: only say which, with their shapes).
 
     Either a regular tessellation (*shape* ``square`` or ``hex`` of *area_m2_target*
     m² each, slivers under *sliver_fraction* of it merged into a neighbour), or
@@ -61,6 +62,13 @@ def generate_cells(
     (default: the grid's name and the number); *at* backdates them. The grid's open
     incidents move to the cells that now hold them.
     """
+    return run_or_preview(conn, dry_run, lambda: _generate(
+        conn, settings, code, shape=shape, area_m2_target=area_m2_target, balanced=balanced, weights=weights,
+        sliver_fraction=sliver_fraction, names=names, at=at, actor=actor))  # fmt: skip
+
+
+def _generate(conn: Connection, settings: Settings, code: str, *, shape, area_m2_target, balanced, weights,
+              sliver_fraction, names, at, actor) -> EditResult:  # fmt: skip
     parent = versions.lock_current(conn, code)
     levels = settings.levels
     if parent.level not in levels or levels.index(parent.level) == len(levels) - 1:

@@ -530,6 +530,7 @@
           applyButton, cancelButton,
         );
         box.hidden = false;
+        box.scrollIntoView({ block: "start" });
         map.fitBounds(previewLayer.getBounds(), { padding: [40, 40] });
         notice(t("Nothing is written yet: check who goes where, then apply."));
         cancelButton.addEventListener("click", () => { previewLayer.clearLayers(); box.hidden = true; notice(""); });
@@ -668,6 +669,43 @@
           } catch (err) { applyButton.disabled = false; notice(err.message, "error"); }
         });
       }
+
+      // Generating the cells of the selected grid: a shape and a size, previewed (the cells numbered on the map),
+      // then applied or cancelled.
+      const shapeChoice = document.getElementById("generate-shape");
+      shapeChoice.addEventListener("change", () => {
+        const byCount = ["voronoi", "balanced"].includes(shapeChoice.value);
+        for (const node of document.querySelectorAll("#generate-box .by-area")) node.hidden = byCount;
+        for (const node of document.querySelectorAll("#generate-box .by-count")) node.hidden = !byCount;
+      });
+      document.getElementById("generate-preview").addEventListener("click", async () => {
+        if (selected.size !== 1) { notice(t("Click the grid to fill with cells first."), "error"); return; }
+        const code = Array.from(selected.keys())[0];
+        const shape = shapeChoice.value;
+        const body = shape === "balanced" ? {} : { shape };
+        if (["voronoi", "balanced"].includes(shape)) {
+          body.balanced = Number(document.getElementById("generate-count").value);
+          if (!(body.balanced >= 1)) { notice(t("Say how many cells."), "error"); return; }
+          const file = document.getElementById("generate-weights").files[0];
+          if (file) {
+            try { body.weights = JSON.parse(await file.text()); } catch (err) { notice(t("{name} is not GeoJSON: {reason}", { name: file.name, reason: err.message }), "error"); return; }
+            const field = document.getElementById("generate-weight-field").value.trim();
+            if (field) body.weight_field = field;
+          }
+        } else {
+          body.area_m2 = Number(document.getElementById("generate-area").value);
+          if (!(body.area_m2 > 0)) { notice(t("Say the area of a cell."), "error"); return; }
+        }
+        const url = "/api/grids/" + encodeURIComponent(code) + "/generate";
+        notice(t("Working out the cells of {code}…", { code }));
+        try {
+          const preview = await api("POST", url, { ...body, dry_run: true });
+          showPreview(t("Cells of {code}", { code }), preview, true, async () => {
+            const result = await api("POST", url, body);
+            done(t("Made {n} cells in {code}.", { n: result.created.length, code }) + " " + outcome(result));
+          });
+        } catch (err) { notice(err.message, "error"); }
+      });
 
       // Undo the last edit made on this page (new versions with the shapes before).
       const undo = document.getElementById("undo");
