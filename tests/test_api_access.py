@@ -56,6 +56,12 @@ MATRIX = {
     ("POST", "/api/grids/<code>/rename", "/api/grids/XWZ001001/rename", '{"name": "x", "version": 99}'): ADMIN_ONLY
     | {"admin": 409, "planner": 409},
     ("GET", "/api/grids/<code>/corners", "/api/grids/XWZ001001/corners", None): EDIT_OK,
+    (
+        "POST",
+        "/api/grids/<code>/reshape",
+        "/api/grids/XWZ001001/reshape",
+        '{"path": {"type": "LineString", "coordinates": [[1, 1], [1.001, 1]]}}',
+    ): ADMIN_ONLY | {"admin": 422, "planner": 422},
     ("POST", "/api/grids/import", "/api/grids/import?format=geojson&level=grid&dry_run=true", "{}"): ADMIN_ONLY
     | {"admin": 422, "planner": 422},
     ("POST", "/api/grids/corner", "/api/grids/corner", '{"from": [1, 1], "to": [1.001, 1]}'): ADMIN_ONLY

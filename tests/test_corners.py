@@ -97,3 +97,47 @@ def test_the_api_moves_a_corner_and_undoes_it(client, conn, make_user, demo_grid
     supervisor = bearer(make_user("supervisor")[1])
     assert client.post("/api/grids/corner", json={"from": list(corner), "to": list(corner)},
                        headers=supervisor).status_code == 403  # fmt: skip
+
+
+def shared_edge(conn):
+    """The lane between the two cells of village 1: its two ends, and a point 20 m north of its middle."""
+    (_, a), (_, b) = current(conn, "XWZ001001"), current(conn, "XWZ001002")
+    lane = shapely.line_merge(a.boundary.intersection(b.boundary))
+    start, end = lane.coords[0], lane.coords[-1]
+    middle = lane.interpolate(0.5, normalized=True)
+    return start, end, (middle.x, middle.y + 20 * M)
+
+
+def test_a_drawn_path_reshapes_a_shared_edge_on_both_sides(conn, settings, demo_grids):
+    start, end, bend = shared_edge(conn)
+    before = {code: current(conn, code) for code in ("XWZ001", "XWZ001001", "XWZ001002", "XWZ002")}
+    done = vertices.reshape_edge(conn, settings, "XWZ001001", [start, bend, end], actor="planner")
+    assert set(done["versions"]) == {"XWZ001001", "XWZ001002"}  # the lane is inside the village: it stays
+    (_, a), (_, b) = current(conn, "XWZ001001"), current(conn, "XWZ001002")
+    assert a.boundary.distance(shapely.Point(bend)) < 1e-9 and b.boundary.distance(shapely.Point(bend)) < 1e-9
+    assert abs(a.union(b).area - before["XWZ001001"][1].union(before["XWZ001002"][1]).area) < 1e-12
+    assert abs((a.area - before["XWZ001001"][1].area) + (b.area - before["XWZ001002"][1].area)) < 1e-12
+    assert current(conn, "XWZ001") == before["XWZ001"]
+    assert check_topology(conn, settings, "XWZ") == []
+    vertices.restore(conn, settings, done["versions"], actor="planner")
+    assert current(conn, "XWZ001001")[1].equals_exact(before["XWZ001001"][1], 1e-12)
+
+
+def test_a_path_must_start_and_end_on_the_boundary(conn, settings, demo_grids):
+    start, end, bend = shared_edge(conn)
+    with pytest.raises(InvalidInput, match="start and end on the boundary"):
+        vertices.reshape_edge(conn, settings, "XWZ001001", [(start[0] - 100 * M, start[1]), bend, end])
+    with pytest.raises(InvalidInput, match="cross itself|tiling"):  # far across the other cell and out of it
+        far = current(conn, "XWZ002002")[1].representative_point()
+        vertices.reshape_edge(conn, settings, "XWZ001001", [start, (far.x, far.y), end])
+
+
+def test_an_edge_that_cells_meet_part_of_the_way_is_redrawn_at_the_cells_level(conn, settings, demo_grids):
+    from geogrid.grids.generate import generate_cells
+
+    generate_cells(conn, settings, "XWZ001002", shape="voronoi", balanced=3)
+    start, end, bend = shared_edge(conn)
+    versions = {c: v for c, v in conn.execute(sa.text("SELECT code, version FROM grids WHERE valid_to IS NULL")).all()}
+    with pytest.raises(InvalidInput, match="meets this edge part of the way"):
+        vertices.reshape_edge(conn, settings, "XWZ001001", [start, bend, end], actor="planner")
+    assert dict(conn.execute(sa.text("SELECT code, version FROM grids WHERE valid_to IS NULL")).all()) == versions

@@ -225,7 +225,7 @@ def test_cells_generated_from_the_page_previewed_then_applied(browser, site, set
     from geogrid.grids.topology import check_topology
     from tests.test_corners import current
 
-    grid = {"square": "XWZ002002", "voronoi": "XWZ001002"}[shape]
+    grid = {"square": "XWZ002002", "voronoi": "XWZ002001"}[shape]
     _, ground = current_of(site, grid)
     context, page, log = zh_page(browser, site["base"])
     open_map(page, site["base"] + "/map/grids")
@@ -262,3 +262,38 @@ def current_of(site, code: str):
 
     with site["engine"].connect() as conn:
         return current(conn, code)
+
+
+def test_a_shared_edge_redrawn_on_the_map_follows_on_both_sides(browser, site, settings):
+    from geogrid.grids.topology import check_topology
+    from tests.test_corners import current, shared_edge
+
+    with site["engine"].connect() as conn:
+        start, end, bend = shared_edge(conn)
+        before = {code: current(conn, code) for code in ("XWZ001001", "XWZ001002")}
+    context, page, log = zh_page(browser, site["base"])
+    open_map(page, site["base"] + "/map/grids")
+    lane = shapely.LineString([start, end])
+    minx, miny, maxx, maxy = lane.bounds
+    page.evaluate(f"window[document.querySelector('.folium-map').id].fitBounds([[{miny}, {minx}], [{maxy}, {maxx}]], "
+                  "{padding: [150, 150], animate: false})")  # fmt: skip
+    page.select_option("#level", "grid")
+    inside = before["XWZ001001"][1].intersection(lane.buffer(0.0008)).representative_point()
+    page.mouse.click(*screen_point(page, inside.x, inside.y))
+    page.wait_for_function("(document.querySelector('#details h3') || {}).textContent?.startsWith('XWZ001001')")
+    page.click("#redraw")
+    for point in (start, bend, end):
+        page.mouse.click(*screen_point(page, *point))
+        page.wait_for_timeout(350)
+    page.click("#redraw-done")
+    page.wait_for_function("document.getElementById('notice').textContent.includes('已改画')")
+    with site["engine"].connect() as conn:
+        after = {code: current(conn, code) for code in before}
+        assert all(after[code][0] == before[code][0] + 1 for code in before)
+        assert all(after[code][1].boundary.distance(shapely.Point(bend)) < 2e-6 for code in before)
+        assert check_topology(conn, settings, "XWZ") == []
+    page.screenshot(path=str(settings.home / "screenshots" / "planner_edge_redrawn.png"))
+    page.click("#undo")
+    page.wait_for_function("document.getElementById('notice').textContent.includes('已撤销')")
+    assert log.errors == []
+    context.close()

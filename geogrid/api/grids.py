@@ -264,6 +264,20 @@ def move_corner():
         return jsonify(vertices.move_corner(conn, state().settings, source, target, actor=principal().name))
 
 
+@bp.post("/grids/<code>/reshape")
+@access(*EDITORS)
+@openapi.doc(body={"type": "object", "required": ["path"], "properties": {"path": _GEOMETRY}}, response=_EDITED)
+def reshape_edge(code: str):
+    """Replace the part of a grid's boundary between the ends of a drawn path by the path, on both sides of the
+    shared edge (and on the parents' when it is theirs too): one versioned change, tiling checked."""
+    line = edit.parse_geometry(required(json_body(), "path", dict), max_vertices=state().settings.max_vertices)
+    if line.geom_type != "LineString":
+        raise InvalidInput("the path is a LineString from the boundary to the boundary")
+    with db() as conn:
+        return jsonify(vertices.reshape_edge(conn, state().settings, code, [(x, y) for x, y, *_ in line.coords],
+                                             actor=principal().name))  # fmt: skip
+
+
 @bp.post("/grids/restore")
 @access(*EDITORS)
 @openapi.doc(body={"type": "object", "required": ["versions"], "properties": {"versions": {"type": "object"}}},

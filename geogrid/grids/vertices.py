@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import shapely
+import shapely.ops
 import sqlalchemy as sa
 from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy.engine import Connection
@@ -246,3 +247,138 @@ def restore(conn: Connection, settings: Settings, versions: dict[str, int], *, a
         edits.append(Reshape(code=code, version=version, geometry=shapely.from_wkb(bytes(before))))
     made, moved = reshape_grids(conn, settings, edits, actor=actor)
     return {"versions": made, "before": versions, "incidents_moved": moved}
+
+
+#: How far (metres) a drawn path's ends may be from the grid's boundary: they are put on it.
+REACH_M = 15.0
+
+
+def _metres(p: tuple[float, float], q: tuple[float, float]) -> float:
+    """About how many metres apart two lon/lat points are (close ones)."""
+    k = math.cos(math.radians((p[1] + q[1]) / 2))
+    return math.hypot((p[0] - q[0]) * k, p[1] - q[1]) * 111_320
+
+
+def reshape_edge(conn: Connection, settings: Settings, code: str, path: list[tuple[float, float]], *,
+                 actor: str = "system") -> dict:  # fmt: skip
+    """Replace the part of grid *code*'s boundary between *path*'s ends (the shorter way round) by *path*, in every
+    current grid whose boundary runs along that part (the neighbour on the other side; the parents, when it lies on
+    their edge): one change, tiling checked. The ends must lie within ``REACH_M`` of the boundary; they are put on
+    it. What changed, as :func:`move_corner` says it."""
+    if len(path) < 2:
+        raise InvalidInput("draw a path of two points or more, from the boundary to the boundary")
+    grid = lock_current(conn, code)
+    boundary = grid.geom.boundary
+    corners_here = corners(conn, code)
+    ends = []
+    for point in (path[0], path[-1]):
+        # On a corner when one is within a third of the reach (a click is a few pixels off), else on the boundary.
+        near = min(corners_here, key=lambda c: math.dist(c, point), default=None)
+        if near is not None and _metres(near, point) <= REACH_M / 3:
+            ends.append(near)
+            continue
+        on = shapely.ops.nearest_points(boundary, shapely.Point(point))[0]
+        metres = _metres((on.x, on.y), point)
+        if metres > REACH_M:
+            raise InvalidInput("the path must start and end on the boundary of {code}: an end is {m} m from it",
+                               code=code, m=round(metres, 1))  # fmt: skip
+        ends.append((on.x, on.y))
+    a, b = ends
+    if math.dist(a, b) <= TOL:
+        raise InvalidInput("the path must end at another point of the boundary than where it starts")
+    line = [a, *path[1:-1], b]
+    grids = _grids_near(conn, shapely.unary_union([grid.geom, shapely.LineString(line)]).bounds)
+    for g in grids:
+        for ring in g["rings"]:
+            _insert(ring, a)
+            _insert(ring, b)
+    ka, kb = _key(*a), _key(*b)
+    mine = next(g for g in grids if g["code"] == code)
+    arc = None
+    for ring in mine["rings"]:
+        keys = [_key(*p) for p in ring]
+        if ka in keys and kb in keys:
+            i, j = keys.index(ka), keys.index(kb)
+            forward = [ring[(i + n) % len(ring)] for n in range((j - i) % len(ring) + 1)]
+            backward = [ring[(i - n) % len(ring)] for n in range((i - j) % len(ring) + 1)]
+            length = lambda pts: sum(math.dist(p, q) for p, q in zip(pts, pts[1:], strict=False))  # noqa: E731
+            arc = forward if length(forward) <= length(backward) else backward
+            break
+    if arc is None:
+        raise InvalidInput("the path must start and end on the same ring of {code}'s boundary", code=code)
+    # Every point of any grid that lies on the arc (a child's corner where its edge meets it) is a point of the arc,
+    # and every point of the arc a vertex of every grid whose boundary runs there.
+    course = shapely.LineString(arc)
+    extra = {(x, y) for g in grids for ring in g["rings"] for x, y in ring
+             if course.distance(shapely.Point(x, y)) <= TOL and _key(x, y) not in {_key(*p) for p in arc}}  # fmt: skip
+    arc = sorted({_key(*p): p for p in [*arc, *extra]}.values(), key=lambda p: course.project(shapely.Point(p)))
+    for g in grids:
+        for ring in g["rings"]:
+            for p in arc[1:-1]:
+                _insert(ring, p)
+    # Each point of the arc goes to the same share of the way along the drawn path.
+    drawn = shapely.LineString(line)
+    along = [course.project(shapely.Point(p), normalized=True) for p in arc]
+    along[0], along[-1] = 0.0, 1.0
+    mapped = [line[0], *[tuple(drawn.interpolate(f, normalized=True).coords[0]) for f in along[1:-1]], line[-1]]
+    bends = [(drawn.project(shapely.Point(p), normalized=True), p) for p in line[1:-1]]
+    index = {_key(*p): n for n, p in enumerate(arc)}
+
+    # A grid that meets the edge part of the way (a cell of one of the two grids, its own edge ending on it) would have
+    # that edge cut by the new course: not done here; redraw the cells' edges at their level, or merge them first.
+    for g in grids:
+        for ring in g["rings"]:
+            at = [index.get(_key(*p)) for p in ring]
+            for k, n in enumerate(at):
+                if n is not None and 0 < n < len(arc) - 1 and (at[k - 1] is None or at[(k + 1) % len(at)] is None):
+                    raise InvalidInput(
+                        "{other} meets this edge part of the way along it: redraw the edges of the cells at their own "
+                        "level (or merge them first), so that no grid's edge is cut by the new course",
+                        other=g["code"])  # fmt: skip
+
+    def stretch(i: int, j: int) -> list[tuple[float, float]]:
+        """The new course from the arc's point *i* to its point *j* (i < j), with the drawn bends between."""
+        return [mapped[i], *[p for f, p in bends if along[i] < f < along[j]], mapped[j]]
+
+    edits = []
+    for g in grids:
+        new_rings, changed = [], False
+        for ring in g["rings"]:
+            at = [index.get(_key(*p)) for p in ring]
+            if all(n is None for n in at):
+                new_rings.append(ring)
+                continue
+            changed = True
+            # Start where the ring is off the arc (or anywhere, when all of it is on it), then walk it once.
+            first = next((k for k, n in enumerate(at) if n is None), 0)
+            order = [(first + k) % len(ring) for k in range(len(ring))]
+            out, k = [], 0
+            while k < len(order):
+                n = at[order[k]]
+                if n is None:
+                    out.append(ring[order[k]])
+                    k += 1
+                    continue
+                run = [n]  # consecutive points of the arc, going one way along it
+                while k + len(run) < len(order) and at[order[k + len(run)]] is not None and \
+                        abs(at[order[k + len(run)]] - run[-1]) == 1 and \
+                        (len(run) == 1 or at[order[k + len(run)]] - run[-1] == run[1] - run[0]):  # fmt: skip
+                    run.append(at[order[k + len(run)]])
+                if len(run) == 1:
+                    out.append(mapped[n])
+                elif run[-1] > run[0]:
+                    out.extend(stretch(run[0], run[-1]))
+                else:
+                    out.extend(stretch(run[-1], run[0])[::-1])
+                k += len(run)
+            new_rings.append(out)
+        if changed:
+            shape = _build(g["geom"], new_rings)
+            if shape.is_valid and shape.symmetric_difference(g["geom"]).area < TOL * TOL:
+                continue  # only a point of the path put on its boundary: the same ground
+            if not shape.is_valid:
+                raise InvalidInput("the new path would make the boundary of {code} cross itself: draw it so that it "
+                                   "crosses no other edge", code=g["code"])  # fmt: skip
+            edits.append(Reshape(code=g["code"], version=g["version"], geometry=shape))
+    made, moved = reshape_grids(conn, settings, edits, actor=actor)
+    return {"versions": made, "before": {e.code: e.version for e in edits}, "incidents_moved": moved}

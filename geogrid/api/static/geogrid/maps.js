@@ -455,8 +455,34 @@
     // Editing: split with a drawn line, merge the selection, move a boundary's vertices.
     if (config.can_edit) {
       document.getElementById("edit-tools").hidden = false;
+      // A path drawn for "Redraw an edge" replaces the boundary between its ends; any other line splits.
+      let redrawing = null;
+      document.getElementById("redraw").addEventListener("click", () => {
+        if (selected.size !== 1) { notice(t("Click one cell, then draw the new course of one of its edges."), "error"); return; }
+        redrawing = Array.from(selected.keys())[0];
+        const drawer = new L.Draw.Polyline(map, { shapeOptions: { color: "#ff7f0e", weight: 3 } });
+        drawer.enable();
+        // Started from here, not from the draw toolbar: the page gives the "finish" button.
+        const finish = document.getElementById("redraw-done");
+        finish.hidden = false;
+        finish.onclick = () => { finish.hidden = true; drawer.completeShape(); };
+        map.once("draw:drawstop", () => { finish.hidden = true; });
+        notice(t("Click on the boundary of {code} where the new course starts, then at its bends and where it ends on the "
+          + "boundary, then Finish: the grids on both sides follow.", { code: redrawing }));
+      });
       map.on(L.Draw.Event.CREATED, async (e) => {
         if (e.layerType !== "polyline") return;
+        if (redrawing) {
+          const code = redrawing;
+          redrawing = null;
+          try {
+            const result = await api("POST", "/api/grids/" + encodeURIComponent(code) + "/reshape", { path: e.layer.toGeoJSON().geometry });
+            sessionStorage.setItem("geogrid-undo", JSON.stringify(result.versions));
+            done(t("Redrew the edge of {codes}; {moved} open incident(s) moved to another cell.",
+              { codes: Object.keys(result.versions).join(", "), moved: result.incidents_moved }));
+          } catch (err) { notice(err.message, "error"); }
+          return;
+        }
         if (selected.size !== 1) { notice(t("Click the cell to split first, then draw the line across it."), "error"); return; }
         const code = Array.from(selected.keys())[0];
         const url = "/api/grids/" + encodeURIComponent(code) + "/split";
