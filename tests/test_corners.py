@@ -4,6 +4,8 @@ would break the tiling is refused in words; an edit is undone by new versions wi
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import shapely
 import sqlalchemy as sa
@@ -141,3 +143,26 @@ def test_an_edge_that_cells_meet_part_of_the_way_is_redrawn_at_the_cells_level(c
     with pytest.raises(InvalidInput, match="meets this edge part of the way"):
         vertices.reshape_edge(conn, settings, "XWZ001001", [start, bend, end], actor="planner")
     assert dict(conn.execute(sa.text("SELECT code, version FROM grids WHERE valid_to IS NULL")).all()) == versions
+
+
+def test_a_corner_is_added_halfway_and_taken_away_again(conn, settings, demo_grids):
+    corners = vertices.corners(conn, "XWZ001001")
+    halves = vertices.midpoints(conn, "XWZ001001")
+    assert len(halves) == len(corners)  # one between each two corners
+    _, cell = current(conn, "XWZ001001")
+    half = halves[0]
+    assert cell.boundary.distance(shapely.Point(half)) < 1e-9  # on the boundary
+    # Dragged out, the halfway point is a new corner of every grid along that edge.
+    inward = cell.centroid
+    step = 80 * M / math.dist(half, (inward.x, inward.y))  # 80 m in towards the middle of the cell
+    target = (half[0] + step * (inward.x - half[0]), half[1] + step * (inward.y - half[1]))
+    vertices.move_corner(conn, settings, half, target, actor="planner")
+    assert len(vertices.corners(conn, "XWZ001001")) == len(corners) + 1
+    assert check_topology(conn, settings, "XWZ") == []
+    # Taken away: onto the line between the corners either side; the boundary no longer turns there.
+    taken = vertices.remove_corner(conn, settings, "XWZ001001", target, actor="planner")
+    assert "XWZ001001" in taken["versions"]
+    assert len(vertices.corners(conn, "XWZ001001")) == len(corners)
+    assert check_topology(conn, settings, "XWZ") == []
+    with pytest.raises(InvalidInput, match="no corner"):
+        vertices.remove_corner(conn, settings, "XWZ001001", (0.5, 0.5), actor="planner")

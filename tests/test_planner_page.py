@@ -5,6 +5,7 @@ of the level shown, renaming a grid from the page, and the view kept after an ed
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import shapely
@@ -295,5 +296,54 @@ def test_a_shared_edge_redrawn_on_the_map_follows_on_both_sides(browser, site, s
     page.screenshot(path=str(settings.home / "screenshots" / "planner_edge_redrawn.png"))
     page.click("#undo")
     page.wait_for_function("document.getElementById('notice').textContent.includes('已撤销')")
+    assert log.errors == []
+    context.close()
+
+
+def test_a_corner_added_by_dragging_a_halfway_handle_and_taken_away_by_a_right_click(browser, site, settings):
+    from tests.test_corners import current
+
+    code = "XWZ001001"
+    _, cell = current_of(site, code)
+    context, page, log = zh_page(browser, site["base"])
+    open_map(page, site["base"] + "/map/grids")
+    minx, miny, maxx, maxy = cell.bounds
+    page.evaluate(f"window[document.querySelector('.folium-map').id].fitBounds([[{miny}, {minx}], [{maxy}, {maxx}]], "
+                  "{padding: [60, 60], animate: false})")  # fmt: skip
+    page.select_option("#level", "grid")
+
+    def edit_boundary() -> int:
+        inside = cell.representative_point()
+        page.mouse.click(*screen_point(page, inside.x, inside.y))
+        page.wait_for_function(f"(document.querySelector('#details h3') || {{}}).textContent?.startsWith('{code}')")
+        page.click("#reshape")
+        page.wait_for_selector(".corner-handle")
+        return int(page.evaluate("document.body.dataset.corners"))
+
+    before = edit_boundary()
+    half = page.locator(".corner-handle.add").first.bounding_box()
+    x, y = half["x"] + half["width"] / 2, half["y"] + half["height"] / 2
+    toward = screen_point(page, cell.centroid.x, cell.centroid.y)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + (toward[0] - x) * 0.25, y + (toward[1] - y) * 0.25, steps=6)
+    page.mouse.up()
+    page.wait_for_function("document.getElementById('notice').textContent.includes('已移动')")
+    page.wait_for_selector("body[data-ready='1']")
+    assert edit_boundary() == before + 1
+    with site["engine"].connect() as conn:
+        version = current(conn, code)[0]
+    # The new corner, right-clicked: taken away again.
+    centres = (
+        "hs => hs.map(h => { const r = h.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })"
+    )
+    boxes = page.eval_on_selector_all(".corner-handle:not(.add)", centres)
+    added = min(boxes, key=lambda b: math.dist(b, (x + (toward[0] - x) * 0.25, y + (toward[1] - y) * 0.25)))
+    page.mouse.click(*added, button="right")
+    page.wait_for_function("document.getElementById('notice').textContent.includes('已从')")
+    page.wait_for_selector("body[data-ready='1']")
+    assert edit_boundary() == before
+    with site["engine"].connect() as conn:
+        assert current(conn, code)[0] == version + 1
     assert log.errors == []
     context.close()

@@ -244,11 +244,25 @@ _EDITED = {"type": "object", "properties": {
 
 @bp.get("/grids/<code>/corners")
 @access(*EDITORS)
-@openapi.doc(response={"type": "object", "properties": {"corners": {"type": "array", "items": _POINT}}})
+@openapi.doc(response={"type": "object", "properties": {"corners": {"type": "array", "items": _POINT},
+                                                        "midpoints": {"type": "array", "items": _POINT}}})
 def grid_corners(code: str):
-    """The corners of a grid's boundary (where it or a grid meeting it turns), the handles of the planner's map."""
+    """The corners of a grid's boundary (where it or a grid meeting it turns), the handles of the planner's map, and
+    the points halfway between them (where a corner can be added by dragging)."""
     with db() as conn:
-        return jsonify({"code": code, "corners": [list(p) for p in vertices.corners(conn, code)]})
+        return jsonify({"code": code, "corners": [list(p) for p in vertices.corners(conn, code)],
+                        "midpoints": [list(p) for p in vertices.midpoints(conn, code)]})  # fmt: skip
+
+
+@bp.post("/grids/<code>/corner/remove")
+@access(*EDITORS)
+@openapi.doc(body={"type": "object", "required": ["at"], "properties": {"at": _POINT}}, response=_EDITED)
+def remove_corner(code: str):
+    """Take a corner away: it goes onto the line between the corners before and after it, in every grid that has
+    it, as one versioned change."""
+    at = _point(json_body(), "at")
+    with db() as conn:
+        return jsonify(vertices.remove_corner(conn, state().settings, code, at, actor=principal().name))
 
 
 @bp.post("/grids/corner")

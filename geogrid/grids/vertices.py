@@ -110,6 +110,52 @@ def corners(conn: Connection, code: str) -> list[tuple[float, float]]:
     return out
 
 
+def midpoints(conn: Connection, code: str) -> list[tuple[float, float]]:
+    """Halfway along each stretch of grid *code*'s boundary between two corners: where a planner adds a corner."""
+    found = conn.execute(sa.text("SELECT ST_AsBinary(geom) FROM grids WHERE code = :c AND valid_to IS NULL"),
+                         {"c": code}).scalar()  # fmt: skip
+    if found is None:
+        raise NotFound("no current grid {code}", code=code)
+    geom = shapely.from_wkb(bytes(found))
+    turning = {_key(*p) for p in corners(conn, code)}
+    out = []
+    for ring in _rings(geom):
+        at = [i for i, p in enumerate(ring) if _key(*p) in turning]
+        for n, i in enumerate(at):
+            j = at[(n + 1) % len(at)]
+            stretch = [ring[(i + k) % len(ring)] for k in range((j - i) % len(ring) + 1)] if len(at) > 1 else ring
+            if len(stretch) >= 2:
+                half = shapely.LineString(stretch).interpolate(0.5, normalized=True)
+                out.append((half.x, half.y))
+    return out
+
+
+def remove_corner(conn: Connection, settings: Settings, code: str, at: tuple[float, float], *,
+                  actor: str = "system") -> dict:  # fmt: skip
+    """Take away the corner of grid *code* at *at*: it goes onto the straight line between the corners before and
+    after it (in every grid that has it, as :func:`move_corner` moves it), so the boundary no longer turns there."""
+    grid = lock_current(conn, code)
+    turning = corners(conn, code)
+    keys = {_key(*p) for p in turning}
+    for ring in _rings(grid.geom):
+        idx = [i for i, p in enumerate(ring) if _key(*p) in keys]
+        here = next((i for i in idx if math.dist(ring[i], at) <= 1e-6), None)
+        if here is None:
+            continue
+        if len(idx) <= 3:
+            raise InvalidInput("{code} keeps at least three corners on each boundary ring", code=code)
+        n = idx.index(here)
+        before, after = idx[n - 1], idx[(n + 1) % len(idx)]
+        way_in = [ring[(before + k) % len(ring)] for k in range((here - before) % len(ring) + 1)]
+        way_out = [ring[(here + k) % len(ring)] for k in range((after - here) % len(ring) + 1)]
+        length = shapely.LineString(way_in).length + shapely.LineString(way_out).length
+        share = shapely.LineString(way_in).length / length if length else 0.5
+        line = shapely.LineString([ring[before], ring[after]])
+        target = line.interpolate(share, normalized=True)
+        return move_corner(conn, settings, ring[here], (target.x, target.y), actor=actor)
+    raise InvalidInput("no corner of {code} at {lon}, {lat}", code=code, lon=round(at[0], 7), lat=round(at[1], 7))
+
+
 def _insert(ring: list[tuple[float, float]], point: tuple[float, float]) -> bool:
     """Put *point* into *ring* where an edge passes within TOL of it (not at a vertex); whether it did."""
     px, py = point

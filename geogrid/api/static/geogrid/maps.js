@@ -591,10 +591,12 @@
           if (info.kind !== "geojson" || !map.hasLayer(info.layer)) continue;
           info.layer.eachLayer((layer) => { for (const p of layer.getLatLngs().flat(3)) others.push(p); });
         }
-        for (const [lon, lat] of found.corners) {
-          const handle = L.marker([lat, lon], { draggable: true, keyboard: false, title: t("Drag to move this corner"),
-            icon: L.divIcon({ className: "corner-handle", iconSize: [14, 14] }) });
-          handle.on("drag", (e) => {
+        // Corners (drag to move, right-click to take away) and, halfway between them, new corners to drag out.
+        const handle = (lon, lat, adding) => {
+          const marker = L.marker([lat, lon], { draggable: true, keyboard: false,
+            title: adding ? t("Drag to add a corner here") : t("Drag to move this corner; right-click to take it away"),
+            icon: L.divIcon({ className: "corner-handle" + (adding ? " add" : ""), iconSize: adding ? [10, 10] : [14, 14] }) });
+          marker.on("drag", (e) => {
             const here = map.latLngToContainerPoint(e.latlng);
             let best = null, bestPx = 9;
             for (const p of others) {
@@ -602,10 +604,10 @@
               const px = here.distanceTo(map.latLngToContainerPoint(p));
               if (px < bestPx) { best = p; bestPx = px; }
             }
-            if (best) handle.setLatLng(best);
+            if (best) marker.setLatLng(best);
           });
-          handle.on("dragend", async () => {
-            const to = handle.getLatLng();
+          marker.on("dragend", async () => {
+            const to = marker.getLatLng();
             notice(t("Moving the corner in every grid that has it…"));
             try {
               const result = await api("POST", "/api/grids/corner", { from: [lon, lat], to: [Number(to.lng.toFixed(8)), Number(to.lat.toFixed(8))] });
@@ -613,12 +615,24 @@
               done(t("Moved the corner of {codes}; {moved} open incident(s) moved to another cell.",
                 { codes: Object.keys(result.versions).join(", "), moved: result.incidents_moved }));
             } catch (err) {
-              handle.setLatLng([lat, lon]);
+              marker.setLatLng([lat, lon]);
               notice(err.message, "error");
             }
           });
-          handles.addLayer(handle);
-        }
+          if (!adding) {
+            marker.on("contextmenu", async (e) => {
+              L.DomEvent.preventDefault(e.originalEvent);
+              try {
+                const result = await api("POST", "/api/grids/" + encodeURIComponent(code) + "/corner/remove", { at: [lon, lat] });
+                sessionStorage.setItem("geogrid-undo", JSON.stringify(result.versions));
+                done(t("Took the corner away from {codes}.", { codes: Object.keys(result.versions).join(", ") }));
+              } catch (err) { notice(err.message, "error"); }
+            });
+          }
+          handles.addLayer(marker);
+        };
+        for (const [lon, lat] of found.midpoints || []) handle(lon, lat, true);
+        for (const [lon, lat] of found.corners) handle(lon, lat, false);
         highlight.clearLayers();
         cancel.hidden = false;
         document.body.dataset.corners = String(found.corners.length);
