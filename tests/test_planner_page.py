@@ -25,6 +25,12 @@ def site(databases, settings):
     engine.dispose()
 
 
+def point_in(site, code: str) -> tuple[float, float]:
+    """A point inside grid *code* as it is now."""
+    inside = current_of(site, code)[1].representative_point()
+    return inside.x, inside.y
+
+
 def label_boxes(page) -> list[dict]:
     """The labels on the screen (inside the map), with their boxes."""
     return page.evaluate("""() => {
@@ -68,9 +74,7 @@ def test_names_and_codes_show_where_they_fit_without_covering_each_other(browser
 def test_a_click_selects_a_grid_of_the_level_shown_after_switching_levels(browser, site):
     context, page, log = zh_page(browser, site["base"])
     open_map(page, site["base"] + "/map/grids")
-    with site["engine"].connect() as conn:
-        lon, lat = conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
-                                        "WHERE code = 'XWZ001002' AND valid_to IS NULL) s")).one()  # fmt: skip
+    lon, lat = point_in(site, "XWZ001002")
     for level in ("grid", "", "village", ""):  # one level, all of them, another, all again
         page.select_option("#level", level)
         page.evaluate("document.getElementById('details').replaceChildren()")  # what the click brings, not the last
@@ -85,9 +89,7 @@ def test_a_click_selects_a_grid_of_the_level_shown_after_switching_levels(browse
 def test_a_grid_renamed_from_the_page_and_the_view_kept(browser, site):
     context, page, log = zh_page(browser, site["base"])
     open_map(page, site["base"] + "/map/grids")
-    with site["engine"].connect() as conn:
-        lon, lat = conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
-                                        "WHERE code = 'XWZ002001' AND valid_to IS NULL) s")).one()  # fmt: skip
+    lon, lat = point_in(site, "XWZ002001")
     page.evaluate(f"window[document.querySelector('.folium-map').id].setView([{lat}, {lon}], 16, {{animate: false}})")
     page.select_option("#level", "grid")
     page.mouse.click(*screen_point(page, lon, lat))

@@ -244,8 +244,12 @@ _EDITED = {"type": "object", "properties": {
 
 @bp.get("/grids/<code>/corners")
 @access(*EDITORS)
-@openapi.doc(response={"type": "object", "properties": {"corners": {"type": "array", "items": _POINT},
-                                                        "midpoints": {"type": "array", "items": _POINT}}})
+@openapi.doc(
+    response={
+        "type": "object",
+        "properties": {"corners": {"type": "array", "items": _POINT}, "midpoints": {"type": "array", "items": _POINT}},
+    }
+)
 def grid_corners(code: str):
     """The corners of a grid's boundary (where it or a grid meeting it turns), the handles of the planner's map, and
     the points halfway between them (where a corner can be added by dragging)."""

@@ -92,13 +92,17 @@ def _corner_keys(grids: list[dict]) -> set[tuple[float, float]]:
     return {_key(*ring[i]) for g in grids for ring in g["rings"] for i in range(len(ring)) if _turns(ring, i)}
 
 
-def corners(conn: Connection, code: str) -> list[tuple[float, float]]:
-    """The corners on grid *code*'s boundary: where it turns, or where a grid that meets it turns there."""
+def _current_shape(conn: Connection, code: str):
     found = conn.execute(sa.text("SELECT ST_AsBinary(geom) FROM grids WHERE code = :c AND valid_to IS NULL"),
                          {"c": code}).scalar()  # fmt: skip
     if found is None:
         raise NotFound("no current grid {code}", code=code)
-    geom = shapely.from_wkb(bytes(found))
+    return shapely.from_wkb(bytes(found))
+
+
+def corners(conn: Connection, code: str) -> list[tuple[float, float]]:
+    """The corners on grid *code*'s boundary: where it turns, or where a grid that meets it turns there."""
+    geom = _current_shape(conn, code)
     turning = _corner_keys(_grids_near(conn, geom.bounds))
     seen, out = set(), []
     for ring in _rings(geom):
@@ -112,11 +116,7 @@ def corners(conn: Connection, code: str) -> list[tuple[float, float]]:
 
 def midpoints(conn: Connection, code: str) -> list[tuple[float, float]]:
     """Halfway along each stretch of grid *code*'s boundary between two corners: where a planner adds a corner."""
-    found = conn.execute(sa.text("SELECT ST_AsBinary(geom) FROM grids WHERE code = :c AND valid_to IS NULL"),
-                         {"c": code}).scalar()  # fmt: skip
-    if found is None:
-        raise NotFound("no current grid {code}", code=code)
-    geom = shapely.from_wkb(bytes(found))
+    geom = _current_shape(conn, code)
     turning = {_key(*p) for p in corners(conn, code)}
     out = []
     for ring in _rings(geom):
