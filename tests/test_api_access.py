@@ -55,6 +55,8 @@ MATRIX = {
     ("POST", "/api/grids/merge", "/api/grids/merge", '{"codes": ["XWZ001001", "XWZ001002"]}'): EDIT_OK,
     ("POST", "/api/grids/<code>/rename", "/api/grids/XWZ001001/rename", '{"name": "x", "version": 99}'): ADMIN_ONLY
     | {"admin": 409, "planner": 409},
+    ("POST", "/api/grids/<code>/recode", "/api/grids/XWZ001001/recode", '{"code": "X9", "version": 99}'): ADMIN_ONLY
+    | {"admin": 409, "planner": 409},
     ("GET", "/api/grids/<code>/corners", "/api/grids/XWZ001001/corners", None): EDIT_OK,
     ("POST", "/api/grids/<code>/corner/remove", "/api/grids/XWZ001001/corner/remove", '{"at": [1, 1]}'): ADMIN_ONLY
     | {"admin": 422, "planner": 422},

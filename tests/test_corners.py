@@ -166,3 +166,34 @@ def test_a_corner_is_added_halfway_and_taken_away_again(conn, settings, demo_gri
     assert check_topology(conn, settings, "XWZ") == []
     with pytest.raises(InvalidInput, match="no corner"):
         vertices.remove_corner(conn, settings, "XWZ001001", (0.5, 0.5), actor="planner")
+
+
+def test_a_grid_recoded_with_the_grids_below_it_their_duties_and_incidents(conn, settings, demo_grids):
+    from geogrid.errors import Conflict as Taken
+    from geogrid.grids.edit import recode_grid
+    from geogrid.incidents.intake import NewIncident, register
+    from tests.conftest import helper_on
+
+    person, lon, lat = helper_on(conn, "XWZ001002")
+    case = register(conn, settings, NewIncident(lon=lon, lat=lat, category="garbage", source="phone"), actor="t")
+    version = current(conn, "XWZ001")[0]
+    preview = recode_grid(conn, settings, "XWZ001", "XWZ009", version=version, dry_run=True)
+    assert preview.retired == ["XWZ001", "XWZ001001", "XWZ001002"]
+    assert list(preview.created) == ["XWZ009", "XWZ009001", "XWZ009002"]
+    assert current(conn, "XWZ001")[0] == version  # a dry run writes nothing
+    done = recode_grid(conn, settings, "XWZ001", "XWZ009", version=version, actor="planner")
+    assert list(done.created) == ["XWZ009", "XWZ009001", "XWZ009002"]
+    alive = dict(conn.execute(sa.text("SELECT code, parent_code FROM grids WHERE valid_to IS NULL "
+                                      "AND code LIKE 'XWZ00%'")).all())  # fmt: skip
+    assert alive["XWZ009001"] == "XWZ009" and "XWZ001" not in alive and "XWZ001002" not in alive
+    assert check_topology(conn, settings, "XWZ") == []
+    duty = conn.execute(sa.text("SELECT grid_code FROM assignments WHERE person_id = :p AND valid_to IS NULL"),
+                        {"p": person}).scalar_one()  # fmt: skip
+    assert duty == "XWZ009002"  # the duty went with the code
+    cell = conn.execute(sa.text("SELECT g.code FROM incidents i JOIN grids g ON g.id = i.grid_id WHERE i.id = :i"),
+                        {"i": case["id"]}).scalar_one()  # fmt: skip
+    assert cell == "XWZ009002"  # the open case with its ground
+    with pytest.raises(Taken, match="taken"):  # an old code is never given out again
+        recode_grid(conn, settings, "XWZ002", "XWZ001", version=current(conn, "XWZ002")[0])
+    with pytest.raises(InvalidInput, match="letters, digits"):
+        recode_grid(conn, settings, "XWZ002", "X Y", version=current(conn, "XWZ002")[0])

@@ -349,3 +349,26 @@ def test_a_corner_added_by_dragging_a_halfway_handle_and_taken_away_by_a_right_c
         assert current(conn, code)[0] == version + 1
     assert log.errors == []
     context.close()
+
+
+def test_a_grid_recoded_from_the_page_after_a_preview(browser, site, settings):
+    code, lon, lat = "XWZ002002", *point_in(site, "XWZ002002")
+    context, page, log = zh_page(browser, site["base"])
+    open_map(page, site["base"] + "/map/grids")
+    page.select_option("#level", "grid")
+    page.mouse.click(*screen_point(page, lon, lat))
+    page.wait_for_function(f"(document.querySelector('#details h3') || {{}}).textContent?.startsWith('{code}')")
+    page.fill("#recode-code", "XWZ002009")
+    page.click("#recode button[type=submit]")
+    page.wait_for_selector("#preview-apply")
+    assert "XWZ002002 → XWZ002009" in page.text_content("#edit-preview")
+    with site["engine"].connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM grids WHERE code = 'XWZ002009'")).scalar() == 0
+    page.click("#preview-apply")
+    page.wait_for_function("document.getElementById('notice').textContent.includes('已改编码')")
+    with site["engine"].connect() as conn:
+        alive = conn.execute(sa.text("SELECT code FROM grids WHERE valid_to IS NULL AND code LIKE 'XWZ00200%' "
+                                     "ORDER BY code")).scalars().all()  # fmt: skip
+    assert "XWZ002009" in alive and code not in alive and not [c for c in alive if c.startswith(code)]
+    assert log.errors == []
+    context.close()

@@ -378,6 +378,22 @@ def _flag(args, name: str) -> bool:
     return value in ("true", "1")
 
 
+@bp.post("/grids/<code>/recode")
+@access(*EDITORS)
+@openapi.doc(body={"type": "object", "required": ["code", "version"], "properties": {
+    "code": {"type": "string", "description": "the new code"}, "version": {"type": "integer"},
+    "dry_run": {"type": "boolean"}}}, response=_EDIT_RESULT)  # fmt: skip
+def recode(code: str):
+    """A new code for a grid (the grids below whose codes begin with it follow): the old codes retired, duties and
+    open incidents following; ``dry_run`` says which codes would change."""
+    body = json_body()
+    with db() as conn:
+        result = edit.recode_grid(conn, state().settings, code, required(body, "code", str),
+                                  version=required(body, "version", int), actor=principal().name,
+                                  dry_run=optional(body, "dry_run", bool) or False)  # fmt: skip
+    return jsonify(result.to_json())
+
+
 @bp.post("/grids/<code>/rename")
 @access(*EDITORS)
 @openapi.doc(body={"type": "object", "required": ["name", "version"],

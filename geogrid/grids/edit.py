@@ -27,7 +27,7 @@ from geogrid import people
 from geogrid.config import Settings
 from geogrid.errors import Conflict, GeogridError, InvalidInput
 from geogrid.grids import versions
-from geogrid.grids.codes import next_codes, reading_order
+from geogrid.grids.codes import check_scheme, next_codes, reading_order
 from geogrid.grids.metric import area_m2, metric_srid
 from geogrid.grids.topology import TopologyProblem, check_topology
 from geogrid.grids.versions import GridRow, lock_current
@@ -358,6 +358,62 @@ def rename_grid(conn: Connection, code: str, name: str, *, version: int) -> int:
         raise Conflict("grid {code} was changed by someone else: you edited version {version}, the current one is "
                        "{current}; reload and try again", code=code, version=version, current=grid.version)  # fmt: skip
     return versions.rename(conn, code, name)
+
+
+def recode_grid(conn: Connection, settings: Settings, code: str, new_code: str, *, version: int,
+                actor: str = "system", dry_run: bool = False) -> EditResult:  # fmt: skip
+    """Give grid *code* the code *new_code* from the version read: the same ground under a new code.
+
+    The old code is retired (kept in the history, never given to other ground) and the
+    grid written again under the new one; the grids below whose codes begin with the
+    old one (the code schemes build a child's code on its parent's) take the new prefix
+    the same way, and the others a new version under their new parent. Duties follow
+    the codes, open incidents their ground; one change. 409 on a stale version; 422 for a
+    taken or malformed code.
+    """
+    new_code = new_code.strip()
+    if not new_code or len(new_code) > 64 or not all(c.isalnum() or c in "-_." for c in new_code):
+        raise InvalidInput("a grid code is 1 to 64 letters, digits, '-', '_' or '.'")
+    grid = lock_current(conn, code)
+    if grid.version != version:
+        raise Conflict("grid {code} was changed by someone else: you edited version {version}, the current one is "
+                       "{current}; reload and try again", code=code, version=version, current=grid.version)  # fmt: skip
+    if new_code == code:
+        raise InvalidInput("{code} already has that code", code=code)
+    check_scheme(settings, new_code, grid.level, grid.parent_code)
+
+    def work() -> EditResult:
+        below = conn.execute(
+            sa.text("SELECT d.code, d.depth FROM geogrid_descendants(ARRAY[CAST(:c AS text)]) d WHERE d.depth > 0 "
+                    "ORDER BY d.depth, d.code"),
+            {"c": code},
+        ).all()  # fmt: skip
+        renamed = {code: new_code} | {c: new_code + c[len(code) :] for c, _ in below if c.startswith(code)}
+        taken = conn.execute(sa.text("SELECT DISTINCT code FROM grids WHERE code = ANY(:c)"),
+                             {"c": list(renamed.values())}).scalars().all()  # fmt: skip
+        if taken:
+            raise Conflict("code {codes} is taken (a code once used is never given to other ground)",
+                           codes=", ".join(sorted(taken)))  # fmt: skip
+        result, retired_ids, new_ids = EditResult(), [], []
+        for old in [code, *(c for c, _ in below)]:
+            row = lock_current(conn, old)
+            parent = renamed.get(row.parent_code, row.parent_code) if old != code else row.parent_code
+            if old in renamed:
+                versions.retire(conn, [row.id])
+                new_ids.append(versions.insert(conn, renamed[old], row.name, row.level, parent, row.geom,
+                                               row.attributes))  # fmt: skip
+                result.created[renamed[old]] = area_m2(row.geom, metric_srid(row.geom, settings))
+                result.retired.append(old)
+                retired_ids.append(row.id)
+            elif parent != row.parent_code:
+                versions.reparent(conn, row, parent)
+                result.reparented[old] = parent
+                retired_ids.append(row.id)
+        follow_change(conn, settings, result, {old: [new] for old, new in renamed.items()}, retired_ids,
+                      near_ids=new_ids, actor=actor, reason=f"{code} recoded as {new_code}")  # fmt: skip
+        return result
+
+    return run_or_preview(conn, dry_run, work)
 
 
 def _problems(conn, settings, scopes) -> list[TopologyProblem]:

@@ -359,7 +359,41 @@
         [t("people"), (p.people || []).map((x) => x.name + " (" + label("duty", x.duty) +
           (x.phone ? ", " + x.phone : "") + ")").join(", ")],
         [t("selected"), Array.from(selected.keys()).join(", ")],
-      ], config.can_edit && selected.size === 1 ? [renameForm(p)] : []);
+      ], config.can_edit && selected.size === 1 ? [renameForm(p), recodeForm(p)] : []);
+    }
+
+    // A new code for the selected grid: which codes would change first (the grids below whose codes begin with
+    // it follow), then apply.
+    function recodeForm(p) {
+      const input = el("input", { type: "text", id: "recode-code", value: p.code, maxlength: 64, "aria-label": t("New code") });
+      const form = el("form", { class: "rename", id: "recode" }, el("label", { for: "recode-code" }, t("New code")), input,
+        el("button", { type: "submit" }, t("Change the code")));
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        const code = input.value.trim();
+        const url = "/api/grids/" + encodeURIComponent(p.code) + "/recode";
+        try {
+          const preview = await api("POST", url, { code, version: p.version, dry_run: true });
+          const changes = preview.retired.map((old, n) => old + " → " + preview.created[n].code).join(", ");
+          const box = document.getElementById("edit-preview");
+          const apply = el("button", { type: "button", id: "preview-apply" }, t("Apply"));
+          const cancel = el("button", { type: "button", id: "preview-cancel" }, t("Cancel"));
+          box.replaceChildren(el("h3", {}, t("New codes: preview")), el("p", {}, changes),
+            el("p", {}, t("{carried} duties go with the codes; {moved} open incident(s) would move.",
+              { carried: preview.duties.length, moved: preview.incidents_moved })), apply, cancel);
+          box.hidden = false;
+          box.scrollIntoView({ block: "start" });
+          cancel.addEventListener("click", () => { box.hidden = true; });
+          apply.addEventListener("click", async () => {
+            apply.disabled = true;
+            try {
+              await api("POST", url, { code, version: p.version });
+              done(t("Recoded: {changes}.", { changes }));
+            } catch (err) { apply.disabled = false; notice(err.message, "error"); }
+          });
+        } catch (err) { notice(err.message, "error"); }
+      });
+      return form;
     }
 
     // Rename the selected grid (a new version with the same ground).
