@@ -313,3 +313,15 @@ def test_the_cli_dry_run(scratch_url):
     with engine.connect() as conn:
         assert count(conn, "SELECT count(*) FROM grids") == 0
     engine.dispose()
+
+
+def test_features_that_cannot_be_imported_are_left_out_with_the_reason(conn, settings, towns):
+    """The real Taipei villages hold one self-intersecting boundary: with skip_refused it is listed, the rest in."""
+    report = import_grids(conn, read(VILLAGES), level="village", settings=settings, code_field="VILLCODE",
+                          name_field="VILLNAME", skip_refused=True, dry_run=True)  # fmt: skip
+    assert [(r["feature"], r["code"], r["kind"], r["detail"]) for r in report.refused] == [
+        (2, "63000080037", "invalid", "Self-intersection")]  # fmt: skip
+    assert report.refused[0]["location"][0] == pytest.approx(121.56, abs=0.01)
+    assert len(report.created) == 455 and "1 refused" in report.summary()
+    with pytest.raises(InvalidInput, match="nothing imported"):  # without it, the file is refused whole
+        import_grids(conn, read(VILLAGES), level="village", settings=settings, code_field="VILLCODE")

@@ -176,6 +176,7 @@ def test_a_shared_corner_dragged_moves_every_grid_through_it_and_is_undone(brows
 
 def test_a_boundary_file_previewed_then_applied_or_cancelled(browser, site, settings, tmp_path):
     import geopandas as gpd
+    import pandas as pd
 
     with site["engine"].connect() as conn:
         cells = gpd.GeoDataFrame.from_postgis(
@@ -188,6 +189,18 @@ def test_a_boundary_file_previewed_then_applied_or_cancelled(browser, site, sett
     shrunk.to_file(tmp_path / "缩小.geojson", driver="GeoJSON")
     renamed = cells.copy()
     renamed.loc[1, "name"] = "第2村 北片"
+    # And a bow tie: an invalid shape, left out with the reason while the rest goes in.
+    x, y = renamed.loc[1, "geometry"].representative_point().coords[0]
+    bow = shapely.Polygon([(x, y), (x + 0.001, y + 0.001), (x + 0.001, y), (x, y + 0.001)])
+    renamed = gpd.GeoDataFrame(
+        pd.concat(
+            [
+                renamed,
+                gpd.GeoDataFrame({"code": ["XWZ002099"], "name": ["坏图形"], "geometry": [bow]}, crs="EPSG:4326"),
+            ],
+            ignore_index=True,
+        )
+    )
     renamed.to_file(tmp_path / "改名.geojson", driver="GeoJSON")
     context, page, log = zh_page(browser, site["base"])
     open_map(page, site["base"] + "/map/grids")
@@ -212,7 +225,9 @@ def test_a_boundary_file_previewed_then_applied_or_cancelled(browser, site, sett
         assert dict(conn.execute(sa.text("SELECT code, version FROM grids WHERE parent_code = 'XWZ002' "
                                          "AND valid_to IS NULL")).all()) == versions  # fmt: skip
     preview(tmp_path / "改名.geojson")
-    assert "仍完整拼接" in page.text_content("#edit-preview")
+    text = page.text_content("#edit-preview")
+    assert "1 个要素被拒绝" in text and "第 3 个要素（XWZ002099）：图形无效，边界自相交" in text
+    assert "仍完整拼接" in text
     page.click("#preview-apply")
     page.wait_for_function("document.getElementById('notice').textContent.includes('已导入')")
     with site["engine"].connect() as conn:

@@ -332,6 +332,8 @@ _FILE_TYPES = {"geojson": ".geojson", "json": ".geojson", "zip": ".zip", "shp": 
         "parent": {"type": "string"}, "crs": {"type": "string"}, "layer": {"type": "string"},
         "make_valid": {"type": "boolean"}, "snap_to_parent": {"type": "boolean"},
         "dry_run": {"type": "boolean", "description": "say what it would do; write nothing"},
+        "skip_refused": {"type": "boolean", "description": "leave out features that cannot be imported (with the "
+                         "reason, in `refused`) and import the rest"},
     },
     response={"type": "object"},
 )  # fmt: skip
@@ -356,7 +358,7 @@ def import_file():
     data = request.get_data(cache=False)
     if not data:
         raise InvalidInput("the request body is empty; send the file as the body")
-    flags = {name: _flag(args, name) for name in ("make_valid", "snap_to_parent", "dry_run")}
+    flags = {name: _flag(args, name) for name in ("make_valid", "snap_to_parent", "dry_run", "skip_refused")}
     with tempfile.TemporaryDirectory(prefix="geogrid-import-") as folder:
         path = Path(folder) / ("upload" + _FILE_TYPES[fmt])
         path.write_bytes(data)

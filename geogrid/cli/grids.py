@@ -30,9 +30,11 @@ def grids() -> None:
               "boundary onto it, so the children's edges lie exactly on their parent's.")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Say what the import would do (new, changed with the ground moved, "
               "unchanged, the tiling check of the result); write nothing.")  # fmt: skip
+@click.option("--skip-refused", is_flag=True, help="Leave out features that cannot be imported (saying why) and "
+              "import the rest.")  # fmt: skip
 @click.pass_context
 def grids_import(ctx, file, level, code_field, name_field, parent_field, parent_code, crs, layer, make_valid,
-                 snap_to_parent, dry_run):  # fmt: skip
+                 snap_to_parent, dry_run, skip_refused):  # fmt: skip
     """Import boundaries from GeoJSON, Shapefile (.shp/.zip) or GeoPackage, in one transaction."""
     from geogrid.grids.importer import import_grids
     from geogrid.grids.io import read_boundaries
@@ -46,6 +48,7 @@ def grids_import(ctx, file, level, code_field, name_field, parent_field, parent_
             conn, frame, level=level, settings=settings, code_field=code_field,
             name_field=name_field, parent_field=parent_field, parent_code=parent_code,
             make_valid=make_valid, snap_to_parent=snap_to_parent, actor=ACTOR, dry_run=dry_run,
+            skip_refused=skip_refused,
         )  # fmt: skip
     for line in report.repaired + report.warnings:
         click.echo(f"  {line}")
@@ -54,6 +57,8 @@ def grids_import(ctx, file, level, code_field, name_field, parent_field, parent_
             click.echo(f"  new      {code}")
         for code in report.changed:
             click.echo(f"  changed  {code}: {report.moved_m2.get(code, 0):,.0f} m² of ground moved")
+    for refused in report.refused:
+        click.echo(f"  refused  {refused['reason']}")
     for line in report.problems:
         click.echo(f"  tiling: {line}")
     click.echo(report.summary())

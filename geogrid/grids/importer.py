@@ -47,6 +47,8 @@ class ImportReport:
     #: GeoJSON.
     problems: list[str] = dataclasses.field(default_factory=list)
     problem_features: list[dict] = dataclasses.field(default_factory=list)
+    #: Features left out with the reason (``skip_refused``): {"feature", "code", "reason"}.
+    refused: list[dict] = dataclasses.field(default_factory=list)
     #: A dry run: nothing was written; ``preview`` holds the new and changed grids' shapes (GeoJSON).
     dry_run: bool = False
     preview: dict | None = None
@@ -58,7 +60,8 @@ class ImportReport:
         return (
             f"{'dry run, nothing written: would have ' if self.dry_run else ''}"
             f"{len(self.created)} created, {len(self.changed)} changed (new version), "
-            f"{len(self.unchanged)} unchanged, {len(self.repaired)} repaired{snapped}; "
+            f"{len(self.unchanged)} unchanged, {len(self.repaired)} repaired{snapped}"
+            f"{f', {len(self.refused)} refused' if self.refused else ''}; "
             f"{self.incidents_moved} open incident(s) moved to another cell{tiling}"
         )
 
@@ -81,6 +84,7 @@ def import_grids(
     snap_to_parent: bool = False,
     actor: str = "system",
     dry_run: bool = False,
+    skip_refused: bool = False,
 ) -> ImportReport:
     """Import the (EPSG:4326) boundaries in *frame* as grids of *level*.
 
@@ -96,6 +100,9 @@ def import_grids(
     The report says the ground each changed grid moved and what the tiling check finds
     under the grids' parents afterwards. A *dry_run* does all of it and writes nothing
     (MapIt's importers work the same way), with the new and changed shapes for a preview.
+    With *skip_refused*, a feature with an invalid shape (not repaired) or no parent is
+    left out with its reason (``refused``) and the others imported; else the file is
+    refused whole.
     """
     if level not in settings.levels:
         raise InvalidInput(
@@ -118,8 +125,12 @@ def import_grids(
     with conn.begin_nested() as savepoint:
         stage = _stage(conn, frame, code_field, name_field, parent_field, parent_code)
         try:
-            _check_validity(conn, stage, make_valid, report)
-            _resolve_parents(conn, stage, above, settings, report, by_containment=not (parent_field or parent_code))
+            _check_validity(conn, stage, make_valid, report, skip_refused)
+            _resolve_parents(conn, stage, above, settings, report, by_containment=not (parent_field or parent_code),
+                             skip_refused=skip_refused)  # fmt: skip
+            if skip_refused and not conn.execute(sa.text(f"SELECT count(*) FROM {stage}")).scalar_one():
+                raise InvalidInput("every feature was refused: {reasons}",
+                                   reasons="; ".join(r["reason"] for r in report.refused[:5]))  # fmt: skip
             if snap_to_parent and above is not None:
                 _snap_to_parents(conn, stage, settings.tolerance_m, report)
             _check_scheme(conn, stage, level, settings)
@@ -220,7 +231,13 @@ def _stage(conn, frame, code_field, name_field, parent_field, parent_code) -> st
     return stage
 
 
-def _check_validity(conn, stage, make_valid: bool, report: ImportReport) -> None:
+def _refuse(conn, stage: str, report: ImportReport, rows: list[dict]) -> None:
+    """Leave out the features of *rows* ({feature, code, kind, reason, detail, location}), saying why."""
+    report.refused += rows
+    conn.execute(sa.text(f"DELETE FROM {stage} WHERE feature = ANY(:f)"), {"f": [r["feature"] for r in rows]})
+
+
+def _check_validity(conn, stage, make_valid: bool, report: ImportReport, skip_refused: bool = False) -> None:
     invalid = conn.execute(
         sa.text(
             f"SELECT s.feature, s.code, d.reason, ST_X(d.location) AS x, ST_Y(d.location) AS y "
@@ -232,6 +249,12 @@ def _check_validity(conn, stage, make_valid: bool, report: ImportReport) -> None
         + (f" at {r.x:.7f} {r.y:.7f}" if r.x is not None else "")
         for r in invalid
     ]
+    if invalid and not make_valid and skip_refused:
+        _refuse(conn, stage, report, [
+            {"feature": r.feature, "code": r.code, "kind": "invalid", "reason": text, "detail": r.reason,
+             "location": [r.x, r.y] if r.x is not None else None}
+            for r, text in zip(invalid, described, strict=True)])  # fmt: skip
+        invalid = []
     if invalid and not make_valid:
         raise InvalidInput(
             "{n_invalid} invalid geometries, nothing imported (--make-valid repairs them): {described}",
@@ -264,7 +287,7 @@ def _check_validity(conn, stage, make_valid: bool, report: ImportReport) -> None
         raise InvalidInput("features {not_polygons} are not polygons", not_polygons=not_polygons)
 
 
-def _resolve_parents(conn, stage, above, settings, report, *, by_containment: bool) -> None:
+def _resolve_parents(conn, stage, above, settings, report, *, by_containment: bool, skip_refused: bool = False) -> None:
     if above is None:
         return
     if by_containment:
@@ -296,6 +319,13 @@ def _resolve_parents(conn, stage, above, settings, report, *, by_containment: bo
             .scalars()
             .all()
         )
+        if orphans and skip_refused:
+            codes = dict(conn.execute(sa.text(f"SELECT feature, code FROM {stage} WHERE feature = ANY(:f)"),
+                                      {"f": orphans}).all())  # fmt: skip
+            _refuse(conn, stage, report, [
+                {"feature": f, "code": codes.get(f), "kind": "outside", "reason": f"feature {f}: outside every current "
+                 f"{above} grid", "detail": above, "location": None} for f in orphans])  # fmt: skip
+            orphans = []
         if orphans:
             raise InvalidInput(
                 "features {orphans} lie outside every current {above} grid", orphans=orphans[:20], above=above

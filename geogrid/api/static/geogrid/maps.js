@@ -620,10 +620,16 @@
         try { found = await api("GET", "/api/grids/" + encodeURIComponent(code) + "/corners"); } catch (err) { notice(err.message, "error"); return; }
         handles.clearLayers();
         editing = { code };
-        const others = [];  // corners of the grids shown, to snap to
+        const others = [];  // the points of the grids shown, to snap to ...
+        const edges = [];   // ... and their edges, when no point is near
         for (const info of layers) {
           if (info.kind !== "geojson" || !map.hasLayer(info.layer)) continue;
-          info.layer.eachLayer((layer) => { for (const p of layer.getLatLngs().flat(3)) others.push(p); });
+          info.layer.eachLayer((layer) => {
+            const rings = layer.getLatLngs().flat(2).filter((r) => Array.isArray(r));
+            for (const ring of (rings.length ? rings : [layer.getLatLngs().flat(3)])) {
+              for (const [n, p] of ring.entries()) { others.push(p); edges.push([p, ring[(n + 1) % ring.length]]); }
+            }
+          });
         }
         // Corners (drag to move, right-click to take away) and, halfway between them, new corners to drag out.
         const handle = (lon, lat, adding) => {
@@ -637,6 +643,15 @@
               if (Math.abs(p.lat - lat) < 1e-9 && Math.abs(p.lng - lon) < 1e-9) continue;
               const px = here.distanceTo(map.latLngToContainerPoint(p));
               if (px < bestPx) { best = p; bestPx = px; }
+            }
+            if (!best) {  // onto an edge within 6 px
+              let bestEdgePx = 6;
+              for (const [a, b] of edges) {
+                const pa = map.latLngToContainerPoint(a), pb = map.latLngToContainerPoint(b);
+                const on = L.LineUtil.closestPointOnSegment(here, pa, pb);
+                const px = here.distanceTo(on);
+                if (px < bestEdgePx) { best = map.containerPointToLatLng(on); bestEdgePx = px; }
+              }
             }
             if (best) marker.setLatLng(best);
           });
@@ -694,11 +709,26 @@
         }
         if (document.getElementById("import-make-valid").checked) query.set("make_valid", "true");
         if (document.getElementById("import-snap").checked) query.set("snap_to_parent", "true");
+        query.set("skip_refused", "true");  // what cannot be imported is listed with its reason, the rest goes in
         notice(t("Reading {name}…", { name: file.name }));
         let preview;
         try { preview = await api("POST", "/api/grids/import?" + query + "&dry_run=true", file); } catch (err) { notice(err.message, "error"); return; }
         showImport(file, query, preview);
       });
+
+      // Why a feature was left out, in the page's words (the database's reasons for an invalid shape, translated).
+      const GEOS = { "Self-intersection": t("it crosses itself"), "Ring Self-intersection": t("a ring touches itself"),
+        "Too few points": t("too few points"), "Hole lies outside shell": t("a hole lies outside it"),
+        "Nested holes": t("holes inside holes"), "Interior is disconnected": t("its inside is cut in two"),
+        "Nested shells": t("one part lies inside another"), "Duplicate Rings": t("a ring appears twice"),
+        "Invalid Coordinate": t("a coordinate is not a number") };
+      function refusal(r) {
+        const name = r.code ? t("feature {n} ({code})", { n: r.feature, code: r.code }) : t("feature {n}", { n: r.feature });
+        if (r.kind === "outside") return el("li", {}, t("{name}: outside every grid of the level above", { name }));
+        const where = r.location ? " " + t("at {lon}, {lat}", { lon: r.location[0].toFixed(6), lat: r.location[1].toFixed(6) }) : "";
+        return el("li", {}, t("{name}: not a valid shape, {why}", { name, why: GEOS[r.detail] || r.detail }) + where +
+          " " + t("(tick “Repair invalid shapes” to repair it)"));
+      }
 
       function showImport(file, query, preview) {
         const box = document.getElementById("edit-preview");
@@ -724,6 +754,9 @@
             ...preview.changed.map((code) => el("li", { class: "changed" }, t("changed: {code}, {area} of ground moved",
               { code, area: m2(preview.moved_m2[code] || 0) })))),
           ...preview.repaired.map((line) => el("p", { class: "hint" }, line)),
+          ...(preview.refused.length ? [el("div", { class: "refused" },
+            el("p", { class: "error" }, t("{n} feature(s) refused, left out:", { n: preview.refused.length })),
+            el("ul", {}, ...preview.refused.map(refusal)))] : []),
           preview.problems.length
             ? el("div", { class: "problems" }, el("p", { class: "error" }, t("After it the tiling check finds {n} problem(s):", { n: preview.problems.length })),
               el("ul", {}, ...preview.problems.map((line) => el("li", {}, line))))
