@@ -44,16 +44,25 @@ def engine(databases: Databases) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def demo_township_url(databases: Databases, settings: Settings) -> str:
-    """URL of a database holding the full demo township (built once per run, ~25 s; read-only)."""
-    from geogrid import demo_township
+def demo_township_run(databases: Databases, tmp_path_factory):
+    """The full demo township built once per run by `geogrid demo` itself (~35 s with its basemap): the database's
+    URL, the command's output and its home folder. Read-only for the tests that share it."""
+    from types import SimpleNamespace
 
-    url = databases.new()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        demo_township.load(conn, settings)
-    engine.dispose()
-    return url
+    from click.testing import CliRunner
+
+    from geogrid.cli import main
+
+    url, home = databases.new(), tmp_path_factory.mktemp("demo-home")
+    result = CliRunner().invoke(main, ["demo"], env={"GEOGRID_DATABASE_URL": url, "GEOGRID_HOME": str(home)})
+    assert result.exit_code == 0, result.output
+    return SimpleNamespace(url=url, output=result.output, home=home)
+
+
+@pytest.fixture(scope="session")
+def demo_township_url(demo_township_run) -> str:
+    """URL of a database holding the full demo township (read-only)."""
+    return demo_township_run.url
 
 
 @pytest.fixture

@@ -57,11 +57,12 @@ def test_worker_user_becomes_a_person(scratch_url):
     engine.dispose()
 
 
-def test_demo_loads_a_tiling_hierarchy_idempotently(scratch_url, tmp_path):
-    first = run(scratch_url, "demo", home=tmp_path)
-    assert first.exit_code == 0, first.output
+def test_demo_loads_a_tiling_hierarchy_idempotently(demo_township_run):
+    # The run's shared demo township is built by `geogrid demo` (tests/conftest.py): its first output is here.
+    scratch_url, tmp_path, first = demo_township_run.url, demo_township_run.home, demo_township_run
     summary = "demo township: 18 villages, 36 grids, 101 cells; 72 grid managers, 101 helpers; 330 incidents"
     assert summary in first.output and "demo / geogrid-demo" in first.output
+    assert "demo-worker / geogrid-demo" in first.output  # the grid worker's account, for the phone page
     # Its own basemap, made once, named after its village grids, and what the pages open with.
     assert re.search(r"basemap: \d{3} tiles in .*demo-20261120.mbtiles", first.output), first.output
     listing = run(scratch_url, "basemap", "list", home=tmp_path).output
