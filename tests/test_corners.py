@@ -197,3 +197,68 @@ def test_a_grid_recoded_with_the_grids_below_it_their_duties_and_incidents(conn,
         recode_grid(conn, settings, "XWZ002", "XWZ001", version=current(conn, "XWZ002")[0])
     with pytest.raises(InvalidInput, match="letters, digits"):
         recode_grid(conn, settings, "XWZ002", "X Y", version=current(conn, "XWZ002")[0])
+
+
+def test_moving_corners_of_the_demo_township_changes_nothing_far_from_them(demo_township_url, settings):
+    """On the real-sized demo (101 Voronoi cells): each of five corners shared by cells of two villages, moved a few
+    metres, changes the grids only along the edges that end at it, and the hierarchy still tiles. (Before corners
+    were put on every edge they lie on, one of these broke the tiling; before points were keyed within 1 cm, a
+    move put a notch 300 m away.)"""
+    engine = sa.create_engine(demo_township_url)
+    with engine.connect() as conn, conn.begin() as outer:
+        shared = conn.execute(sa.text(
+            """
+            SELECT DISTINCT ST_X(p.geom), ST_Y(p.geom) FROM grids a JOIN grids b
+                ON a.level = 'village' AND b.level = 'village' AND a.code < b.code AND a.valid_to IS NULL
+               AND b.valid_to IS NULL AND ST_Intersects(a.geom, b.geom),
+                   ST_DumpPoints(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))) p
+             ORDER BY 1, 2
+            """
+        )).all()  # fmt: skip
+        moved = 0
+        for point in shared:
+            if moved == 5:
+                break
+            if not is_corner(conn, point):
+                continue
+            radius = reach_of(conn, point)
+            with conn.begin_nested() as step:
+                before = dict(conn.execute(sa.text("SELECT code, ST_AsBinary(geom) FROM grids WHERE valid_to IS NULL"))
+                              .all())  # fmt: skip
+                done = vertices.move_corner(conn, settings, point, (point[0] + 4 * M, point[1] + 3 * M))
+                for code in done["versions"]:
+                    old = shapely.from_wkb(bytes(before[code]))
+                    changed = old.symmetric_difference(current(conn, code)[1])
+                    # Ground that changed hands (not the 1e-17 deg² slivers of a point put on a straight edge).
+                    moved_ground = [part for part in getattr(changed, "geoms", [changed]) if part.area > 1e-13]
+                    assert all(shapely.Point(point).buffer(radius * 1.01).contains(part) for part in moved_ground), (
+                        code, point)  # fmt: skip
+                assert check_topology(conn, settings, "XWZ") == []
+                moved += 1
+                step.rollback()
+        assert moved == 5
+        outer.rollback()
+    engine.dispose()
+
+
+def current_cell(conn, point) -> str:
+    return conn.execute(sa.text("SELECT code FROM grids WHERE valid_to IS NULL AND level = 'cell' AND "
+                                "ST_DWithin(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326), 1e-7) LIMIT 1"),
+                        {"x": point[0], "y": point[1]}).scalar_one()  # fmt: skip
+
+
+def is_corner(conn, point) -> bool:
+    return any(math.dist(point, c) < 1e-7 for c in vertices.corners(conn, current_cell(conn, point)))
+
+
+def reach_of(conn, point) -> float:
+    """How far the edges that end at *point* reach: to the next corner either way, in any grid through it."""
+    codes = conn.execute(sa.text("SELECT code FROM grids WHERE valid_to IS NULL AND ST_DWithin(ST_Boundary(geom), "
+                                 "ST_SetSRID(ST_MakePoint(:x, :y), 4326), 1e-7)"),
+                         {"x": point[0], "y": point[1]}).scalars().all()  # fmt: skip
+    far = 0.0
+    for code in codes:
+        ring = vertices.corners(conn, code)
+        at = min(range(len(ring)), key=lambda i: math.dist(ring[i], point))
+        far = max(far, math.dist(ring[at - 1], point), math.dist(ring[(at + 1) % len(ring)], point))
+    return far

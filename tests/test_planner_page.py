@@ -219,6 +219,7 @@ def test_a_boundary_file_previewed_then_applied_or_cancelled(browser, site, sett
     text = page.text_content("#edit-preview")
     assert "变更 1 个" in text and "不变 1 个" in text and "变动面积" in text
     assert "拼接检查发现" in text and "XWZ002" in text  # the gap it would leave, said before anything is written
+    assert "gap in" not in text and " wide" not in text  # in the page's words
     page.screenshot(path=str(settings.home / "screenshots" / "planner_import_preview.png"))
     page.click("#preview-cancel")
     with site["engine"].connect() as conn:

@@ -40,8 +40,10 @@ def demo(ctx: click.Context, then_serve: bool, seed: int) -> None:
     click.echo("demo township: {villages} villages, {grids} grids, {cells} cells; {managers} grid managers, "
                "{helpers} helpers; {incidents} incidents ({closed} closed); {tracks} patrol tracks, "
                "{fixes} GPS fixes".format(**counts))  # fmt: skip
-    click.echo(f"sign in as {demo_township.ADMIN_NAME} / {demo_township.ADMIN_PASSWORD}, or as the grid worker "
-               f"{demo_township.WORKER_NAME} / {demo_township.WORKER_PASSWORD} (their phone page: /worker)")
+    click.echo(
+        f"sign in as {demo_township.ADMIN_NAME} / {demo_township.ADMIN_PASSWORD}, or as the grid worker "
+        f"{demo_township.WORKER_NAME} / {demo_township.WORKER_PASSWORD} (their phone page: /worker)"
+    )
     if then_serve:
         _serve(settings, None, None)
 

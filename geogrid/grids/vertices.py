@@ -14,6 +14,8 @@ ground. :func:`restore` undoes an edit the same way: new versions with the shape
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import math
 
 import shapely
@@ -33,8 +35,40 @@ TOL = 1e-7
 TURN_DEG = 2.0
 
 
+#: The points met so far in one edit, by TOL-sized bucket: two copies of a point (in two grids, a few 1e-12 apart)
+#: are one key, however they round (rounding alone would split a pair that straddles a rounding boundary).
+_POINTS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("geogrid_edit_points", default=None)
+
+
 def _key(x: float, y: float) -> tuple[float, float]:
-    return (round(x, 7), round(y, 7))
+    """The point's key: the first point seen within TOL of it in this edit."""
+    buckets = _POINTS.get()
+    if buckets is None:
+        return (round(x, 7), round(y, 7))
+    bx, by = math.floor(x / TOL), math.floor(y / TOL)
+    for i in (-1, 0, 1):
+        for j in (-1, 0, 1):
+            for k in buckets.get((bx + i, by + j), ()):
+                if abs(k[0] - x) <= TOL and abs(k[1] - y) <= TOL:
+                    return k
+    buckets.setdefault((bx, by), []).append((x, y))
+    return (x, y)
+
+
+def _one_edit(fn):
+    """Run *fn* with its own point keys (shared by the calls it makes)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        if _POINTS.get() is not None:
+            return fn(*args, **kwargs)
+        token = _POINTS.set({})
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _POINTS.reset(token)
+
+    return run
 
 
 def _polygons(geom) -> list[Polygon]:
@@ -100,6 +134,7 @@ def _current_shape(conn: Connection, code: str):
     return shapely.from_wkb(bytes(found))
 
 
+@_one_edit
 def corners(conn: Connection, code: str) -> list[tuple[float, float]]:
     """The corners on grid *code*'s boundary: where it turns, or where a grid that meets it turns there."""
     geom = _current_shape(conn, code)
@@ -114,6 +149,7 @@ def corners(conn: Connection, code: str) -> list[tuple[float, float]]:
     return out
 
 
+@_one_edit
 def midpoints(conn: Connection, code: str) -> list[tuple[float, float]]:
     """Halfway along each stretch of grid *code*'s boundary between two corners: where a planner adds a corner."""
     geom = _current_shape(conn, code)
@@ -130,6 +166,7 @@ def midpoints(conn: Connection, code: str) -> list[tuple[float, float]]:
     return out
 
 
+@_one_edit
 def remove_corner(conn: Connection, settings: Settings, code: str, at: tuple[float, float], *,
                   actor: str = "system") -> dict:  # fmt: skip
     """Take away the corner of grid *code* at *at*: it goes onto the straight line between the corners before and
@@ -174,6 +211,32 @@ def _insert(ring: list[tuple[float, float]], point: tuple[float, float]) -> bool
     return False
 
 
+def _put_corners_on_edges(grids: list[dict], corner_keys) -> None:
+    """Insert each corner into every ring of *grids* whose edge passes within TOL of it (not at a vertex)."""
+    points = list(corner_keys)
+    if not points:
+        return
+    tree = shapely.STRtree([shapely.Point(p) for p in points])
+    for g in grids:
+        for n, ring in enumerate(g["rings"]):
+            out = []
+            for i, a in enumerate(ring):
+                b = ring[(i + 1) % len(ring)]
+                out.append(a)
+                box = shapely.box(min(a[0], b[0]) - TOL, min(a[1], b[1]) - TOL, max(a[0], b[0]) + TOL,
+                                  max(a[1], b[1]) + TOL)  # fmt: skip
+                segment = shapely.LineString([a, b])
+                found = []
+                for k in tree.query(box):
+                    p = points[k]
+                    if math.dist(p, a) <= TOL or math.dist(p, b) <= TOL:
+                        continue
+                    if segment.distance(shapely.Point(p)) <= TOL:
+                        found.append((segment.project(shapely.Point(p)), p))
+                out.extend(p for _, p in sorted(found))
+            g["rings"][n] = out
+
+
 def _chain(ring: list[tuple[float, float]], start: int, step: int, corner_keys) -> list[int]:
     """Indexes from *start* (excluded) along *ring* by *step* up to the next corner (included)."""
     out, i = [], start
@@ -185,6 +248,7 @@ def _chain(ring: list[tuple[float, float]], start: int, step: int, corner_keys) 
     return out
 
 
+@_one_edit
 def move_corner(conn: Connection, settings: Settings, source: tuple[float, float], target: tuple[float, float], *,
                 actor: str = "system") -> dict:  # fmt: skip
     """Move the corner at *source* to *target* in every current grid whose boundary passes through it, with the
@@ -212,6 +276,9 @@ def move_corner(conn: Connection, settings: Settings, source: tuple[float, float
         for ring in by_code[code]["rings"]:
             _insert(ring, (sx, sy))
     corner_keys = _corner_keys(grids) | {_key(sx, sy)}
+    # Every corner is a vertex of every grid whose edge it lies on, before the edges are walked: each walk from the
+    # moved corner then stops at the same next corner in every grid along that edge.
+    _put_corners_on_edges(grids, corner_keys)
     origin = _key(sx, sy)
     if origin not in {_key(*p) for g in grids for ring in g["rings"] for p in ring}:
         raise InvalidInput("no corner at {lon}, {lat}", lon=round(sx, 7), lat=round(sy, 7))
@@ -305,6 +372,7 @@ def _metres(p: tuple[float, float], q: tuple[float, float]) -> float:
     return math.hypot((p[0] - q[0]) * k, p[1] - q[1]) * 111_320
 
 
+@_one_edit
 def reshape_edge(conn: Connection, settings: Settings, code: str, path: list[tuple[float, float]], *,
                  actor: str = "system") -> dict:  # fmt: skip
     """Replace the part of grid *code*'s boundary between *path*'s ends (the shorter way round) by *path*, in every

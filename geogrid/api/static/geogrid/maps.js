@@ -759,7 +759,9 @@
             el("ul", {}, ...preview.refused.map(refusal)))] : []),
           preview.problems.length
             ? el("div", { class: "problems" }, el("p", { class: "error" }, t("After it the tiling check finds {n} problem(s):", { n: preview.problems.length })),
-              el("ul", {}, ...preview.problems.map((line) => el("li", {}, line))))
+              el("ul", {}, ...preview.problem_features.map((f) => el("li", {}, t("{kind} in {parent}: {area}, {width} wide",
+                { kind: label("problem", f.properties.kind) + " (" + f.properties.codes.join(", ") + ")",
+                  parent: f.properties.parent_code, area: m2(f.properties.area_m2), width: f.properties.width_m + " m" })))))
             : el("p", {}, t("After it, the grids still tile their parents.")),
           applyButton, cancelButton);
         box.hidden = false;
