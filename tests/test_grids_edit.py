@@ -417,3 +417,19 @@ def test_voronoi_without_weights_is_deterministic(conn, settings, demo_grids):
     again = generate_cells(conn, settings, "XWZ002002", shape="voronoi", balanced=4)
     assert [edit.lock_current(conn, c).geom.wkb for c in again.created] == shapes
     assert tiles(conn, settings, "XWZ002002")
+
+
+def test_a_level_in_an_error_is_named_not_coded(conn, settings, demo_grids, make_user):
+    """Pages never show a code: a refusal naming a level says its name (here in Chinese)."""
+    import dataclasses
+
+    from geogrid.api import create_app
+
+    generate_cells(conn, settings, "XWZ001001", shape="square", area_m2_target=400_000)
+    cell = conn.execute(sa.text("SELECT code FROM grids WHERE parent_code = 'XWZ001001' AND valid_to IS NULL "
+                                "ORDER BY code LIMIT 1")).scalar_one()  # fmt: skip
+    chinese = create_app(dataclasses.replace(settings, language="zh_CN"), bind=conn).test_client()
+    token = bearer(make_user("planner")[1])
+    refused = chinese.post(f"/api/grids/{cell}/generate", json={"shape": "square", "area_m2": 1000}, headers=token)
+    assert refused.status_code == 422
+    assert "cell" not in refused.json["detail"] and "单元网格" in refused.json["detail"]

@@ -76,12 +76,19 @@ def gettext(text: str) -> str:
     return get_translations().ugettext(text)
 
 
+#: Error fields that hold a level's code: shown by the level's name (a page never shows a code).
+_LEVEL_FIELDS = ("level", "wanted", "above")
+
+
 def translate_error(template: str, params: dict) -> str:
-    """An error's message in the request's language: its template translated, then filled in."""
+    """An error's message in the request's language: its template translated, then filled in (levels by name)."""
+    from geogrid.api.labels import label
+
+    shown = {k: label("level", v) if k in _LEVEL_FIELDS and isinstance(v, str) else v for k, v in params.items()}
     try:
-        return gettext(template).format(**params)
+        return gettext(template).format(**shown)
     except (KeyError, IndexError, ValueError):
-        return template.format(**params)
+        return template.format(**shown)
 
 
 @functools.cache
