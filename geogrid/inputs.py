@@ -54,6 +54,13 @@ def day(text: str | None, name: str = "date") -> dt.date:
         ) from None
 
 
+def today(zone: str) -> dt.date:
+    """Today's date in the time zone *zone* (the center's: what its pages call today)."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(zone)).date()
+
+
 def optional_day(text: str | None, name: str = "date") -> dt.date | None:
     """A calendar day, or None when not given."""
     return None if text in (None, "") else day(text, name)

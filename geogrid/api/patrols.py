@@ -4,7 +4,6 @@ indicators."""
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, jsonify, request
 
@@ -74,7 +73,7 @@ def indicators():
     """巡查覆盖率, 巡查里程, 在岗时长 and missed days per worker or grid for a run of days (docs/kpis.md)."""
     settings = state().settings
     args = request.args
-    end = inputs.optional_day(args.get("to"), "to") or dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    end = inputs.optional_day(args.get("to"), "to") or inputs.today(settings.timezone)
     start = inputs.optional_day(args.get("from"), "from") or end - dt.timedelta(days=6)
     by = args.get("by") or "person"
     level = inputs.level(args.get("level"), settings.levels)

@@ -4,10 +4,10 @@ judgement (每天汇总研判). Both read the same API the pages' downloads and 
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, render_template, request
 
+from geogrid import inputs
 from geogrid.api import i18n
 from geogrid.api.auth import access, csrf_token
 from geogrid.api.context import principal, state
@@ -23,7 +23,7 @@ bp = Blueprint("reports", __name__)
 def dashboard():
     """The case indicators per area, department or person: charts, the trend, the ranking; the Excel export."""
     settings = state().settings
-    today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    today = inputs.today(settings.timezone)
     config = {
         "levels": [{"code": level, "name": label("level", level)} for level in settings.levels],
         "rates": list(kpis.RATES), "weights": dict(settings.kpi_weights), "min_cases": settings.kpi_min_cases,

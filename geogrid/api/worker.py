@@ -9,7 +9,6 @@ dispatched to them or that they registered, their 补签 requests and their trac
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
@@ -83,7 +82,7 @@ def my_cases():
 
 def today() -> dt.date:
     """Today in the center's time zone."""
-    return dt.datetime.now(ZoneInfo(state().settings.timezone)).date()
+    return inputs.today(state().settings.timezone)
 
 
 def my_day(conn, day: dt.date, person: int) -> tuple[dict, str | None]:

@@ -287,7 +287,6 @@ def incidents_judgement(ctx, day, level, xlsx, as_json):
     import datetime as dt
     import json
     from pathlib import Path
-    from zoneinfo import ZoneInfo
 
     from geogrid.api.labels import in_chinese
     from geogrid.incidents import judgement
@@ -295,7 +294,7 @@ def incidents_judgement(ctx, day, level, xlsx, as_json):
     from geogrid.store.db import unit_of_work
 
     settings = settings_of(ctx)
-    day = inputs.day(day) if day else dt.datetime.now(ZoneInfo(settings.timezone)).date() - dt.timedelta(days=1)
+    day = inputs.day(day) if day else inputs.today(settings.timezone) - dt.timedelta(days=1)
     default = settings.levels[1] if len(settings.levels) > 1 else settings.levels[0]
     level = inputs.level(level, settings.levels) or default
     with unit_of_work(engine_of(ctx)) as conn:

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geogrid import inputs
 from geogrid.config import Settings
 from geogrid.errors import N_, InvalidInput
 from geogrid.grids import hierarchy
@@ -84,7 +85,7 @@ def day_notice(conn: Connection, settings: Settings, day: dt.date) -> Notice | N
     A day in the future is refused (InvalidInput): there is nothing to compute yet, and
     reporting every cell as missed would blame people for a day still to come.
     """
-    today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    today = inputs.today(settings.timezone)
     if day > today:
         raise InvalidInput(
             "{day} is in the future; coverage is known up to today ({today})",
